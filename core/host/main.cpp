@@ -1,0 +1,259 @@
+// The loom command line: loads plugins, then runs, validates or lists. Nothing else lives
+// here; the work is in libloom_core. Exit codes: 0 success, 2 bad input (configuration,
+// data, arguments), 1 internal or runtime failure; one line per problem on stderr.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "loom/blas.hpp"
+#include "loom/errors.hpp"
+#include "loom/parallel.hpp"
+#include "loom/pipeline.hpp"
+#include "loom/registry.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: loom [--threads N] [--plugin-path DIR]... COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE [--set key=value]... [--out DIR]   train and evaluate as the pipeline says\n"
+    "  validate FILE [--set key=value]...          check a pipeline without running it\n"
+    "  plugins [NAME]                              list plugins, or one plugin's parameters\n"
+    "\n"
+    "'loom COMMAND --help' shows a command's options.\n";
+
+// OpenBLAS chooses its kernels when it loads, before main runs, from OPENBLAS_CORETYPE or
+// its own CPU detection. Both can land on a weaker kernel set than the CPU has: environments
+// that export OPENBLAS_CORETYPE=Haswell, or a CPU newer than the OpenBLAS release, which then
+// falls back to generic kernels. Either way every matrix product runs at a fraction of the
+// possible speed, so restart once with the best core type for this CPU, unless asked not to.
+void maybe_reexec_for_blas(int argc, char** argv) {
+  if (std::getenv("LOOM_BLAS_REEXEC") != nullptr) return;
+  const char* keep = std::getenv("LOOM_KEEP_BLAS_CORETYPE");
+  if (keep != nullptr && std::strcmp(keep, "0") != 0) return;
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--keep-blas-coretype") == 0) return;
+  std::string current = loom::openblas_core();
+  std::string best = loom::best_openblas_coretype();
+  if (!loom::coretype_is_weaker(current, best)) return;
+  const char* env = std::getenv("OPENBLAS_CORETYPE");
+  std::fprintf(stderr,
+               "loom: OpenBLAS chose %s kernels (OPENBLAS_CORETYPE %s) but this CPU supports %s; "
+               "restarting with OPENBLAS_CORETYPE=%s (keep the choice with --keep-blas-coretype "
+               "or LOOM_KEEP_BLAS_CORETYPE=1)\n",
+               current.c_str(), env ? (std::string("=") + env).c_str() : "unset", best.c_str(),
+               best.c_str());
+  std::fflush(stderr);
+  ::setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
+  ::setenv("LOOM_BLAS_REEXEC", "1", 1);
+  ::execv("/proc/self/exe", argv);
+  // If exec fails we simply carry on with the kernels we have.
+  std::fprintf(stderr, "loom: restart failed (%s); continuing with %s kernels\n",
+               std::strerror(errno), current.c_str());
+}
+
+struct Global {
+  std::optional<int> threads;
+  std::vector<std::string> plugin_paths;
+};
+
+void load_plugins(loom::Registry& registry, const Global& global, const char* argv0) {
+  std::string self = "/proc/self/exe";
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink(self, ec);
+  for (const auto& dir : loom::default_plugin_dirs(ec ? std::filesystem::path(argv0) : exe))
+    registry.load_directory(dir);
+  for (const auto& dir : global.plugin_paths) registry.load_directory(dir, true);
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
+
+po::variables_map parse_command(const std::vector<std::string>& args, po::options_description& desc,
+                                 po::positional_options_description& pos) {
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+int run_or_validate(const std::string& command, const std::vector<std::string>& args,
+                    const Global& global, const char* argv0) {
+  po::options_description desc("loom " + command + " FILE [options]");
+  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "pipeline YAML file")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a value: components.model.nhid=400, stages.train.epochs=1, vars.data_dir=DIR")(
+      "threads", po::value<int>(), "threads for TBB and OpenBLAS together (default: all cores)")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "another folder of plugins")(
+      "keep-blas-coretype", "keep OPENBLAS_CORETYPE even if it names a weaker core than the CPU");
+  if (command == "run") {
+    desc.add_options()("out", po::value<std::string>(), "run folder (default runs/<name>)")(
+        "quiet,q", "no progress output");
+  }
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  if (wants_help(args)) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  if (!vm.count("file")) throw loom::ConfigError("loom " + command + ": missing the pipeline FILE (see --help)");
+  Global g = global;
+  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
+  if (vm.count("plugin-path"))
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  std::vector<std::string> overrides;
+  if (vm.count("set")) overrides = vm["set"].as<std::vector<std::string>>();
+
+  loom::Registry registry;
+  load_plugins(registry, g, argv0);
+  auto pipeline = loom::Pipeline::load(vm["file"].as<std::string>(), overrides);
+  pipeline.validate(registry);
+  if (command == "validate") {
+    std::cout << vm["file"].as<std::string>() << ": ok\n";
+    return 0;
+  }
+  int threads = g.threads ? *g.threads : pipeline.threads().value_or(loom::hardware_threads());
+  if (threads < 1) throw loom::ConfigError("--threads must be at least 1");
+  loom::set_threads(threads);
+  loom::RunOptions options;
+  if (vm.count("out")) options.out_dir = vm["out"].as<std::string>();
+  options.quiet = vm.count("quiet") > 0;
+  if (!options.quiet)
+    std::printf("loom: pipeline '%s' | %d threads | OpenBLAS %s kernels\n", pipeline.name().c_str(), threads,
+                loom::openblas_core().c_str());
+  pipeline.run(registry, options);
+  return 0;
+}
+
+int plugins_command(const std::vector<std::string>& args, const Global& global, const char* argv0) {
+  po::options_description desc("loom plugins [NAME]");
+  desc.add_options()("help,h", "show this help")("name", po::value<std::string>(), "a plugin's name")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "another folder of plugins");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  if (wants_help(args)) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  Global g = global;
+  if (vm.count("plugin-path"))
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  loom::Registry registry;
+  load_plugins(registry, g, argv0);
+  if (vm.count("name")) {
+    std::string name = vm["name"].as<std::string>();
+    const loom::LoadedPlugin* p = registry.find(name);
+    if (p == nullptr) {
+      auto hint = loom::did_you_mean(name, registry.names());
+      throw loom::ConfigError("no plugin named '" + name + "'" + (hint ? " (did you mean '" + *hint + "'?)" : ""));
+    }
+    const auto& d = *p->descriptor;
+    std::printf("%s (%s, version %s)\n  %s\n  file: %s\n\nparameters:\n", d.name.c_str(), loom::kind_noun(d.kind),
+                d.version.c_str(), d.doc.c_str(), p->file.c_str());
+    for (const auto& s : d.params) {
+      std::string type = loom::param_type_name(s.type);
+      if (s.type == loom::ParamType::kComponent && !s.choices.empty()) type = "@" + s.choices[0];
+      std::string def = s.default_value ? (s.default_value->empty() ? "(none)" : *s.default_value) : "(required)";
+      std::printf("  %-18s %-12s %-12s %s", s.name.c_str(), type.c_str(), def.c_str(), s.doc.c_str());
+      if (s.type == loom::ParamType::kString && !s.choices.empty()) {
+        std::string c;
+        for (const auto& x : s.choices) c += (c.empty() ? "" : " | ") + x;
+        std::printf(" [%s]", c.c_str());
+      }
+      std::printf("\n");
+    }
+    return 0;
+  }
+  std::printf("plugin folders searched:\n");
+  for (const auto& d : registry.searched()) std::printf("  %s\n", d.c_str());
+  std::printf("\n%-12s %-14s %-8s %s\n", "kind", "name", "version", "description");
+  for (const auto& p : registry.plugins())
+    std::printf("%-12s %-14s %-8s %s\n", loom::kind_folder(p.descriptor->kind), p.descriptor->name.c_str(),
+                p.descriptor->version.c_str(), p.descriptor->doc.c_str());
+  return 0;
+}
+
+int dispatch(int argc, char** argv) {
+  po::options_description global_desc("global options");
+  std::string command;
+  global_desc.add_options()("help,h", "show this help")("threads", po::value<int>(), "threads")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "plugin folder")(
+      "keep-blas-coretype", "keep OPENBLAS_CORETYPE")("command", po::value<std::string>(&command), "command")(
+      "args", po::value<std::vector<std::string>>(), "arguments");
+  po::positional_options_description pos;
+  pos.add("command", 1).add("args", -1);
+  po::variables_map vm;
+  auto parsed = po::command_line_parser(argc, argv).options(global_desc).positional(pos).allow_unregistered().run();
+  // Everything after the command belongs to the command, options included.
+  std::vector<std::string> rest;
+  bool seen_command = false;
+  po::parsed_options global_only(&global_desc);
+  for (const auto& o : parsed.options) {
+    if (!seen_command && o.position_key == 0) {
+      seen_command = true;
+      command = o.value[0];
+      continue;
+    }
+    if (!seen_command && !o.unregistered) {
+      global_only.options.push_back(o);
+      continue;
+    }
+    for (const auto& t : o.original_tokens) rest.push_back(t);
+  }
+  po::store(global_only, vm);
+  Global global;
+  if (vm.count("threads")) global.threads = vm["threads"].as<int>();
+  if (vm.count("plugin-path")) global.plugin_paths = vm["plugin-path"].as<std::vector<std::string>>();
+  if (command.empty()) {
+    std::cout << kUsage;
+    return vm.count("help") ? 0 : 2;
+  }
+  if (command == "run" || command == "validate") return run_or_validate(command, rest, global, argv[0]);
+  if (command == "plugins") return plugins_command(rest, global, argv[0]);
+  auto hint = loom::did_you_mean(command, {"run", "validate", "plugins"});
+  throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
+                          "; see 'loom --help'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  maybe_reexec_for_blas(argc, argv);
+  try {
+    return dispatch(argc, argv);
+  } catch (const loom::ConfigError& e) {
+    std::cout.flush();
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const loom::InputError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "loom: %s (see --help)\n", e.what());
+    return 2;
+  } catch (const loom::RuntimeError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  } catch (const loom::AssertionError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 1;
+  }
+}

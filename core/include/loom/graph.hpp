@@ -1,0 +1,93 @@
+#pragma once
+// Reverse-mode automatic differentiation over a tape built for one training step.
+//
+// A Graph owns its nodes; an Expr is a cheap handle (graph, index) to one of them. Ops (see
+// ops.hpp) compute their value when called and record a backward function. backward(loss)
+// walks the tape in reverse; every backward function ADDS into its inputs' gradients. clear()
+// drops the tape (keeping its capacity) so the next step reuses it. A Graph is used by one
+// thread at a time; ops may parallelise internally.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "loom/tensor.hpp"
+
+namespace loom {
+
+class Graph;
+struct Parameter;
+
+class Expr {
+ public:
+  Expr() = default;
+  Expr(Graph* graph, int id) : graph_(graph), id_(id) {}
+
+  bool defined() const { return graph_ != nullptr; }
+  Graph& graph() const { return *graph_; }
+  int id() const { return id_; }
+  const Tensor& value() const;
+  const Shape& shape() const { return value().shape(); }
+  bool requires_grad() const;
+  // The gradient accumulated so far (allocated as zeros on first use).
+  Tensor& grad() const;
+
+ private:
+  Graph* graph_ = nullptr;
+  int id_ = -1;
+};
+
+enum class Mode { kTrain, kEval };
+
+class Graph {
+ public:
+  // A backward function reads the node's gradient and adds into its inputs' gradients.
+  using Backward = std::function<void(Graph&, int self)>;
+
+  explicit Graph(Mode mode = Mode::kTrain, std::uint64_t seed = 0);
+
+  Mode mode() const { return mode_; }
+  bool training() const { return mode_ == Mode::kTrain; }
+  // Gradients are recorded only in training mode.
+  bool grad_enabled() const { return mode_ == Mode::kTrain; }
+
+  // A value that needs no gradient (ids, masks, carried state).
+  Expr constant(Tensor value);
+  // A leaf whose gradient is wanted (tests, gradient checks).
+  Expr input(Tensor value);
+  // A model parameter: its gradient accumulates straight into the parameter's gradient.
+  Expr param(const Parameter& p);
+  // The node an op creates; `backward` is dropped unless some input requires a gradient.
+  Expr add_node(Tensor value, bool requires_grad, Backward backward);
+
+  // d loss / d loss = 1; loss must have one element.
+  void backward(const Expr& loss);
+  // Drops every node; keeps capacity. Parameters' gradients are untouched.
+  void clear();
+
+  int size() const { return static_cast<int>(nodes_.size()); }
+  const Tensor& value(int id) const { return nodes_[id].value; }
+  bool requires_grad(int id) const { return nodes_[id].requires_grad; }
+  // Gradient of node `id`, allocated as zeros if it has none yet.
+  Tensor& grad(int id);
+  bool has_grad(int id) const { return nodes_[id].grad.defined(); }
+
+  // A fresh random stream for an op (dropout): depends on the graph's seed and the
+  // op's position on the tape, so a step is reproducible.
+  std::uint64_t next_random_key();
+  void reseed(std::uint64_t seed);
+
+ private:
+  struct Node {
+    Tensor value;
+    Tensor grad;
+    bool requires_grad = false;
+    Backward backward;
+  };
+
+  Mode mode_;
+  std::uint64_t seed_;
+  std::uint64_t random_calls_ = 0;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace loom

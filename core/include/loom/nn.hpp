@@ -1,0 +1,94 @@
+#pragma once
+// Building blocks that model plugins compose. Each declares its parameters under a name
+// prefix in the constructor (so "decoder" gives "decoder.weight", "decoder.bias") and builds
+// graph nodes when called. Initialisation follows PyTorch's defaults unless an Init is given.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loom/graph.hpp"
+#include "loom/ops.hpp"
+#include "loom/parameters.hpp"
+
+namespace loom::nn {
+
+// y = x W^T + b. x [..., in] -> [..., out]. Default init: uniform(+-1/sqrt(in)).
+class Linear {
+ public:
+  Linear(Parameters& params, const std::string& name, std::int64_t in, std::int64_t out,
+         bool bias = true, std::optional<Init> init = std::nullopt);
+  Expr operator()(Graph& g, const Expr& x) const;
+  Parameter* weight() const { return weight_; }
+  Parameter* bias() const { return bias_; }
+
+ private:
+  Parameter* weight_;
+  Parameter* bias_ = nullptr;
+};
+
+// ids int32 [...] -> [..., dim]. Default init: normal(0, 1), as torch.nn.Embedding.
+class Embedding {
+ public:
+  Embedding(Parameters& params, const std::string& name, std::int64_t count, std::int64_t dim,
+            std::optional<Init> init = std::nullopt);
+  Expr operator()(Graph& g, const Tensor& ids) const;
+  Parameter* weight() const { return weight_; }
+
+ private:
+  Parameter* weight_;
+};
+
+class Dropout {
+ public:
+  explicit Dropout(float p) : p_(p) {}
+  Expr operator()(const Expr& x) const { return dropout(x, p_); }
+  float p() const { return p_; }
+
+ private:
+  float p_;
+};
+
+CellType parse_cell(const std::string& name);  // lstm | gru | rnn_tanh | rnn_relu
+const char* cell_name(CellType cell);
+
+// Hidden state carried between calls: per layer h [B, H] (and c for LSTM). Values only: a
+// carried state is detached from the graph that made it (truncated backpropagation).
+struct RnnState {
+  std::vector<Tensor> h;
+  std::vector<Tensor> c;
+  bool empty() const { return h.empty(); }
+  void reset() {
+    h.clear();
+    c.clear();
+  }
+};
+
+// Multi-layer recurrent network, time-major: x [T, B, in] -> [T, B, hidden].
+// Parameters per layer l, PyTorch's layout and gate order: <name>.l<l>.w_ih [G*H, in],
+// .w_hh [G*H, H], .b_ih [G*H], .b_hh [G*H]; default init uniform(+-1/sqrt(H)).
+// Dropout `dropout` is applied to the outputs of every layer but the last, in training.
+class Rnn {
+ public:
+  Rnn(Parameters& params, const std::string& name, CellType cell, std::int64_t input,
+      std::int64_t hidden, int layers, float dropout, std::optional<Init> init = std::nullopt);
+
+  // `state`: the initial state (zeros when empty or null); on return, when not null, it holds
+  // the final state, detached.
+  Expr operator()(Graph& g, const Expr& x, RnnState* state) const;
+
+  CellType cell() const { return cell_; }
+  std::int64_t hidden() const { return hidden_; }
+  int layers() const { return static_cast<int>(layers_.size()); }
+
+ private:
+  struct Layer {
+    Parameter *w_ih, *w_hh, *b_ih, *b_hh;
+  };
+  CellType cell_;
+  std::int64_t hidden_;
+  float dropout_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace loom::nn

@@ -1,0 +1,91 @@
+#pragma once
+// Differentiable operations. Each builds one node on the inputs' graph: it checks shapes
+// (throwing AssertionError naming the op), computes its value now, and records a backward
+// that adds into the gradients of the inputs that require one.
+//
+// Shapes are written [rows, cols] for the 2-D view of a tensor: rows = product of all
+// dimensions but the last.
+#include <cstdint>
+#include <vector>
+
+#include "loom/graph.hpp"
+
+namespace loom {
+
+// ---- elementwise (same shapes) -------------------------------------------------------------
+Expr add(const Expr& a, const Expr& b);        // y = a + b
+Expr sub(const Expr& a, const Expr& b);        // y = a - b
+Expr mul(const Expr& a, const Expr& b);        // y = a * b
+Expr scale(const Expr& x, float factor);       // y = factor x
+Expr sigmoid(const Expr& x);                   // y = 1 / (1 + e^-x)
+Expr tanh(const Expr& x);                      // y = tanh x
+Expr relu(const Expr& x);                      // y = max(x, 0)
+// y = x * mask / (1 - p) with mask ~ Bernoulli(1 - p), in training only; identity otherwise.
+Expr dropout(const Expr& x, float p);
+// y = x * mask, mask a constant float tensor of x's shape (0 drops, 1 keeps): padding masks.
+Expr apply_mask(const Expr& x, const Tensor& mask);
+
+// ---- broadcasting and products -------------------------------------------------------------
+// x [rows, n] + b [n] -> [rows, n] (shape of x)
+Expr add_bias(const Expr& x, const Expr& b);
+enum class Transpose { kNo, kYes };
+// a [m, k] . b [k, n] -> [m, n]; either operand may be used transposed (2-D inputs).
+Expr matmul(const Expr& a, const Expr& b, Transpose ta = Transpose::kNo,
+            Transpose tb = Transpose::kNo);
+// x [..., in] . W[out, in]^T + b[out] -> [..., out]; bias may be undefined (no bias).
+Expr linear(const Expr& x, const Expr& weight, const Expr& bias);
+
+// ---- lookups -------------------------------------------------------------------------------
+// weight [vocab, dim], ids int32 of any shape S -> [S..., dim]. The backward adds only into
+// the rows that were looked up (a sparse accumulation into the dense gradient).
+Expr embedding(const Expr& weight, const Tensor& ids);
+
+// ---- shape ---------------------------------------------------------------------------------
+Expr reshape(const Expr& x, const Shape& shape);
+Expr transpose(const Expr& x);  // [m, n] -> [n, m]
+// Concatenation along `axis` (0 .. rank-1); other dimensions must agree.
+Expr concat(const std::vector<Expr>& parts, int axis);
+// [begin, end) along `axis`.
+Expr slice(const Expr& x, int axis, std::int64_t begin, std::int64_t end);
+// Consecutive slices of the given sizes along `axis`; the sizes add up to the dimension.
+std::vector<Expr> split(const Expr& x, int axis, const std::vector<std::int64_t>& sizes);
+
+// ---- reductions ----------------------------------------------------------------------------
+Expr sum(const Expr& x);   // -> [] (one value)
+Expr mean(const Expr& x);  // -> []
+
+// ---- losses --------------------------------------------------------------------------------
+struct NllStats {
+  double loss_sum = 0.0;    // sum of -log p(target) over counted rows
+  std::int64_t count = 0;   // rows whose target is not ignore_index
+};
+// Fused log-softmax and negative log-likelihood: logits [rows, classes], targets int32 with
+// `rows` values -> mean over counted rows of -log softmax(logits)[target]. Rows whose target
+// is ignore_index count for nothing. `stats` (optional) receives the sum and count.
+Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ignore_index = -1,
+                     NllStats* stats = nullptr);
+// The same loss on logits = x . W^T + b, without keeping logits and their gradient as two
+// buffers: x [rows, in], weight [classes, in], bias [classes]. The output layer of language
+// models, where `classes` is the vocabulary and the logits are the largest tensor of a step.
+Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
+                            const Tensor& targets, std::int32_t ignore_index = -1,
+                            NllStats* stats = nullptr);
+
+// ---- recurrent layers ----------------------------------------------------------------------
+enum class CellType { kLstm, kGru, kRnnTanh, kRnnRelu };
+// Gates per cell: LSTM 4 (i, f, g, o), GRU 3 (r, z, n), plain RNN 1, in PyTorch's order.
+int gate_count(CellType cell);
+
+struct RecurrentOutputs {
+  Expr outputs;  // [T, B, H]: the hidden state after every step
+  Expr h_last;   // [B, H]
+  Expr c_last;   // [B, H] (LSTM only; undefined otherwise)
+};
+// One recurrent layer over a whole sequence, the loop fused into one node.
+// x_proj [T, B, G*H] = x W_ih^T + b_ih for all steps (one GEMM, done by the caller);
+// w_hh [G*H, H]; b_hh [G*H]; h0, c0 [B, H] (c0 undefined unless LSTM).
+// Per step: gates = x_proj[t] + h W_hh^T + b_hh, then the cell's update.
+RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& w_hh,
+                                 const Expr& b_hh, const Expr& h0, const Expr& c0);
+
+}  // namespace loom

@@ -1,0 +1,43 @@
+#pragma once
+// The one thread pool (TBB) and the thread budget shared with OpenBLAS.
+//
+// Scheme: an operation uses one level of parallelism. Matrix products run on OpenBLAS's
+// threads; everything else (row-wise kernels, tokenising, counting) runs on TBB. The two never
+// run at the same time within a step, and set_threads(n) bounds both to n, so the cores are
+// never oversubscribed. Plugins never start threads of their own.
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <cstdint>
+
+namespace loom {
+
+// Bounds TBB and OpenBLAS to n threads (n >= 1). Call from the main thread before work
+// starts; the bound holds until the next call.
+void set_threads(int n);
+// The current bound (the number of cores when set_threads was never called).
+int threads();
+// The number of hardware threads.
+int hardware_threads();
+
+// Calls body(begin, end) over [0, n) in chunks of at least `grain` items, in parallel when
+// there is enough work. The chunking does not depend on the thread count, so a body whose
+// per-chunk results are combined in chunk order gives identical results at any thread count.
+template <class Body>
+void parallel_chunks(std::int64_t n, std::int64_t grain, Body&& body) {
+  if (n <= 0) return;
+  if (n <= grain || threads() == 1) {
+    for (std::int64_t b = 0; b < n; b += grain) body(b, b + grain < n ? b + grain : n);
+    return;
+  }
+  std::int64_t chunks = (n + grain - 1) / grain;
+  tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, chunks, 1),
+                    [&](const tbb::blocked_range<std::int64_t>& r) {
+                      for (std::int64_t c = r.begin(); c != r.end(); ++c) {
+                        std::int64_t b = c * grain;
+                        body(b, b + grain < n ? b + grain : n);
+                      }
+                    });
+}
+
+}  // namespace loom

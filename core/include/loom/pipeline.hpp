@@ -1,0 +1,55 @@
+#pragma once
+// A pipeline: components built from plugins and the stages that use them, read from YAML.
+//
+// load() reads the file, applies --set overrides and ${var} substitution; check() verifies
+// everything that can be verified without doing work (plugins exist, every parameter is known
+// and well typed, references resolve, stages are known) and reports every problem at once;
+// run() executes the stages and writes the run folder.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loom/config.hpp"
+#include "loom/registry.hpp"
+
+namespace loom {
+
+struct RunOptions {
+  std::optional<std::filesystem::path> out_dir;  // default runs/<name>
+  std::optional<int> threads;                    // overrides the pipeline's `threads:`
+  bool quiet = false;                            // no progress lines
+};
+
+class Pipeline {
+ public:
+  // Throws ConfigError (file:line:col) on malformed YAML, bad overrides or unknown vars.
+  static Pipeline load(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+  const std::string& name() const { return name_; }
+  std::uint64_t seed() const { return seed_; }
+  std::optional<int> threads() const { return threads_; }
+  const ConfigNode& config() const { return root_; }
+
+  // Every problem found, one line each (empty when the pipeline is sound).
+  std::vector<std::string> check(const Registry& registry) const;
+  // check(), throwing one ConfigError that lists every problem.
+  void validate(const Registry& registry) const;
+  // Runs the stages; returns the run folder.
+  std::filesystem::path run(const Registry& registry, const RunOptions& options) const;
+
+ private:
+  ConfigNode root_;
+  std::filesystem::path file_;
+  std::string name_;
+  std::uint64_t seed_ = 1;
+  std::optional<int> threads_;
+};
+
+// Applies one "a.b.c=value" override to a pipeline tree (stages are addressed by name:
+// "stages.train.epochs=1"). Exposed for tests.
+void apply_override(ConfigNode& root, const std::string& assignment);
+
+}  // namespace loom

@@ -1,0 +1,228 @@
+#pragma once
+// The plugin API: one abstract class per kind of component, the descriptor each plugin
+// library exports, and the context a factory builds its component from.
+//
+// A plugin library exports exactly one entry point with LOOM_PLUGIN(descriptor_function),
+// returning a PluginDescriptor whose first member is the core ABI version it was built
+// against; the loader refuses libraries of another version. Interfaces follow one pattern: a
+// public non-virtual method checks its contract and calls a protected *_impl hook.
+#include <boost/dll/alias.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "loom/config.hpp"
+#include "loom/graph.hpp"
+#include "loom/parameters.hpp"
+#include "loom/tensor.hpp"
+#include "loom/vocab.hpp"
+
+namespace loom {
+
+// Bumped whenever a class or function a plugin uses changes layout or meaning.
+constexpr int kAbiVersion = 1;
+
+enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
+// "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
+const char* kind_folder(Kind kind);
+// "tokenizer", "vocabulary builder", ...: for messages.
+const char* kind_noun(Kind kind);
+
+// Every component derives from this; destroyed before its library is unloaded.
+class Component {
+ public:
+  virtual ~Component() = default;
+};
+
+// ---- tokenizers ----------------------------------------------------------------------------
+class Tokenizer : public Component {
+ public:
+  // Appends the tokens of one line of text to `out`. Thread-safe (const).
+  void tokenize(std::string_view line, std::vector<std::string>& out) const {
+    tokenize_impl(line, out);
+  }
+  std::vector<std::string> tokenize(std::string_view line) const {
+    std::vector<std::string> out;
+    tokenize_impl(line, out);
+    return out;
+  }
+  // Joins tokens back into text; detokenize(tokenize(line)) gives the line back, normalised
+  // the way the tokenizer documents (e.g. runs of spaces become one).
+  std::string detokenize(const std::vector<std::string>& tokens) const {
+    return detokenize_impl(tokens);
+  }
+
+ protected:
+  virtual void tokenize_impl(std::string_view line, std::vector<std::string>& out) const = 0;
+  virtual std::string detokenize_impl(const std::vector<std::string>& tokens) const = 0;
+};
+
+// ---- vocabulary builders -------------------------------------------------------------------
+using TokenCounts = std::unordered_map<std::string, std::int64_t>;
+
+class VocabBuilder : public Component {
+ public:
+  // Decides which tokens enter (min_freq, max_size, stop-words, specials). Deterministic:
+  // the same counts give the same ids.
+  Vocab build(const TokenCounts& counts) const { return build_impl(counts); }
+
+ protected:
+  virtual Vocab build_impl(const TokenCounts& counts) const = 0;
+};
+
+// ---- data loaders --------------------------------------------------------------------------
+// Named tensors of one batch plus the count of target tokens (for throughput and metrics).
+struct Batch {
+  std::map<std::string, Tensor> tensors;
+  std::int64_t target_tokens = 0;
+  std::vector<std::string> references;  // reference texts, for metrics that decode
+
+  // Throws AssertionError naming the missing tensor.
+  const Tensor& get(const std::string& name) const;
+};
+
+class DataLoader : public Component {
+ public:
+  // "train", "valid", "test": the splits this loader has.
+  std::vector<std::string> splits() const { return splits_impl(); }
+  bool has_split(const std::string& split) const;
+  // Token counts of a split, for vocabulary building (parallel, deterministic).
+  TokenCounts count_tokens(const std::string& split) const;
+  // Numericalises every split with `vocab`; must be called before batches are read.
+  void prepare(const Vocab& vocab) { prepare_impl(vocab); }
+  // Batches of a split, in order; random access so that runs can stop and resume anywhere.
+  std::int64_t num_batches(const std::string& split, Mode mode) const;
+  Batch batch(const std::string& split, Mode mode, std::int64_t index) const;
+  // Tokens of a split that were not in the vocabulary (after prepare).
+  std::int64_t unknown_tokens(const std::string& split) const { return unknown_tokens_impl(split); }
+
+ protected:
+  virtual std::vector<std::string> splits_impl() const = 0;
+  virtual TokenCounts count_tokens_impl(const std::string& split) const = 0;
+  virtual void prepare_impl(const Vocab& vocab) = 0;
+  virtual std::int64_t num_batches_impl(const std::string& split, Mode mode) const = 0;
+  virtual Batch batch_impl(const std::string& split, Mode mode, std::int64_t index) const = 0;
+  virtual std::int64_t unknown_tokens_impl(const std::string& split) const { return 0; }
+};
+
+// Optional: a data loader that knows the best achievable scores on its data (a generated
+// corpus), e.g. {"optimum_ppl": 5.59}; reported beside the results.
+class HasReferenceScores {
+ public:
+  virtual ~HasReferenceScores() = default;
+  virtual std::map<std::string, double> reference_scores() const = 0;
+};
+
+// ---- models --------------------------------------------------------------------------------
+struct ModelOutput {
+  Expr loss;                  // mean loss over counted targets: what backward differentiates
+  double loss_sum = 0.0;      // sum of the per-target losses (nats)
+  std::int64_t count = 0;     // number of targets in loss_sum
+  Tensor predictions;         // optional, model-specific
+};
+
+class Model : public Component {
+ public:
+  Parameters& parameters() { return parameters_; }
+  const Parameters& parameters() const { return parameters_; }
+  // Builds the forward computation of one batch on `g` (training or evaluation per g.mode()).
+  ModelOutput forward(Graph& g, const Batch& batch);
+
+ protected:
+  virtual ModelOutput forward_impl(Graph& g, const Batch& batch) = 0;
+  Parameters parameters_;
+};
+
+// Optional: a model that carries state from one batch to the next (RNN language models).
+// The state is detached between batches and reset at the start of every split.
+class Stateful {
+ public:
+  virtual ~Stateful() = default;
+  virtual void reset_state() = 0;
+};
+
+// ---- optimizers ----------------------------------------------------------------------------
+class Optimizer : public Component {
+ public:
+  // One update from the gradients in `params`; clipping, if configured, happens here.
+  // Returns the gradient norm before clipping.
+  double step(Parameters& params) { return step_impl(params); }
+  double learning_rate() const { return lr_; }
+  void set_learning_rate(double lr) { lr_ = lr; }
+
+ protected:
+  virtual double step_impl(Parameters& params) = 0;
+  double lr_ = 0.0;
+};
+
+// ---- metrics -------------------------------------------------------------------------------
+class Metric : public Component {
+ public:
+  void reset() { reset_impl(); }
+  void update(const Batch& batch, const ModelOutput& output) { update_impl(batch, output); }
+  double value() const { return value_impl(); }
+  bool higher_is_better() const { return higher_is_better_impl(); }
+
+ protected:
+  virtual void reset_impl() = 0;
+  virtual void update_impl(const Batch& batch, const ModelOutput& output) = 0;
+  virtual double value_impl() const = 0;
+  virtual bool higher_is_better_impl() const = 0;
+};
+
+// ---- building components -------------------------------------------------------------------
+// What a factory gets: its checked parameters and access to the components it names.
+class BuildContext {
+ public:
+  virtual ~BuildContext() = default;
+  const Params& params() const { return params_; }
+  std::uint64_t seed() const { return seed_; }
+
+  // The component named by a kComponent parameter ("@id"), or the only one of its kind.
+  template <class T>
+  T& component(const std::string& param) const {
+    Component& c = component_for(param);
+    auto* typed = dynamic_cast<T*>(&c);
+    if (typed == nullptr) params_.fail(param, "names a component of the wrong kind");
+    return *typed;
+  }
+  // The vocabulary built by the vocabulary component a parameter names; a ConfigError when
+  // no build_vocab stage has built it yet.
+  virtual const Vocab& vocab(const std::string& param) const = 0;
+
+ protected:
+  BuildContext(Params params, std::uint64_t seed) : params_(std::move(params)), seed_(seed) {}
+  virtual Component& component_for(const std::string& param) const = 0;
+
+ private:
+  Params params_;
+  std::uint64_t seed_;
+};
+
+using Factory = std::function<std::unique_ptr<Component>(BuildContext&)>;
+
+struct PluginDescriptor {
+  int abi_version = kAbiVersion;  // must stay the first member
+  Kind kind;
+  std::string name;     // unique per kind; never changes meaning (new semantics, new name)
+  std::string version;  // the plugin's own version
+  std::string doc;      // one line
+  std::vector<ParamSpec> params;
+  Factory factory;
+};
+
+}  // namespace loom
+
+// Exports the plugin's one entry point, the Boost.DLL alias "loom_plugin". `fn` is a function
+// `const loom::PluginDescriptor& fn()` (use it once per library, at namespace scope).
+#define LOOM_PLUGIN(fn)                                                         \
+  namespace {                                                                   \
+  const ::loom::PluginDescriptor* loom_plugin_entry_() { return &fn(); }        \
+  }                                                                             \
+  BOOST_DLL_ALIAS(loom_plugin_entry_, loom_plugin)

@@ -1,0 +1,487 @@
+#include "loom/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace loom {
+
+std::string SourceLocation::str() const {
+  if (file.empty()) return "";
+  if (line <= 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+ConfigError::ConfigError(const SourceLocation& where, const std::string& message)
+    : std::runtime_error(where.str().empty() ? message : where.str() + ": " + message) {}
+
+void assertion_failed(const char* expr, const char* file, int line, const std::string& message) {
+  throw AssertionError(std::string("internal error: ") + message + " (" + expr + " at " + file +
+                       ":" + std::to_string(line) + ")");
+}
+
+ConfigNode ConfigNode::scalar(std::string value, SourceLocation where) {
+  ConfigNode n;
+  n.kind_ = Kind::kScalar;
+  n.scalar_ = std::move(value);
+  n.where_ = std::move(where);
+  return n;
+}
+
+ConfigNode ConfigNode::sequence(SourceLocation where) {
+  ConfigNode n;
+  n.kind_ = Kind::kSequence;
+  n.where_ = std::move(where);
+  return n;
+}
+
+ConfigNode ConfigNode::map(SourceLocation where) {
+  ConfigNode n;
+  n.kind_ = Kind::kMap;
+  n.where_ = std::move(where);
+  return n;
+}
+
+const char* ConfigNode::kind_name() const {
+  switch (kind_) {
+    case Kind::kScalar: return "a scalar";
+    case Kind::kSequence: return "a list";
+    case Kind::kMap: return "a mapping";
+    default: return "nothing";
+  }
+}
+
+std::int64_t ConfigNode::as_int() const {
+  if (!is_scalar()) throw ConfigError(where_, std::string("expected an integer, got ") + kind_name());
+  std::int64_t v = 0;
+  const char* b = scalar_.data();
+  const char* e = b + scalar_.size();
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc() || p != e) {
+    // Accept integral floats written like 1e3 or 20.0.
+    char* end = nullptr;
+    double d = std::strtod(scalar_.c_str(), &end);
+    if (!scalar_.empty() && end == scalar_.c_str() + scalar_.size() && std::isfinite(d) &&
+        d == std::floor(d) && std::fabs(d) < 9e15)
+      return static_cast<std::int64_t>(d);
+    throw ConfigError(where_, "expected an integer, got '" + scalar_ + "'");
+  }
+  return v;
+}
+
+double ConfigNode::as_double() const {
+  if (!is_scalar()) throw ConfigError(where_, std::string("expected a number, got ") + kind_name());
+  char* end = nullptr;
+  errno = 0;
+  double d = std::strtod(scalar_.c_str(), &end);
+  if (scalar_.empty() || end != scalar_.c_str() + scalar_.size() || errno == ERANGE ||
+      std::isnan(d))
+    throw ConfigError(where_, "expected a number, got '" + scalar_ + "'");
+  return d;
+}
+
+bool ConfigNode::as_bool() const {
+  if (is_scalar()) {
+    std::string v = scalar_;
+    std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+    if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+    if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+  }
+  throw ConfigError(where_, "expected true or false, got " +
+                                (is_scalar() ? "'" + scalar_ + "'" : std::string(kind_name())));
+}
+
+std::vector<std::string> ConfigNode::as_strings() const {
+  if (is_scalar()) return {scalar_};
+  if (is_null()) return {};
+  if (!is_sequence()) throw ConfigError(where_, std::string("expected a list of strings, got ") + kind_name());
+  std::vector<std::string> out;
+  for (const auto& item : items_) {
+    if (!item.is_scalar())
+      throw ConfigError(item.where_, std::string("expected a string, got ") + item.kind_name());
+    out.push_back(item.scalar_);
+  }
+  return out;
+}
+
+const ConfigNode* ConfigNode::find(const std::string& key) const {
+  for (const auto& [k, v] : entries_)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+ConfigNode* ConfigNode::find(const std::string& key) {
+  for (auto& [k, v] : entries_)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+SourceLocation ConfigNode::key_where(const std::string& key) const {
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].first == key) return i < key_wheres_.size() ? key_wheres_[i] : entries_[i].second.where();
+  return where_;
+}
+
+void ConfigNode::set(const std::string& key, ConfigNode value, SourceLocation key_where) {
+  if (kind_ != Kind::kMap) {
+    kind_ = Kind::kMap;
+    entries_.clear();
+    key_wheres_.clear();
+  }
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].first == key) {
+      entries_[i].second = std::move(value);
+      return;
+    }
+  if (key_where.file.empty()) key_where = value.where();
+  entries_.emplace_back(key, std::move(value));
+  key_wheres_.push_back(std::move(key_where));
+}
+
+const ConfigNode::Entry& ConfigNode::only_entry() const {
+  if (!is_map() || entries_.size() != 1)
+    throw ConfigError(where_, "expected a mapping with one key (the stage name)");
+  return entries_[0];
+}
+
+namespace {
+
+bool needs_quotes(const std::string& s) {
+  if (s.empty()) return true;
+  for (char c : s)
+    if (std::string_view(":#{}[],&*!|>'\"%@`").find(c) != std::string_view::npos) return true;
+  return s.front() == ' ' || s.back() == ' ' || s.front() == '-';
+}
+
+std::string quoted(const std::string& s) {
+  if (!needs_quotes(s)) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string ConfigNode::to_yaml(int indent) const {
+  std::string pad(static_cast<std::size_t>(indent), ' ');
+  std::string out;
+  switch (kind_) {
+    case Kind::kNull: return "null";
+    case Kind::kScalar: return quoted(scalar_);
+    case Kind::kSequence: {
+      bool leaves = std::all_of(items_.begin(), items_.end(), [](const ConfigNode& n) { return n.is_scalar(); });
+      if (leaves) {
+        out = "[";
+        for (std::size_t i = 0; i < items_.size(); ++i) out += (i ? ", " : "") + items_[i].to_yaml();
+        return out + "]";
+      }
+      for (const auto& item : items_) out += "\n" + pad + "- " + item.to_yaml(indent + 2);
+      return out;
+    }
+    case Kind::kMap: {
+      if (entries_.empty()) return "{}";
+      bool first = true;
+      for (const auto& [k, v] : entries_) {
+        std::string child = v.to_yaml(indent + 2);
+        bool block = (v.is_map() && !v.entries_.empty()) || (v.is_sequence() && !child.empty() && child[0] == '\n');
+        out += (first && indent > 0 && false ? "" : "\n" + pad) + quoted(k) + ":" +
+               (block ? (v.is_map() ? child : child) : " " + child);
+        first = false;
+      }
+      return out;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+SourceLocation location_of(const YAML::Mark& mark, const std::string& file) {
+  if (mark.is_null()) return {file, 0, 0};
+  return {file, mark.line + 1, mark.column + 1};
+}
+
+ConfigNode convert(const YAML::Node& node, const std::string& file) {
+  SourceLocation where = location_of(node.Mark(), file);
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return ConfigNode::scalar(node.Scalar(), where);
+    case YAML::NodeType::Sequence: {
+      ConfigNode seq = ConfigNode::sequence(where);
+      for (const auto& item : node) seq.push_back(convert(item, file));
+      return seq;
+    }
+    case YAML::NodeType::Map: {
+      ConfigNode map = ConfigNode::map(where);
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar())
+          throw ConfigError(location_of(kv.first.Mark(), file), "mapping keys must be plain names");
+        std::string key = kv.first.Scalar();
+        SourceLocation key_where = location_of(kv.first.Mark(), file);
+        if (map.find(key) != nullptr)
+          throw ConfigError(key_where, "duplicate key '" + key + "'");
+        map.set(key, convert(kv.second, file), key_where);
+      }
+      return map;
+    }
+    default: {
+      ConfigNode n;
+      n = ConfigNode::scalar("", where);
+      return ConfigNode();
+    }
+  }
+}
+
+}  // namespace
+
+ConfigNode parse_yaml(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(location_of(e.mark, file), "malformed YAML: " + e.msg);
+  }
+  ConfigNode node = convert(root, file);
+  return node;
+}
+
+ConfigNode load_yaml_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot read pipeline '" + path.string() + "': no such file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_yaml(buffer.str(), path.string());
+}
+
+void substitute_vars(ConfigNode& node, const std::map<std::string, std::string>& vars) {
+  if (node.is_scalar()) {
+    const std::string& s = node.str();
+    if (s.find("${") == std::string::npos) return;
+    std::string out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+      std::size_t open = s.find("${", i);
+      if (open == std::string::npos) {
+        out += s.substr(i);
+        break;
+      }
+      std::size_t close = s.find('}', open);
+      if (close == std::string::npos) throw ConfigError(node.where(), "unterminated '${' in '" + s + "'");
+      out += s.substr(i, open - i);
+      std::string name = s.substr(open + 2, close - open - 2);
+      auto it = vars.find(name);
+      if (it == vars.end()) {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : vars) names.push_back(k);
+        auto hint = did_you_mean(name, names);
+        throw ConfigError(node.where(), "unknown variable '${" + name + "}'" +
+                                            (hint ? " (did you mean '" + *hint + "'?)" : std::string(" (define it under vars:)")));
+      }
+      out += it->second;
+      i = close + 1;
+    }
+    node = ConfigNode::scalar(out, node.where());
+    return;
+  }
+  if (node.is_sequence()) {
+    ConfigNode copy = ConfigNode::sequence(node.where());
+    for (auto item : node.items()) {
+      substitute_vars(item, vars);
+      copy.push_back(std::move(item));
+    }
+    node = std::move(copy);
+    return;
+  }
+  if (node.is_map())
+    for (auto& [k, v] : node.entries()) substitute_vars(v, vars);
+}
+
+namespace {
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      // Transposition of neighbours counts as one edit.
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        cur[j] = std::min(cur[j], prev[j - 1]);
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::optional<std::string> did_you_mean(const std::string& word,
+                                        const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    std::size_t d = edit_distance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+const char* param_type_name(ParamType type) {
+  switch (type) {
+    case ParamType::kInt: return "int";
+    case ParamType::kFloat: return "float";
+    case ParamType::kBool: return "bool";
+    case ParamType::kString: return "string";
+    case ParamType::kStringList: return "strings";
+    case ParamType::kPath: return "path";
+    case ParamType::kComponent: return "component";
+  }
+  return "?";
+}
+
+Params::Params(std::string component_id, std::string plugin, std::vector<ParamSpec> specs,
+               std::map<std::string, ConfigNode> values)
+    : component_id_(std::move(component_id)),
+      plugin_(std::move(plugin)),
+      specs_(std::move(specs)),
+      values_(std::move(values)) {}
+
+bool Params::has(const std::string& name) const {
+  auto it = values_.find(name);
+  return it != values_.end() && !it->second.is_null();
+}
+
+const ConfigNode& Params::node(const std::string& name) const {
+  auto it = values_.find(name);
+  LOOM_ASSERT(it != values_.end(), "plugin '" + plugin_ + "' reads parameter '" + name +
+                                       "' that it did not declare");
+  return it->second;
+}
+
+std::int64_t Params::get_int(const std::string& name) const { return node(name).as_int(); }
+double Params::get_float(const std::string& name) const { return node(name).as_double(); }
+bool Params::get_bool(const std::string& name) const { return node(name).as_bool(); }
+std::string Params::get_string(const std::string& name) const {
+  const ConfigNode& n = node(name);
+  return n.is_null() ? std::string() : n.str();
+}
+std::vector<std::string> Params::get_strings(const std::string& name) const {
+  return node(name).as_strings();
+}
+std::filesystem::path Params::get_path(const std::string& name) const {
+  return std::filesystem::path(get_string(name));
+}
+SourceLocation Params::where(const std::string& name) const { return node(name).where(); }
+
+void Params::fail(const std::string& name, const std::string& message) const {
+  auto it = values_.find(name);
+  SourceLocation where = it != values_.end() ? it->second.where() : SourceLocation{};
+  throw ConfigError(where, "component '" + component_id_ + "' (" + plugin_ + "): " + message);
+}
+
+std::map<std::string, ConfigNode> check_params(const std::string& what,
+                                               const std::vector<ParamSpec>& specs,
+                                               const ConfigNode& given,
+                                               const std::vector<std::string>& ignored_keys,
+                                               std::vector<std::string>& errors) {
+  std::map<std::string, ConfigNode> values;
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s.name);
+  auto error = [&](const SourceLocation& where, const std::string& message) {
+    errors.push_back((where.str().empty() ? "" : where.str() + ": ") + what + ": " + message);
+  };
+  if (!given.is_map() && !given.is_null()) {
+    error(given.where(), std::string("expected a mapping of parameters, got ") + given.kind_name());
+    return values;
+  }
+  for (const auto& [key, value] : given.entries()) {
+    if (std::find(ignored_keys.begin(), ignored_keys.end(), key) != ignored_keys.end()) continue;
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
+    if (spec == specs.end()) {
+      auto hint = did_you_mean(key, names);
+      std::string known;
+      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+      error(given.key_where(key), "unknown parameter '" + key + "'" +
+                                      (hint ? " (did you mean '" + *hint + "'?)"
+                                            : " (known: " + (known.empty() ? "none" : known) + ")"));
+      continue;
+    }
+    try {
+      switch (spec->type) {
+        case ParamType::kInt: {
+          auto v = value.as_int();
+          if (spec->min && v < *spec->min)
+            throw ConfigError(value.where(), "'" + key + "' must be at least " +
+                                                 std::to_string(static_cast<long long>(*spec->min)) +
+                                                 ", got " + value.str());
+          break;
+        }
+        case ParamType::kFloat: {
+          auto v = value.as_double();
+          if (spec->min && v < *spec->min) {
+            std::ostringstream m;
+            m << "'" << key << "' must be at least " << *spec->min << ", got " << value.str();
+            throw ConfigError(value.where(), m.str());
+          }
+          break;
+        }
+        case ParamType::kBool: value.as_bool(); break;
+        case ParamType::kStringList: value.as_strings(); break;
+        case ParamType::kString:
+        case ParamType::kPath:
+        case ParamType::kComponent:
+          if (!value.is_scalar() && !value.is_null())
+            throw ConfigError(value.where(), "'" + key + "' expects a " + param_type_name(spec->type) +
+                                                 ", got " + value.kind_name());
+          if (spec->type == ParamType::kString && !spec->choices.empty() &&
+              std::find(spec->choices.begin(), spec->choices.end(), value.str()) == spec->choices.end()) {
+            std::string options;
+            for (const auto& c : spec->choices) options += (options.empty() ? "" : ", ") + c;
+            auto hint = did_you_mean(value.str(), spec->choices);
+            throw ConfigError(value.where(), "'" + key + "' must be one of " + options + ", got '" +
+                                                 value.str() + "'" +
+                                                 (hint ? " (did you mean '" + *hint + "'?)" : ""));
+          }
+          if (spec->type == ParamType::kPath && value.is_scalar() &&
+              !std::filesystem::exists(value.str()))
+            throw ConfigError(value.where(), "'" + key + "': no such file '" + value.str() + "'");
+          if (spec->type == ParamType::kComponent && value.is_scalar() &&
+              (value.str().empty() || value.str()[0] != '@'))
+            throw ConfigError(value.where(), "'" + key + "' names a component as \"@id\", got '" +
+                                                 value.str() + "'");
+          break;
+      }
+      values[key] = value;
+    } catch (const ConfigError& e) {
+      errors.push_back(std::string(e.what()).insert(0, ""));
+    }
+  }
+  for (const auto& spec : specs) {
+    if (values.count(spec.name)) continue;
+    if (given.find(spec.name) != nullptr) continue;  // present but invalid: already reported
+    if (spec.default_value) {
+      values[spec.name] = spec.default_value->empty() && spec.type != ParamType::kString
+                              ? ConfigNode()
+                              : ConfigNode::scalar(*spec.default_value, {"default", 0, 0});
+    } else {
+      error(given.where(), "missing required parameter '" + spec.name + "' (" + spec.doc + ")");
+    }
+  }
+  return values;
+}
+
+}  // namespace loom

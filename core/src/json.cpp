@@ -1,0 +1,229 @@
+#include "loom/json.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+#include "loom/errors.hpp"
+
+namespace loom {
+
+bool Json::is_number() const {
+  return std::holds_alternative<std::int64_t>(value_) || std::holds_alternative<double>(value_);
+}
+
+double Json::number() const {
+  if (auto* i = std::get_if<std::int64_t>(&value_)) return static_cast<double>(*i);
+  if (auto* d = std::get_if<double>(&value_)) return *d;
+  throw AssertionError("json value is not a number");
+}
+
+Json& Json::operator[](const std::string& key) {
+  if (!is_object()) value_ = Object{};
+  for (auto& [k, v] : members())
+    if (k == key) return v;
+  members().emplace_back(key, Json());
+  return members().back().second;
+}
+
+const Json* Json::find(const std::string& key) const {
+  if (!is_object()) return nullptr;
+  for (const auto& [k, v] : members())
+    if (k == key) return &v;
+  return nullptr;
+}
+
+namespace {
+
+void escape(std::string& out, const std::string& s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+void Json::dump_to(std::string& out, int indent, int depth) const {
+  auto newline = [&](int d) {
+    if (indent < 0) return;
+    out += '\n';
+    out.append(static_cast<std::size_t>(indent * d), ' ');
+  };
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::nullptr_t>) {
+          out += "null";
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out += v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          out += std::to_string(v);
+        } else if constexpr (std::is_same_v<T, double>) {
+          if (!std::isfinite(v)) {
+            out += "null";  // JSON has no NaN or infinity
+          } else {
+            char buf[32];
+            auto r = std::to_chars(buf, buf + sizeof buf, v);
+            out.append(buf, r.ptr);
+          }
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          escape(out, v);
+        } else if constexpr (std::is_same_v<T, Object>) {
+          out += '{';
+          bool first = true;
+          for (const auto& [k, child] : v) {
+            if (!first) out += indent < 0 ? ", " : ",";
+            newline(depth + 1);
+            escape(out, k);
+            out += ": ";
+            child.dump_to(out, indent, depth + 1);
+            first = false;
+          }
+          if (!v.empty()) newline(depth);
+          out += '}';
+        } else {
+          out += '[';
+          bool first = true;
+          for (const auto& child : v) {
+            if (!first) out += ", ";
+            child.dump_to(out, indent, depth + 1);
+            first = false;
+          }
+          out += ']';
+        }
+      },
+      value_);
+}
+
+std::string Json::dump(int indent) const {
+  std::string out;
+  dump_to(out, indent, 0);
+  return out;
+}
+
+namespace {
+
+class Parser {
+ public:
+  Parser(const std::string& text, const std::string& source) : s_(text), source_(source) {}
+
+  Json parse_document() {
+    Json v = value();
+    skip();
+    if (pos_ != s_.size()) fail("trailing characters");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw InputError(source_ + ": malformed JSON at byte " + std::to_string(pos_) + ": " + what);
+  }
+  void skip() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r')) ++pos_;
+  }
+  bool eat(char c) {
+    skip();
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  std::string string_literal() {
+    if (!eat('"')) fail("expected a string");
+    std::string out;
+    while (pos_ < s_.size() && s_[pos_] != '"') {
+      char c = s_[pos_++];
+      if (c == '\\') {
+        if (pos_ >= s_.size()) fail("bad escape");
+        char e = s_[pos_++];
+        switch (e) {
+          case 'n': out += '\n'; break;
+          case 't': out += '\t'; break;
+          case 'r': out += '\r'; break;
+          case 'b': out += '\b'; break;
+          case 'f': out += '\f'; break;
+          case 'u': {
+            if (pos_ + 4 > s_.size()) fail("bad \\u escape");
+            unsigned cp = std::stoul(s_.substr(pos_, 4), nullptr, 16);
+            pos_ += 4;
+            if (cp < 0x80) out += static_cast<char>(cp);
+            else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+            else { out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+            break;
+          }
+          default: out += e;
+        }
+      } else {
+        out += c;
+      }
+    }
+    if (pos_ >= s_.size()) fail("unterminated string");
+    ++pos_;
+    return out;
+  }
+  Json value() {
+    skip();
+    if (pos_ >= s_.size()) fail("unexpected end");
+    char c = s_[pos_];
+    if (c == '{') {
+      ++pos_;
+      Json obj = Json::object();
+      if (eat('}')) return obj;
+      do {
+        skip();
+        std::string key = string_literal();
+        if (!eat(':')) fail("expected ':'");
+        obj[key] = value();
+      } while (eat(','));
+      if (!eat('}')) fail("expected '}'");
+      return obj;
+    }
+    if (c == '[') {
+      ++pos_;
+      Json arr = Json::array();
+      if (eat(']')) return arr;
+      do arr.push_back(value());
+      while (eat(','));
+      if (!eat(']')) fail("expected ']'");
+      return arr;
+    }
+    if (c == '"') return Json(string_literal());
+    if (s_.compare(pos_, 4, "true") == 0) { pos_ += 4; return Json(true); }
+    if (s_.compare(pos_, 5, "false") == 0) { pos_ += 5; return Json(false); }
+    if (s_.compare(pos_, 4, "null") == 0) { pos_ += 4; return Json(); }
+    double d = 0;
+    auto r = std::from_chars(s_.data() + pos_, s_.data() + s_.size(), d);
+    if (r.ec != std::errc()) fail("unexpected character");
+    pos_ = static_cast<std::size_t>(r.ptr - s_.data());
+    return Json(d);
+  }
+
+  const std::string& s_;
+  const std::string& source_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+Json Json::parse(const std::string& text, const std::string& source) {
+  return Parser(text, source).parse_document();
+}
+
+}  // namespace loom

@@ -1,0 +1,64 @@
+#pragma once
+// Private numeric kernels of the core: a matrix-product wrapper and vectorisable versions of
+// exp, tanh and sigmoid (std::exp does not vectorise without -ffast-math, which we avoid
+// because it would also break NaN checks).
+#include <cblas.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace loom::kernels {
+
+// C[m, n] = alpha op(A) op(B) + beta C, row-major, op(X) = X or X^T.
+inline void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                 float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                 float beta, float* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0.0f) {
+      for (std::int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
+    } else if (beta != 1.0f) {
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] *= beta;
+    }
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
+              c, static_cast<int>(ldc));
+}
+
+// exp(x) with a relative error below 2e-7 over the float range; saturates like expf.
+inline float fast_exp(float x) {
+  x = x < -87.33654f ? -87.33654f : (x > 88.0f ? 88.0f : x);
+  float n = std::nearbyint(x * 1.44269504088896341f);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  // exp(r) on |r| <= ln2/2 (Cephes expf polynomial).
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+inline float fast_tanh(float x) {
+  // tanh x = 1 - 2 / (e^{2x} + 1); near zero that loses digits, so use the odd series there.
+  if (std::fabs(x) < 0.0625f) {
+    float x2 = x * x;
+    return x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.053968254f)));
+  }
+  return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f);
+}
+
+}  // namespace loom::kernels

@@ -1,0 +1,96 @@
+#include "loom/nn.hpp"
+
+#include <cmath>
+
+#include "loom/errors.hpp"
+
+namespace loom::nn {
+
+Linear::Linear(Parameters& params, const std::string& name, std::int64_t in, std::int64_t out,
+               bool bias, std::optional<Init> init) {
+  Init i = init.value_or(Init::uniform(1.0f / std::sqrt(static_cast<float>(in))));
+  weight_ = params.add(name + ".weight", Shape{out, in}, i);
+  if (bias) bias_ = params.add(name + ".bias", Shape{out}, init ? Init::zeros() : i);
+}
+
+Expr Linear::operator()(Graph& g, const Expr& x) const {
+  return linear(x, g.param(*weight_), bias_ ? g.param(*bias_) : Expr());
+}
+
+Embedding::Embedding(Parameters& params, const std::string& name, std::int64_t count,
+                     std::int64_t dim, std::optional<Init> init) {
+  weight_ = params.add(name + ".weight", Shape{count, dim}, init.value_or(Init::normal(1.0f)));
+}
+
+Expr Embedding::operator()(Graph& g, const Tensor& ids) const {
+  return embedding(g.param(*weight_), ids);
+}
+
+CellType parse_cell(const std::string& name) {
+  if (name == "lstm") return CellType::kLstm;
+  if (name == "gru") return CellType::kGru;
+  if (name == "rnn_tanh") return CellType::kRnnTanh;
+  if (name == "rnn_relu") return CellType::kRnnRelu;
+  throw ConfigError("unknown cell '" + name + "' (expected lstm, gru, rnn_tanh or rnn_relu)");
+}
+
+const char* cell_name(CellType cell) {
+  switch (cell) {
+    case CellType::kLstm: return "lstm";
+    case CellType::kGru: return "gru";
+    case CellType::kRnnTanh: return "rnn_tanh";
+    default: return "rnn_relu";
+  }
+}
+
+Rnn::Rnn(Parameters& params, const std::string& name, CellType cell, std::int64_t input,
+         std::int64_t hidden, int layers, float dropout, std::optional<Init> init)
+    : cell_(cell), hidden_(hidden), dropout_(dropout) {
+  LOOM_ASSERT(layers >= 1, "an RNN needs at least one layer");
+  Init i = init.value_or(Init::uniform(1.0f / std::sqrt(static_cast<float>(hidden))));
+  std::int64_t gh = gate_count(cell) * hidden;
+  for (int l = 0; l < layers; ++l) {
+    std::string p = name + ".l" + std::to_string(l);
+    std::int64_t in = l == 0 ? input : hidden;
+    layers_.push_back({params.add(p + ".w_ih", Shape{gh, in}, i),
+                       params.add(p + ".w_hh", Shape{gh, hidden}, i),
+                       params.add(p + ".b_ih", Shape{gh}, i),
+                       params.add(p + ".b_hh", Shape{gh}, i)});
+  }
+}
+
+Expr Rnn::operator()(Graph& g, const Expr& x, RnnState* state) const {
+  LOOM_ASSERT(x.value().rank() == 3, "Rnn input must be [T, B, in], got " + x.shape().str());
+  const std::int64_t T = x.value().dim(0), B = x.value().dim(1), H = hidden_;
+  const bool lstm = cell_ == CellType::kLstm;
+  bool have_state = state != nullptr && !state->empty();
+  if (have_state)
+    LOOM_ASSERT(state->h.size() == layers_.size() && state->h[0].dim(0) == B,
+                "carried RNN state does not match the batch");
+  Expr input = x;
+  std::vector<Tensor> h_out, c_out;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    if (l > 0) input = dropout(input, dropout_);
+    std::int64_t in = input.value().dim(2);
+    Expr flat = reshape(input, Shape{T * B, in});
+    Expr proj = reshape(linear(flat, g.param(*layer.w_ih), g.param(*layer.b_ih)),
+                        Shape{T, B, gate_count(cell_) * H});
+    Expr h0 = g.constant(have_state ? state->h[l] : Tensor::zeros(Shape{B, H}));
+    Expr c0 = lstm ? g.constant(have_state ? state->c[l] : Tensor::zeros(Shape{B, H})) : Expr();
+    RecurrentOutputs r = recurrent_layer(cell_, proj, g.param(*layer.w_hh),
+                                         g.param(*layer.b_hh), h0, c0);
+    if (state != nullptr) {
+      h_out.push_back(r.h_last.value().clone());
+      if (lstm) c_out.push_back(r.c_last.value());
+    }
+    input = r.outputs;
+  }
+  if (state != nullptr) {
+    state->h = std::move(h_out);
+    state->c = std::move(c_out);
+  }
+  return input;
+}
+
+}  // namespace loom::nn

@@ -1,0 +1,240 @@
+#include "loom/parameters.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "loom/errors.hpp"
+#include "loom/random.hpp"
+
+namespace loom {
+
+Parameter* Parameters::add(const std::string& name, const Shape& shape, Init init) {
+  LOOM_ASSERT(!finalized_, "parameter '" + name + "' declared after finalize");
+  LOOM_ASSERT(find(name) == nullptr, "parameter '" + name + "' declared twice");
+  params_.push_back(Parameter{name, shape, init, true, {}, {}});
+  return &params_.back();
+}
+
+Parameter* Parameters::find(const std::string& name) {
+  for (auto& p : params_)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+std::int64_t Parameters::count() const {
+  std::int64_t n = 0;
+  for (const auto& p : params_) n += p.shape.numel();
+  return n;
+}
+
+namespace {
+
+// Each parameter starts on a 16-float (64-byte) boundary of the arena.
+std::int64_t padded(std::int64_t n) { return (n + 15) / 16 * 16; }
+
+void initialise(Parameter& p, std::uint64_t seed) {
+  float* v = p.value.data();
+  std::int64_t n = p.shape.numel();
+  std::uint64_t key = stream_key(seed, p.name);
+  switch (p.init.kind) {
+    case Init::Kind::kConstant:
+      std::fill_n(v, n, p.init.a);
+      break;
+    case Init::Kind::kUniform:
+      for (std::int64_t i = 0; i < n; ++i)
+        v[i] = (2.0f * random_uniform(key, static_cast<std::uint64_t>(i)) - 1.0f) * p.init.a;
+      break;
+    case Init::Kind::kNormal: {
+      Rng rng(key);
+      for (std::int64_t i = 0; i < n; ++i) v[i] = rng.normal() * p.init.a;
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void Parameters::finalize(std::uint64_t seed) {
+  LOOM_ASSERT(!finalized_, "finalize called twice");
+  std::int64_t total = 0;
+  for (const auto& p : params_) total += padded(p.shape.numel());
+  values_ = Tensor::zeros(Shape{total});
+  grads_ = Tensor::zeros(Shape{total});
+  std::int64_t offset = 0;
+  for (auto& p : params_) {
+    p.value = make_view(values_, static_cast<std::size_t>(offset), p.shape);
+    p.grad = make_view(grads_, static_cast<std::size_t>(offset), p.shape);
+    initialise(p, seed);
+    offset += padded(p.shape.numel());
+  }
+  finalized_ = true;
+}
+
+bool glob_match(const std::string& glob, const std::string& name) {
+  // Iterative matcher with single-star backtracking.
+  std::size_t g = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
+      ++g;
+      ++n;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      mark = n;
+    } else if (star != std::string::npos) {
+      g = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+int Parameters::freeze(const std::string& glob) {
+  int matched = 0;
+  for (auto& p : params_)
+    if (glob_match(glob, p.name)) {
+      p.trainable = false;
+      ++matched;
+    }
+  return matched;
+}
+
+void Parameters::zero_grad() { grads_.zero(); }
+
+double Parameters::grad_norm() const {
+  if (!grads_.defined()) return 0.0;
+  const float* g = grads_.data();
+  double sum = 0.0;
+  for (std::int64_t i = 0, n = grads_.numel(); i < n; ++i) sum += double(g[i]) * g[i];
+  return std::sqrt(sum);
+}
+
+double Parameters::clip_grad_norm(double max_norm) {
+  double norm = grad_norm();
+  if (norm > max_norm && norm > 0.0) {
+    float scale = static_cast<float>(max_norm / (norm + 1e-6));
+    float* g = grads_.data();
+    for (std::int64_t i = 0, n = grads_.numel(); i < n; ++i) g[i] *= scale;
+  }
+  return norm;
+}
+
+namespace {
+
+constexpr char kMagic[8] = {'L', 'O', 'O', 'M', 'P', 'R', 'M', '1'};
+
+template <class T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+class Reader {
+ public:
+  Reader(const std::string& bytes, const std::filesystem::path& path)
+      : bytes_(bytes), path_(path) {}
+  template <class T>
+  T get() {
+    T v;
+    need(sizeof(T));
+    std::memcpy(&v, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  const char* take(std::size_t n) {
+    need(n);
+    const char* p = bytes_.data() + pos_;
+    pos_ += n;
+    return p;
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw InputError(path_.string() + ": " + what);
+  }
+
+ private:
+  void need(std::size_t n) const {
+    if (pos_ + n > bytes_.size()) fail("truncated parameter file");
+  }
+  const std::string& bytes_;
+  const std::filesystem::path& path_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw RuntimeError("cannot write '" + tmp.string() + "': " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      throw RuntimeError("cannot write '" + tmp.string() + "': " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0)
+    throw RuntimeError("cannot flush '" + tmp.string() + "': " + std::strerror(errno));
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw RuntimeError("cannot rename '" + tmp.string() + "': " + ec.message());
+}
+
+void Parameters::save(const std::filesystem::path& path) const {
+  std::string out(kMagic, sizeof kMagic);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(params_.size()));
+  for (const auto& p : params_) {
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(p.name.size()));
+    out += p.name;
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(p.shape.rank()));
+    for (int i = 0; i < p.shape.rank(); ++i) put<std::int64_t>(out, p.shape[i]);
+    out.append(reinterpret_cast<const char*>(p.value.data()),
+               static_cast<std::size_t>(p.shape.numel()) * sizeof(float));
+  }
+  write_file_atomically(path, out);
+}
+
+void Parameters::load(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string() + ": cannot open parameter file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string bytes = buffer.str();
+  Reader r(bytes, path);
+  if (std::memcmp(r.take(sizeof kMagic), kMagic, sizeof kMagic) != 0)
+    r.fail("not a loom parameter file");
+  std::uint32_t count = r.get<std::uint32_t>();
+  if (count != params_.size())
+    r.fail("holds " + std::to_string(count) + " parameters, the model has " +
+           std::to_string(params_.size()));
+  for (std::uint32_t k = 0; k < count; ++k) {
+    std::uint32_t len = r.get<std::uint32_t>();
+    if (len > 4096) r.fail("corrupt parameter name");
+    std::string name(r.take(len), len);
+    Parameter* p = find(name);
+    if (p == nullptr) r.fail("parameter '" + name + "' is not in the model");
+    std::uint32_t rank = r.get<std::uint32_t>();
+    if (rank > Shape::kMaxRank) r.fail("corrupt shape of '" + name + "'");
+    std::int64_t dims[Shape::kMaxRank] = {0, 0, 0, 0};
+    for (std::uint32_t i = 0; i < rank; ++i) dims[i] = r.get<std::int64_t>();
+    bool same = static_cast<int>(rank) == p->shape.rank();
+    for (std::uint32_t i = 0; same && i < rank; ++i) same = dims[i] == p->shape[i];
+    if (!same) r.fail("parameter '" + name + "' has another shape than the model's " +
+                      p->shape.str());
+    std::size_t bytes_needed = static_cast<std::size_t>(p->shape.numel()) * sizeof(float);
+    std::memcpy(p->value.data(), r.take(bytes_needed), bytes_needed);
+  }
+}
+
+}  // namespace loom

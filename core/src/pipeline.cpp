@@ -1,0 +1,840 @@
+#include "loom/pipeline.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "loom/errors.hpp"
+#include "loom/json.hpp"
+#include "loom/parallel.hpp"
+#include "loom/random.hpp"
+
+namespace loom {
+
+namespace {
+
+const std::vector<std::string> kTopLevelKeys = {"name", "description", "seed", "vars", "threads",
+                                                "components", "stages"};
+
+std::optional<Kind> kind_from_folder(const std::string& folder) {
+  for (Kind k : {Kind::kTokenizer, Kind::kVocab, Kind::kData, Kind::kModel, Kind::kOptimizer,
+                 Kind::kMetric})
+    if (folder == kind_folder(k)) return k;
+  return std::nullopt;
+}
+
+ParamSpec ref(const std::string& name, Kind kind, const std::string& doc) {
+  return {name, ParamType::kComponent, "", doc, {kind_folder(kind)}};
+}
+
+// The stages the core runs, with their parameters.
+const std::map<std::string, std::vector<ParamSpec>>& stage_specs() {
+  static const std::map<std::string, std::vector<ParamSpec>> specs = {
+      {"build_vocab",
+       {{"split", ParamType::kString, "train", "split whose tokens are counted"},
+        ref("data", Kind::kData, "data loader whose text is counted"),
+        ref("vocab", Kind::kVocab, "vocabulary builder that decides what enters")}},
+      {"train",
+       {{"epochs", ParamType::kInt, "1", "passes over the training split", {}, 1},
+        {"split", ParamType::kString, "train", "split to train on"},
+        {"validate_on", ParamType::kString, "valid", "split evaluated after every epoch (empty: none)"},
+        {"select", ParamType::kString, "", "metric id (or 'loss') that picks the best epoch; default: the first metric"},
+        {"lr_anneal", ParamType::kFloat, "0", "divide the learning rate by this when the selected metric does not improve (0: off)", {}, 0},
+        {"lr_decay", ParamType::kFloat, "1", "multiply the learning rate by this at the start of every epoch after lr_decay_after", {}, 0},
+        {"lr_decay_after", ParamType::kInt, "0", "epochs before lr_decay starts", {}, 0},
+        {"early_stop.patience", ParamType::kInt, "0", "stop after this many epochs without improvement (0: never)", {}, 0},
+        {"log_interval", ParamType::kInt, "200", "batches between progress lines when output is not a terminal", {}, 1},
+        {"max_batches_per_epoch", ParamType::kInt, "0", "stop each epoch after this many batches (0: all), for smoke runs", {}, 0},
+        ref("model", Kind::kModel, "model to train"),
+        ref("data", Kind::kData, "data loader"),
+        ref("optimizer", Kind::kOptimizer, "optimizer"),
+        {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"}}},
+      {"evaluate",
+       {{"split", ParamType::kString, "test", "split to evaluate"},
+        ref("model", Kind::kModel, "model to evaluate"),
+        ref("data", Kind::kData, "data loader"),
+        {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"}}},
+  };
+  return specs;
+}
+
+// Nested stage options (early_stop: {patience: 5}) become dotted keys (early_stop.patience).
+ConfigNode flatten(const ConfigNode& node) {
+  if (!node.is_map()) return node;
+  ConfigNode out = ConfigNode::map(node.where());
+  for (const auto& [key, value] : node.entries()) {
+    if (value.is_map() && key != "plugin") {
+      ConfigNode inner = flatten(value);
+      for (const auto& [k2, v2] : inner.entries()) out.set(key + "." + k2, v2, value.key_where(k2));
+    } else {
+      out.set(key, value, node.key_where(key));
+    }
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep = ", ") {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+ConfigNode parse_override_value(const std::string& text, const SourceLocation& where) {
+  // Values are YAML too ("[1, 2]", "true"), but their location is the override itself.
+  ConfigNode parsed;
+  try {
+    parsed = parse_yaml(text, where.file);
+  } catch (const ConfigError&) {
+    return ConfigNode::scalar(text, where);
+  }
+  std::function<ConfigNode(const ConfigNode&)> relocate = [&](const ConfigNode& n) {
+    if (n.is_scalar()) return ConfigNode::scalar(n.str(), where);
+    if (n.is_sequence()) {
+      ConfigNode s = ConfigNode::sequence(where);
+      for (const auto& i : n.items()) s.push_back(relocate(i));
+      return s;
+    }
+    if (n.is_map()) {
+      ConfigNode m = ConfigNode::map(where);
+      for (const auto& [k, v] : n.entries()) m.set(k, relocate(v), where);
+      return m;
+    }
+    return ConfigNode::scalar("", where);
+  };
+  return parsed.is_null() ? ConfigNode::scalar("", where) : relocate(parsed);
+}
+
+}  // namespace
+
+void apply_override(ConfigNode& root, const std::string& assignment) {
+  SourceLocation where{"--set " + assignment, 0, 0};
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set " + assignment + ": expected key=value, e.g. components.model.nhid=400");
+  std::string path = assignment.substr(0, eq);
+  ConfigNode value = parse_override_value(assignment.substr(eq + 1), where);
+  std::vector<std::string> keys;
+  std::stringstream ss(path);
+  for (std::string k; std::getline(ss, k, '.');) {
+    if (k.empty()) throw ConfigError(where, "empty key in '" + path + "'");
+    keys.push_back(k);
+  }
+  if (std::find(kTopLevelKeys.begin(), kTopLevelKeys.end(), keys[0]) == kTopLevelKeys.end()) {
+    auto hint = did_you_mean(keys[0], kTopLevelKeys);
+    throw ConfigError(where, "unknown top-level key '" + keys[0] + "'" +
+                                 (hint ? " (did you mean '" + *hint + "'?)" : ""));
+  }
+  ConfigNode* node = &root;
+  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+    const std::string& k = keys[i];
+    if (node->is_sequence()) {
+      // A list of one-key maps (stages): address an item by its key.
+      ConfigNode* found = nullptr;
+      std::vector<std::string> names;
+      for (auto& item : const_cast<std::vector<ConfigNode>&>(node->items())) {
+        if (item.is_map() && item.entries().size() == 1) {
+          names.push_back(item.entries()[0].first);
+          if (item.entries()[0].first == k && found == nullptr) found = &item.entries()[0].second;
+        }
+      }
+      if (found == nullptr) {
+        auto hint = did_you_mean(k, names);
+        throw ConfigError(where, "no stage named '" + k + "'" +
+                                     (hint ? " (did you mean '" + *hint + "'?)" : " (stages: " + join(names) + ")"));
+      }
+      if (!found->is_map()) *found = ConfigNode::map(where);
+      node = found;
+      continue;
+    }
+    ConfigNode* child = node->is_map() ? node->find(k) : nullptr;
+    if (child == nullptr) {
+      if (i >= 1 && keys[0] == "components" && i == 1) {
+        std::vector<std::string> ids;
+        for (const auto& [id, v] : node->entries()) ids.push_back(id);
+        auto hint = did_you_mean(k, ids);
+        throw ConfigError(where, "no component '" + k + "'" +
+                                     (hint ? " (did you mean '" + *hint + "'?)" : " (components: " + join(ids) + ")"));
+      }
+      node->set(k, ConfigNode::map(where), where);
+      child = node->find(k);
+    }
+    if (!child->is_map() && !child->is_sequence()) *child = ConfigNode::map(where);
+    node = child;
+  }
+  node->set(keys.back(), value, where);
+}
+
+Pipeline Pipeline::load(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
+  Pipeline p;
+  p.file_ = file;
+  p.root_ = load_yaml_file(file);
+  if (!p.root_.is_map())
+    throw ConfigError(p.root_.where().file.empty() ? SourceLocation{file.string(), 0, 0} : p.root_.where(),
+                      "a pipeline is a mapping with components: and stages:");
+  for (const auto& o : overrides) apply_override(p.root_, o);
+  std::map<std::string, std::string> vars;
+  if (const ConfigNode* v = p.root_.find("vars")) {
+    if (!v->is_map() && !v->is_null()) throw ConfigError(v->where(), "vars: expects a mapping of names to values");
+    for (const auto& [k, val] : v->entries()) {
+      if (!val.is_scalar()) throw ConfigError(val.where(), "variable '" + k + "' must be a plain value");
+      vars[k] = val.str();
+    }
+  }
+  substitute_vars(p.root_, vars);
+  p.name_ = file.stem().string();
+  if (const ConfigNode* n = p.root_.find("name")) p.name_ = n->str();
+  if (const ConfigNode* s = p.root_.find("seed")) p.seed_ = static_cast<std::uint64_t>(s->as_int());
+  if (const ConfigNode* t = p.root_.find("threads")) {
+    auto n = t->as_int();
+    if (n < 1) throw ConfigError(t->where(), "threads must be at least 1, got " + t->str());
+    p.threads_ = static_cast<int>(n);
+  }
+  return p;
+}
+
+// ---- checking ------------------------------------------------------------------------------
+
+namespace {
+
+struct ComponentDecl {
+  std::string id;
+  const LoadedPlugin* plugin = nullptr;
+  SourceLocation where;
+  std::map<std::string, ConfigNode> values;
+};
+
+struct Resolved {
+  std::vector<ComponentDecl> components;
+  std::vector<std::pair<std::string, std::map<std::string, ConfigNode>>> stages;
+  std::vector<SourceLocation> stage_wheres;
+};
+
+// Resolves a component reference ("@id", or "" for the only one of its kind) to an id.
+std::string resolve_ref(const std::vector<ComponentDecl>& comps, Kind kind, const ConfigNode& value,
+                        const std::string& param, std::vector<std::string>* errors) {
+  auto fail = [&](const std::string& msg) -> std::string {
+    std::string line = (value.where().str().empty() ? "" : value.where().str() + ": ") + msg;
+    if (errors) errors->push_back(line);
+    else throw ConfigError(line);
+    return "";
+  };
+  std::string text = value.is_scalar() ? value.str() : "";
+  if (!text.empty()) {
+    std::string id = text[0] == '@' ? text.substr(1) : text;
+    std::vector<std::string> ids;
+    for (const auto& c : comps) {
+      ids.push_back(c.id);
+      if (c.id == id) {
+        if (c.plugin && c.plugin->descriptor->kind != kind)
+          return fail("'" + param + "' must name a " + kind_noun(kind) + ", but '" + id + "' is a " +
+                      kind_noun(c.plugin->descriptor->kind));
+        return id;
+      }
+    }
+    auto hint = did_you_mean(id, ids);
+    return fail("'" + param + "' names no component '" + id + "'" + (hint ? " (did you mean '@" + *hint + "'?)" : ""));
+  }
+  std::vector<std::string> matches;
+  for (const auto& c : comps)
+    if (c.plugin && c.plugin->descriptor->kind == kind) matches.push_back(c.id);
+  if (matches.size() == 1) return matches[0];
+  if (matches.empty()) return fail(std::string("'") + param + "' needs a " + kind_noun(kind) + ", and the pipeline has none");
+  return fail(std::string("several ") + kind_folder(kind) + " (" + join(matches) + "): name one with " + param +
+              ": \"@id\"");
+}
+
+Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std::vector<std::string>& errors) {
+  Resolved r;
+  auto err = [&](const SourceLocation& w, const std::string& m) {
+    errors.push_back((w.str().empty() ? "" : w.str() + ": ") + m);
+  };
+  for (const auto& [key, value] : root.entries()) {
+    if (std::find(kTopLevelKeys.begin(), kTopLevelKeys.end(), key) == kTopLevelKeys.end()) {
+      auto hint = did_you_mean(key, kTopLevelKeys);
+      err(root.key_where(key), "unknown top-level key '" + key + "'" + (hint ? " (did you mean '" + *hint + "'?)" : ""));
+    }
+  }
+  const ConfigNode* comps = root.find("components");
+  if (comps == nullptr || !comps->is_map() || comps->entries().empty()) {
+    err(comps ? comps->where() : root.where(), "the pipeline has no components:");
+  } else {
+    for (const auto& [id, decl] : comps->entries()) {
+      ComponentDecl c;
+      c.id = id;
+      c.where = comps->key_where(id);
+      if (!decl.is_map()) {
+        err(decl.where(), "component '" + id + "' must be a mapping with a plugin: key");
+        r.components.push_back(c);
+        continue;
+      }
+      const ConfigNode* plugin = decl.find("plugin");
+      if (plugin == nullptr || !plugin->is_scalar()) {
+        err(c.where, "component '" + id + "' has no plugin: key");
+        r.components.push_back(c);
+        continue;
+      }
+      c.plugin = registry.find(plugin->str());
+      if (c.plugin == nullptr) {
+        auto hint = did_you_mean(plugin->str(), registry.names());
+        err(plugin->where(), "unknown plugin '" + plugin->str() + "'" +
+                                 (hint ? " (did you mean '" + *hint + "'?)"
+                                       : " (loaded: " + join(registry.names()) + "; see 'loom plugins')"));
+      }
+      r.components.push_back(c);
+    }
+    // Parameters once every component's kind is known, so references can be checked.
+    for (auto& c : r.components) {
+      if (c.plugin == nullptr) continue;
+      const ConfigNode& decl = *comps->find(c.id);
+      const auto& d = *c.plugin->descriptor;
+      c.values = check_params("component '" + c.id + "' (" + d.name + ")", d.params, decl, {"plugin"}, errors);
+      for (const auto& spec : d.params) {
+        if (spec.type != ParamType::kComponent || !c.values.count(spec.name)) continue;
+        auto kind = kind_from_folder(spec.choices.empty() ? "" : spec.choices[0]);
+        if (kind) resolve_ref(r.components, *kind, c.values[spec.name], spec.name, &errors);
+      }
+    }
+  }
+  const ConfigNode* stages = root.find("stages");
+  if (stages == nullptr || !stages->is_sequence() || stages->items().empty()) {
+    err(stages ? stages->where() : root.where(), "the pipeline has no stages: (a list such as - train: {epochs: 1})");
+    return r;
+  }
+  std::vector<std::string> stage_names;
+  for (const auto& [n, s] : stage_specs()) stage_names.push_back(n);
+  for (const auto& item : stages->items()) {
+    std::string name;
+    ConfigNode body;
+    if (item.is_scalar()) {
+      name = item.str();
+    } else if (item.is_map() && item.entries().size() == 1) {
+      name = item.entries()[0].first;
+      body = item.entries()[0].second;
+    } else {
+      err(item.where(), "a stage is written '- name: {options}'");
+      continue;
+    }
+    auto spec = stage_specs().find(name);
+    if (spec == stage_specs().end()) {
+      auto hint = did_you_mean(name, stage_names);
+      err(item.where(), "unknown stage '" + name + "'" +
+                            (hint ? " (did you mean '" + *hint + "'?)" : " (stages: " + join(stage_names) + ")"));
+      continue;
+    }
+    auto values = check_params("stage '" + name + "'", spec->second, flatten(body), {}, errors);
+    for (const auto& s : spec->second) {
+      if (s.type != ParamType::kComponent || !values.count(s.name)) continue;
+      resolve_ref(r.components, *kind_from_folder(s.choices[0]), values[s.name], s.name, &errors);
+    }
+    r.stages.emplace_back(name, values);
+    r.stage_wheres.push_back(item.where());
+  }
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::string> Pipeline::check(const Registry& registry) const {
+  std::vector<std::string> errors;
+  resolve_pipeline(root_, registry, errors);
+  return errors;
+}
+
+void Pipeline::validate(const Registry& registry) const {
+  auto errors = check(registry);
+  if (!errors.empty()) throw ConfigError(join(errors, "\n"));
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  int total = static_cast<int>(s + 0.5);
+  char buf[32];
+  if (total >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", total / 3600, total / 60 % 60);
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", total / 60, total % 60);
+  return buf;
+}
+
+// A live progress line on a terminal; a line per log interval otherwise.
+class Progress {
+ public:
+  Progress(bool quiet, std::int64_t log_interval)
+      : quiet_(quiet), tty_(::isatty(STDOUT_FILENO) == 1), interval_(log_interval) {}
+
+  void update(int epoch, std::int64_t batch, std::int64_t total, double lr, double loss,
+              double tokens_per_s, double eta_s, bool show_ppl) {
+    if (quiet_) return;
+    bool last = batch == total;
+    if (tty_) {
+      if (!last && seconds_since(last_print_) < 0.2) return;
+    } else if (batch % interval_ != 0 || last) {
+      return;
+    }
+    last_print_ = Clock::now();
+    std::string line = "epoch " + std::to_string(epoch) + " | batch " + std::to_string(batch) + "/" +
+                       std::to_string(total) + " | lr " + format("%.4g", lr) + " | loss " +
+                       format("%.4f", loss) + (show_ppl ? " | ppl " + format("%.2f", std::exp(loss)) : "") +
+                       " | " + format("%.0f", tokens_per_s) + " tok/s | eta " + duration_text(eta_s);
+    if (tty_) {
+      std::printf("\r\033[K%s", line.c_str());
+    } else {
+      std::printf("%s\n", line.c_str());
+    }
+    std::fflush(stdout);
+    dirty_ = tty_;
+  }
+
+  // Ends a live line before other output.
+  void finish() {
+    if (dirty_) std::printf("\r\033[K");
+    dirty_ = false;
+  }
+
+ private:
+  bool quiet_, tty_;
+  std::int64_t interval_;
+  bool dirty_ = false;
+  Clock::time_point last_print_{};
+};
+
+struct EvalResult {
+  double loss = 0.0;
+  std::int64_t count = 0;
+  std::int64_t tokens = 0;
+  double seconds = 0.0;
+  std::vector<std::pair<std::string, double>> metrics;  // id -> value
+};
+
+class Run;
+
+class RunContext : public BuildContext {
+ public:
+  RunContext(Run& run, Params params, std::uint64_t seed, const std::vector<ParamSpec>& specs)
+      : BuildContext(std::move(params), seed), run_(run), specs_(specs) {}
+  const Vocab& vocab(const std::string& param) const override;
+
+ protected:
+  Component& component_for(const std::string& param) const override;
+
+ private:
+  Kind kind_of(const std::string& param) const;
+  Run& run_;
+  const std::vector<ParamSpec>& specs_;
+};
+
+class Run {
+ public:
+  Run(const Registry& registry, const ConfigNode& root, std::uint64_t seed, std::string name,
+      std::filesystem::path dir, const RunOptions& options)
+      : registry_(registry), root_(root), seed_(seed), name_(std::move(name)), dir_(std::move(dir)), options_(options) {
+    std::vector<std::string> errors;
+    resolved_ = resolve_pipeline(root_, registry_, errors);
+    if (!errors.empty()) throw ConfigError(join(errors, "\n"));
+    for (auto& c : resolved_.components) slots_[c.id].decl = &c;
+  }
+
+  void execute() {
+    std::filesystem::create_directories(dir_ / "checkpoints");
+    {
+      std::ofstream cfg(dir_ / "config.yaml");
+      cfg << "# resolved pipeline (variables substituted, --set overrides applied)" << root_.to_yaml() << "\n";
+    }
+    metrics_.open(dir_ / "metrics.jsonl", std::ios::trunc);
+    if (!metrics_) throw RuntimeError("cannot write '" + (dir_ / "metrics.jsonl").string() + "'");
+    summary_ = Json::object();
+    summary_["name"] = name_;
+    for (std::size_t i = 0; i < resolved_.stages.size(); ++i) {
+      const auto& [stage, values] = resolved_.stages[i];
+      Params params("stage " + stage, stage, stage_specs().at(stage), values);
+      if (stage == "build_vocab") build_vocab(params);
+      else if (stage == "train") train(params);
+      else if (stage == "evaluate") evaluate_stage(params);
+      write_summary();
+    }
+    say("run folder: " + dir_.string());
+  }
+
+  Component& get(const std::string& id) {
+    auto it = slots_.find(id);
+    LOOM_ASSERT(it != slots_.end(), "unknown component " + id);
+    Slot& slot = it->second;
+    if (slot.object) return *slot.object;
+    if (slot.building) throw ConfigError(slot.decl->where, "component '" + id + "' depends on itself");
+    slot.building = true;
+    const auto& d = *slot.decl->plugin->descriptor;
+    RunContext ctx(*this, Params(id, d.name, d.params, slot.decl->values), stream_key(seed_, id), d.params);
+    slot.object = d.factory(ctx);
+    LOOM_ASSERT(slot.object != nullptr, "plugin '" + d.name + "' built nothing");
+    slot.building = false;
+    if (auto* model = dynamic_cast<Model*>(slot.object.get())) {
+      LOOM_ASSERT(model->parameters().finalized(), "plugin '" + d.name + "' did not finalize its parameters");
+      say("model '" + id + "' (" + d.name + "): " + with_commas(model->parameters().count()) + " parameters");
+    }
+    return *slot.object;
+  }
+
+  std::string resolve(Kind kind, const Params& params, const std::string& param) const {
+    ConfigNode value = params.has(param) ? ConfigNode::scalar(params.get_string(param), params.where(param)) : ConfigNode();
+    return resolve_ref(resolved_.components, kind, value, param, nullptr);
+  }
+
+  const Vocab& vocab_of(const std::string& id, const Params& asking, const std::string& param) const {
+    auto it = slots_.find(id);
+    if (it == slots_.end() || !it->second.vocab)
+      asking.fail(param, "needs the vocabulary of '" + id + "', which is not built yet: add '- build_vocab: {}' before this stage");
+    return *it->second.vocab;
+  }
+
+ private:
+  struct Slot {
+    const ComponentDecl* decl = nullptr;
+    std::unique_ptr<Component> object;
+    bool building = false;
+    std::optional<Vocab> vocab;
+  };
+
+  template <class T>
+  T& get_as(Kind kind, const Params& params, const std::string& param) {
+    return dynamic_cast<T&>(get(resolve(kind, params, param)));
+  }
+
+  void say(const std::string& line) {
+    if (options_.quiet) return;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+
+  static std::string with_commas(std::int64_t n) {
+    std::string s = std::to_string(n), out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (i && (s.size() - i) % 3 == 0) out += ',';
+      out += s[i];
+    }
+    return out;
+  }
+
+  void build_vocab(const Params& p) {
+    std::string data_id = resolve(Kind::kData, p, "data");
+    std::string vocab_id = resolve(Kind::kVocab, p, "vocab");
+    auto& data = dynamic_cast<DataLoader&>(get(data_id));
+    auto& builder = dynamic_cast<VocabBuilder&>(get(vocab_id));
+    std::string split = p.get_string("split");
+    if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+    auto t0 = Clock::now();
+    TokenCounts counts = data.count_tokens(split);
+    std::int64_t total = 0;
+    for (const auto& [t, c] : counts) total += c;
+    Vocab vocab = builder.build(counts);
+    data.prepare(vocab);
+    std::string file = vocab_file_name(vocab_id);
+    vocab.save(dir_ / file);
+    say("vocabulary '" + vocab_id + "': " + with_commas(static_cast<std::int64_t>(vocab.size())) + " tokens from " +
+        with_commas(total) + " in split '" + split + "' (" + with_commas(static_cast<std::int64_t>(counts.size())) +
+        " distinct), " + format("%.1f", seconds_since(t0)) + " s -> " + file);
+    for (const auto& s : data.splits()) {
+      std::int64_t unk = data.unknown_tokens(s);
+      if (unk > 0) say("  split '" + s + "': " + with_commas(unk) + " tokens not in the vocabulary, mapped to unk");
+    }
+    slots_[vocab_id].vocab = std::move(vocab);
+    prepared_.insert(data_id);
+  }
+
+  std::string vocab_file_name(const std::string& vocab_id) const {
+    int vocabs = 0;
+    for (const auto& c : resolved_.components)
+      if (c.plugin && c.plugin->descriptor->kind == Kind::kVocab) ++vocabs;
+    return vocabs == 1 ? "vocab.txt" : "vocab_" + vocab_id + ".txt";
+  }
+
+  std::vector<std::pair<std::string, Metric*>> metrics_for(const Params& p) {
+    std::vector<std::string> ids = p.get_strings("metrics");
+    if (ids.empty())
+      for (const auto& c : resolved_.components)
+        if (c.plugin && c.plugin->descriptor->kind == Kind::kMetric) ids.push_back(c.id);
+    std::vector<std::pair<std::string, Metric*>> out;
+    for (const auto& id : ids) {
+      auto it = slots_.find(id);
+      if (it == slots_.end() || it->second.decl->plugin->descriptor->kind != Kind::kMetric)
+        p.fail("metrics", "'" + id + "' is not a metric component");
+      out.emplace_back(id, &dynamic_cast<Metric&>(get(id)));
+    }
+    return out;
+  }
+
+  void require_prepared(const std::string& data_id, const Params& p) {
+    if (!prepared_.count(data_id))
+      throw ConfigError("stage '" + p.plugin() + "' reads data '" + data_id +
+                        "' before any build_vocab stage has numericalised it: add '- build_vocab: {}' first");
+  }
+
+  EvalResult evaluate_split(Model& model, DataLoader& data, const std::string& split,
+                            std::vector<std::pair<std::string, Metric*>>& metrics) {
+    EvalResult r;
+    auto t0 = Clock::now();
+    if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
+    for (auto& [id, m] : metrics) m->reset();
+    Graph g(Mode::kEval);
+    double loss_sum = 0.0;
+    std::int64_t n = data.num_batches(split, Mode::kEval);
+    for (std::int64_t i = 0; i < n; ++i) {
+      g.clear();
+      Batch b = data.batch(split, Mode::kEval, i);
+      ModelOutput out = model.forward(g, b);
+      loss_sum += out.loss_sum;
+      r.count += out.count;
+      r.tokens += b.target_tokens;
+      for (auto& [id, m] : metrics) m->update(b, out);
+    }
+    r.loss = r.count > 0 ? loss_sum / static_cast<double>(r.count) : 0.0;
+    for (auto& [id, m] : metrics) r.metrics.emplace_back(id, m->value());
+    r.seconds = seconds_since(t0);
+    return r;
+  }
+
+  static std::string describe(const EvalResult& r) {
+    std::string s = "loss " + format("%.4f", r.loss);
+    for (const auto& [id, v] : r.metrics) s += " | " + id + " " + format("%.4g", v);
+    return s;
+  }
+
+  void write_metrics_line(int epoch, const std::string& split, const EvalResult& r, double lr,
+                          std::optional<double> grad_norm) {
+    Json line = Json::object();
+    line["epoch"] = epoch;
+    line["split"] = split;
+    line["loss"] = r.loss;
+    for (const auto& [id, v] : r.metrics) line[id] = v;
+    line["lr"] = lr;
+    if (grad_norm) line["grad_norm"] = *grad_norm;
+    line["tokens"] = r.tokens;
+    line["tokens_per_s"] = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
+    line["seconds"] = r.seconds;
+    metrics_ << line.dump() << "\n";
+    metrics_.flush();
+  }
+
+  static Json scores(const EvalResult& r) {
+    Json j = Json::object();
+    for (const auto& [id, v] : r.metrics) j[id] = v;
+    j["loss"] = r.loss;
+    return j;
+  }
+
+  void train(const Params& p) {
+    std::string data_id = resolve(Kind::kData, p, "data");
+    require_prepared(data_id, p);
+    auto& data = dynamic_cast<DataLoader&>(get(data_id));
+    auto& model = get_as<Model>(Kind::kModel, p, "model");
+    auto& optimizer = get_as<Optimizer>(Kind::kOptimizer, p, "optimizer");
+    auto metrics = metrics_for(p);
+    const std::string split = p.get_string("split");
+    const std::string valid = p.get_string("validate_on");
+    if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "'");
+    if (!valid.empty() && !data.has_split(valid))
+      p.fail("validate_on", "the data has no split '" + valid + "' (it has: " + join(data.splits()) + ")");
+    std::string select = p.get_string("select");
+    if (select.empty()) select = metrics.empty() ? "loss" : metrics[0].first;
+    bool higher_better = false;
+    if (select != "loss") {
+      auto it = std::find_if(metrics.begin(), metrics.end(), [&](auto& m) { return m.first == select; });
+      if (it == metrics.end()) p.fail("select", "'" + select + "' is not one of the computed metrics or 'loss'");
+      higher_better = it->second->higher_is_better();
+    }
+    const int epochs = static_cast<int>(p.get_int("epochs"));
+    const double anneal = p.get_float("lr_anneal"), decay = p.get_float("lr_decay");
+    const int decay_after = static_cast<int>(p.get_int("lr_decay_after"));
+    const int patience = static_cast<int>(p.get_int("early_stop.patience"));
+    const std::int64_t max_batches = p.get_int("max_batches_per_epoch");
+    Progress progress(options_.quiet, p.get_int("log_interval"));
+    bool perplexity_like = std::any_of(metrics.begin(), metrics.end(), [](auto& m) { return m.first == "ppl"; });
+    Parameters& params = model.parameters();
+    auto* stateful = dynamic_cast<Stateful*>(&model);
+
+    std::optional<double> best;
+    int best_epoch = 0, since_best = 0;
+    Graph g(Mode::kTrain);
+    auto train_start = Clock::now();
+    const std::filesystem::path best_path = dir_ / "checkpoints" / "best.params";
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+      if (decay != 1.0 && epoch > decay_after + 1) optimizer.set_learning_rate(optimizer.learning_rate() * decay);
+      if (stateful) stateful->reset_state();
+      for (auto& [id, m] : metrics) m->reset();
+      std::int64_t total = data.num_batches(split, Mode::kTrain);
+      if (max_batches > 0) total = std::min(total, max_batches);
+      EvalResult tr;
+      double loss_sum = 0.0, norm_sum = 0.0;
+      auto t0 = Clock::now();
+      for (std::int64_t i = 0; i < total; ++i) {
+        Batch b = data.batch(split, Mode::kTrain, i);
+        g.clear();
+        g.reseed(random_bits(stream_key(seed_, "dropout"), static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i)));
+        ModelOutput out = model.forward(g, b);
+        double batch_loss = out.loss.value().item();
+        if (!std::isfinite(batch_loss)) {
+          progress.finish();
+          throw RuntimeError("training diverged: loss is " + format("%g", batch_loss) + " at epoch " +
+                             std::to_string(epoch) + ", batch " + std::to_string(i + 1) +
+                             (best ? "; the best checkpoint so far is kept in " + best_path.string() : std::string()) +
+                             " (try a lower learning rate or gradient clipping)");
+        }
+        g.backward(out.loss);
+        norm_sum += optimizer.step(params);
+        params.zero_grad();
+        loss_sum += out.loss_sum;
+        tr.count += out.count;
+        tr.tokens += b.target_tokens;
+        for (auto& [id, m] : metrics) m->update(b, out);
+        double elapsed = seconds_since(t0);
+        progress.update(epoch, i + 1, total, optimizer.learning_rate(), loss_sum / std::max<std::int64_t>(tr.count, 1),
+                        static_cast<double>(tr.tokens) / std::max(elapsed, 1e-9),
+                        elapsed / static_cast<double>(i + 1) * static_cast<double>(total - i - 1), perplexity_like);
+      }
+      g.clear();
+      progress.finish();
+      tr.seconds = seconds_since(t0);
+      tr.loss = tr.count > 0 ? loss_sum / static_cast<double>(tr.count) : 0.0;
+      for (auto& [id, m] : metrics) tr.metrics.emplace_back(id, m->value());
+      double lr_used = optimizer.learning_rate();
+      write_metrics_line(epoch, split, tr, lr_used, total > 0 ? std::optional<double>(norm_sum / static_cast<double>(total)) : std::nullopt);
+      say("epoch " + std::to_string(epoch) + " " + split + ": " + describe(tr) + " | " +
+          format("%.0f", static_cast<double>(tr.tokens) / std::max(tr.seconds, 1e-9)) + " tok/s | " +
+          format("%.1f", tr.seconds) + " s");
+      std::optional<EvalResult> vr;
+      if (!valid.empty()) {
+        vr = evaluate_split(model, data, valid, metrics);
+        write_metrics_line(epoch, valid, *vr, lr_used, std::nullopt);
+      }
+      const EvalResult& judged = vr ? *vr : tr;
+      double value = judged.loss;
+      for (const auto& [id, v] : judged.metrics)
+        if (id == select) value = v;
+      bool improved = !best || (higher_better ? value > *best : value < *best);
+      std::string verdict;
+      if (improved) {
+        best = value;
+        best_epoch = epoch;
+        since_best = 0;
+        params.save(best_path);
+        verdict = "best so far, saved";
+      } else {
+        ++since_best;
+        verdict = "no improvement on " + format("%.4g", *best) + " (epoch " + std::to_string(best_epoch) + ")";
+        if (anneal > 0) {
+          optimizer.set_learning_rate(optimizer.learning_rate() / anneal);
+          verdict += ", lr -> " + format("%.4g", optimizer.learning_rate());
+        }
+      }
+      params.save(dir_ / "checkpoints" / "last.params");
+      if (vr) say("epoch " + std::to_string(epoch) + " " + valid + ": " + describe(*vr) + " | " + verdict);
+      else say("epoch " + std::to_string(epoch) + ": " + verdict);
+      if (patience > 0 && since_best >= patience) {
+        say("early stop: no improvement for " + std::to_string(patience) + " epochs");
+        break;
+      }
+    }
+    release_cached_storage();
+    if (best_epoch > 0) {
+      params.load(best_path);
+      say("restored the best epoch (" + std::to_string(best_epoch) + ", " + select + " " + format("%.4g", *best) + ")");
+    }
+    Json& t = summary_["train"];
+    t["best_epoch"] = best_epoch;
+    t["select"] = select;
+    if (best) t["best_" + select] = *best;
+    t["seconds"] = seconds_since(train_start);
+    t["parameters"] = params.count();
+  }
+
+  void evaluate_stage(const Params& p) {
+    std::string data_id = resolve(Kind::kData, p, "data");
+    require_prepared(data_id, p);
+    auto& data = dynamic_cast<DataLoader&>(get(data_id));
+    auto& model = get_as<Model>(Kind::kModel, p, "model");
+    auto metrics = metrics_for(p);
+    std::string split = p.get_string("split");
+    if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+    EvalResult r = evaluate_split(model, data, split, metrics);
+    summary_["evaluate"][split] = scores(r);
+    std::string line = "evaluate " + split + ": " + describe(r);
+    if (auto* ref = dynamic_cast<const HasReferenceScores*>(&data)) {
+      for (const auto& [key, v] : ref->reference_scores()) {
+        summary_[key] = v;
+        // "optimum_ppl" sits beside the metric "ppl": show how far from it we landed.
+        for (const auto& [id, value] : r.metrics)
+          if (key == "optimum_" + id)
+            line += " (optimum " + format("%.4g", v) + ", " + format("%+.1f", 100.0 * (value / v - 1.0)) + "%)";
+      }
+    }
+    say(line);
+  }
+
+  void write_summary() {
+    std::ofstream out(dir_ / "summary.json.tmp", std::ios::trunc);
+    out << summary_.dump(2) << "\n";
+    out.close();
+    std::filesystem::rename(dir_ / "summary.json.tmp", dir_ / "summary.json");
+  }
+
+  friend class RunContext;
+  const Registry& registry_;
+  const ConfigNode& root_;
+  std::uint64_t seed_;
+  std::string name_;
+  std::filesystem::path dir_;
+  RunOptions options_;
+  Resolved resolved_;
+  std::map<std::string, Slot> slots_;
+  std::set<std::string> prepared_;
+  std::ofstream metrics_;
+  Json summary_;
+};
+
+Kind RunContext::kind_of(const std::string& param) const {
+  for (const auto& s : specs_)
+    if (s.name == param && s.type == ParamType::kComponent && !s.choices.empty())
+      if (auto k = kind_from_folder(s.choices[0])) return *k;
+  throw AssertionError("plugin '" + params().plugin() + "' asks for component parameter '" + param +
+                       "' that it did not declare as a component");
+}
+
+Component& RunContext::component_for(const std::string& param) const {
+  return run_.get(run_.resolve(kind_of(param), params(), param));
+}
+
+const Vocab& RunContext::vocab(const std::string& param) const {
+  std::string id = run_.resolve(kind_of(param), params(), param);
+  return run_.vocab_of(id, params(), param);
+}
+
+}  // namespace
+
+std::filesystem::path Pipeline::run(const Registry& registry, const RunOptions& options) const {
+  std::filesystem::path dir = options.out_dir ? *options.out_dir : std::filesystem::path("runs") / name_;
+  Run run(registry, root_, seed_, name_, dir, options);
+  run.execute();
+  return dir;
+}
+
+}  // namespace loom

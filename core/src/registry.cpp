@@ -1,0 +1,103 @@
+#include "loom/registry.hpp"
+
+#include <boost/dll/shared_library.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "loom/errors.hpp"
+
+namespace loom {
+
+Registry::Registry() = default;
+
+Registry::~Registry() {
+  // Descriptors live in the libraries: forget them first, then unload.
+  plugins_.clear();
+  libraries_.clear();
+}
+
+void Registry::load_directory(const std::filesystem::path& dir, bool required) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    if (required) throw InputError("plugin folder '" + dir.string() + "' does not exist");
+    return;
+  }
+  std::filesystem::path canonical = std::filesystem::canonical(dir, ec);
+  for (const auto& seen : searched_)
+    if (std::filesystem::equivalent(seen, canonical, ec)) return;
+  searched_.push_back(canonical);
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(canonical, ec))
+    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) load_library(f);
+}
+
+void Registry::load_library(const std::filesystem::path& file) {
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(file, ec);
+  for (const auto& p : plugins_)
+    if (p.file == canonical) return;
+  auto lib = std::make_shared<boost::dll::shared_library>();
+  try {
+    lib->load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    throw InputError("cannot load plugin library '" + file.string() + "': " + e.what());
+  }
+  if (!lib->has("loom_plugin"))
+    throw InputError("'" + file.string() +
+                     "' is not a loom plugin: it has no 'loom_plugin' entry point "
+                     "(export one with LOOM_PLUGIN)");
+  using Entry = const PluginDescriptor*();
+  const PluginDescriptor* d = lib->get_alias<Entry>("loom_plugin")();
+  if (d == nullptr) throw InputError("'" + file.string() + "': its entry point returned nothing");
+  // Only the first member may be read before the version is known to match.
+  if (d->abi_version != kAbiVersion)
+    throw InputError("'" + file.string() + "' was built for loom ABI version " +
+                     std::to_string(d->abi_version) + ", this loom has version " +
+                     std::to_string(kAbiVersion) + ": rebuild the plugin against this loom");
+  for (const auto& p : plugins_)
+    if (p.descriptor->name == d->name)
+      throw InputError("two plugins are named '" + d->name + "': '" + p.file.string() +
+                       "' and '" + canonical.string() + "'");
+  libraries_.push_back(lib);
+  plugins_.push_back({d, canonical});
+}
+
+const LoadedPlugin* Registry::find(const std::string& name) const {
+  for (const auto& p : plugins_)
+    if (p.descriptor->name == name) return &p;
+  return nullptr;
+}
+
+std::vector<std::string> Registry::names() const {
+  std::vector<std::string> out;
+  for (const auto& p : plugins_) out.push_back(p.descriptor->name);
+  return out;
+}
+
+std::vector<std::filesystem::path> default_plugin_dirs(const std::filesystem::path& executable) {
+  std::vector<std::filesystem::path> dirs;
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::weakly_canonical(executable, ec);
+#ifdef LOOM_BUILD_DIR
+  std::filesystem::path build = std::filesystem::weakly_canonical(LOOM_BUILD_DIR, ec);
+  auto rel = exe.lexically_relative(build);
+  if (!rel.empty() && *rel.begin() != "..") dirs.push_back(LOOM_BUILD_PLUGIN_DIR);
+#endif
+  dirs.push_back(exe.parent_path().parent_path() / LOOM_INSTALL_LIBDIR / "loom" / "plugins");
+  if (const char* env = std::getenv("LOOM_PLUGIN_PATH")) {
+    std::string s = env;
+    std::size_t start = 0;
+    while (start <= s.size()) {
+      std::size_t end = s.find(':', start);
+      if (end == std::string::npos) end = s.size();
+      if (end > start) dirs.emplace_back(s.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  return dirs;
+}
+
+}  // namespace loom

@@ -1,0 +1,257 @@
+#include "loom/tensor.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+
+#include "loom/errors.hpp"
+
+namespace loom {
+
+const char* dtype_name(DType dtype) { return dtype == DType::kFloat32 ? "float32" : "int32"; }
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) {
+  LOOM_ASSERT(dims.size() <= kMaxRank, "a shape has at most 4 dimensions");
+  for (std::int64_t d : dims) {
+    LOOM_ASSERT(d >= 0, "negative dimension");
+    dims_[rank_++] = d;
+  }
+}
+
+std::int64_t Shape::numel() const {
+  std::int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= dims_[i];
+  return n;
+}
+
+std::int64_t Shape::rows() const {
+  std::int64_t n = 1;
+  for (int i = 0; i + 1 < rank_; ++i) n *= dims_[i];
+  return n;
+}
+
+bool Shape::operator==(const Shape& other) const {
+  if (rank_ != other.rank_) return false;
+  for (int i = 0; i < rank_; ++i)
+    if (dims_[i] != other.dims_[i]) return false;
+  return true;
+}
+
+std::string Shape::str() const {
+  std::string s = "[";
+  for (int i = 0; i < rank_; ++i) {
+    if (i) s += ", ";
+    s += std::to_string(dims_[i]);
+  }
+  return s + "]";
+}
+
+namespace {
+
+constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kHugeAlignment = std::size_t{2} << 20;
+
+// Freed blocks keyed by size. A request takes the smallest cached block that is at least as
+// large and not more than a quarter larger, so shapes that repeat every step (all of them in
+// training) reuse the same memory without wasting much on near misses.
+class StoragePool {
+ public:
+  // Returns a block of at least `bytes`; `capacity` receives its real size, which is what
+  // give() must be told when the block comes back.
+  void* take(std::size_t bytes, std::size_t& capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::size_t wanted = round_up(bytes);
+      auto it = free_.lower_bound(wanted);
+      if (it != free_.end() && it->first <= wanted + wanted / 4) {
+        void* p = it->second.ptr;
+        capacity = it->first;
+        cached_ -= it->first;
+        free_.erase(it);
+        return p;
+      }
+    }
+    capacity = round_up(bytes);
+    return allocate(bytes);
+  }
+
+  // `capacity` is the size the block was allocated with.
+  void give(void* p, std::size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.emplace(capacity, Block{p});
+    cached_ += capacity;
+  }
+
+  std::size_t cached() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, block] : free_) std::free(block.ptr);
+    free_.clear();
+    cached_ = 0;
+  }
+
+ private:
+  struct Block {
+    void* ptr;
+  };
+
+  static std::size_t round_up(std::size_t bytes) {
+    std::size_t a = bytes >= kHugeAlignment ? kHugeAlignment : kAlignment;
+    return std::max<std::size_t>(a, (bytes + a - 1) / a * a);
+  }
+
+  static void* allocate(std::size_t bytes) {
+    std::size_t capacity = round_up(bytes);
+    std::size_t align = capacity >= kHugeAlignment ? kHugeAlignment : kAlignment;
+    void* p = std::aligned_alloc(align, capacity);
+    if (p == nullptr) throw std::bad_alloc();
+    // Large activations (the LM's logits are ~90 MB) are walked row by row every step;
+    // huge pages cut the TLB misses of those walks.
+    if (capacity >= kHugeAlignment) madvise(p, capacity, MADV_HUGEPAGE);
+    return p;
+  }
+
+  std::mutex mutex_;
+  std::multimap<std::size_t, Block> free_;
+  std::size_t cached_ = 0;
+};
+
+StoragePool& pool() {
+  // Never destroyed: storages may be freed during static destruction.
+  static StoragePool* instance = new StoragePool();
+  return *instance;
+}
+
+std::size_t element_size(DType) { return 4; }
+
+}  // namespace
+
+Storage::Storage(std::size_t bytes) : data_(pool().take(bytes, capacity_)), bytes_(bytes) {}
+
+Storage::~Storage() { pool().give(data_, capacity_); }
+
+std::size_t cached_storage_bytes() { return pool().cached(); }
+void release_cached_storage() { pool().release(); }
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  std::size_t bytes = static_cast<std::size_t>(shape.numel()) * element_size(dtype);
+  return Tensor(std::make_shared<Storage>(bytes), 0, shape, dtype);
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.zero();
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, float value) {
+  Tensor t = empty(shape);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::from(const Shape& shape, std::initializer_list<float> values) {
+  LOOM_ASSERT(static_cast<std::int64_t>(values.size()) == shape.numel(),
+              "Tensor::from: " + std::to_string(values.size()) + " values for shape " +
+                  shape.str());
+  Tensor t = empty(shape);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+Tensor Tensor::from_ids(const Shape& shape, std::initializer_list<std::int32_t> values) {
+  LOOM_ASSERT(static_cast<std::int64_t>(values.size()) == shape.numel(),
+              "Tensor::from_ids: " + std::to_string(values.size()) + " values for shape " +
+                  shape.str());
+  Tensor t = empty(shape, DType::kInt32);
+  std::copy(values.begin(), values.end(), t.ids());
+  return t;
+}
+
+float* Tensor::data() {
+  LOOM_ASSERT(dtype_ == DType::kFloat32, "float access to an int32 tensor");
+  return storage_ ? static_cast<float*>(storage_->data()) + offset_ : nullptr;
+}
+
+const float* Tensor::data() const { return const_cast<Tensor*>(this)->data(); }
+
+std::int32_t* Tensor::ids() {
+  LOOM_ASSERT(dtype_ == DType::kInt32, "int32 access to a float32 tensor");
+  return storage_ ? static_cast<std::int32_t*>(storage_->data()) + offset_ : nullptr;
+}
+
+const std::int32_t* Tensor::ids() const { return const_cast<Tensor*>(this)->ids(); }
+
+float Tensor::item() const {
+  LOOM_ASSERT(numel() == 1, "item() of a tensor with " + std::to_string(numel()) + " values");
+  return data()[0];
+}
+
+Tensor make_view(const Tensor& base, std::size_t offset, const Shape& shape) {
+  LOOM_ASSERT(base.defined(), "view of an empty tensor");
+  std::size_t end = base.offset_ + offset + static_cast<std::size_t>(shape.numel());
+  LOOM_ASSERT(end * element_size(base.dtype_) <= base.storage_->bytes(),
+              "view " + shape.str() + " runs past its storage");
+  return Tensor(base.storage_, base.offset_ + offset, shape, base.dtype_);
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  LOOM_ASSERT(shape.numel() == numel(),
+              "cannot view " + shape_.str() + " as " + shape.str());
+  return make_view(*this, 0, shape);
+}
+
+Tensor Tensor::slice_rows(std::int64_t begin, std::int64_t end) const {
+  LOOM_ASSERT(rank() >= 1 && 0 <= begin && begin <= end && end <= dim(0),
+              "slice_rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                  shape_.str());
+  std::int64_t inner = rank() == 0 ? 1 : numel() / std::max<std::int64_t>(dim(0), 1);
+  Shape s = shape_;
+  // Rebuild the shape with the first dimension replaced.
+  switch (rank()) {
+    case 1: s = Shape{end - begin}; break;
+    case 2: s = Shape{end - begin, dim(1)}; break;
+    case 3: s = Shape{end - begin, dim(1), dim(2)}; break;
+    default: s = Shape{end - begin, dim(1), dim(2), dim(3)}; break;
+  }
+  return make_view(*this, static_cast<std::size_t>(begin * inner), s);
+}
+
+Tensor Tensor::clone() const {
+  if (!defined()) return {};
+  Tensor t = empty(shape_, dtype_);
+  std::memcpy(static_cast<char*>(t.storage_->data()),
+              static_cast<const char*>(storage_->data()) + offset_ * element_size(dtype_),
+              static_cast<std::size_t>(numel()) * element_size(dtype_));
+  return t;
+}
+
+void Tensor::fill(float value) {
+  std::fill_n(data(), numel(), value);
+}
+
+void Tensor::zero() {
+  if (!defined()) return;
+  std::memset(static_cast<char*>(storage_->data()) + offset_ * element_size(dtype_), 0,
+              static_cast<std::size_t>(numel()) * element_size(dtype_));
+}
+
+void Tensor::copy_from(const Tensor& other) {
+  LOOM_ASSERT(shape_ == other.shape_ && dtype_ == other.dtype_,
+              "copy_from " + other.shape_.str() + " into " + shape_.str());
+  std::memcpy(static_cast<char*>(storage_->data()) + offset_ * element_size(dtype_),
+              static_cast<const char*>(other.storage_->data()) +
+                  other.offset_ * element_size(dtype_),
+              static_cast<std::size_t>(numel()) * element_size(dtype_));
+}
+
+}  // namespace loom

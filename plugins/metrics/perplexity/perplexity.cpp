@@ -1,0 +1,41 @@
+// metrics/perplexity: exp of the mean cross-entropy over every target token of a split,
+// exp(sum of losses / number of targets), not a mean of per-batch perplexities.
+#include <cmath>
+
+#include "loom/plugin.hpp"
+
+namespace {
+
+class Perplexity : public loom::Metric {
+ protected:
+  void reset_impl() override {
+    loss_sum_ = 0.0;
+    count_ = 0;
+  }
+  void update_impl(const loom::Batch&, const loom::ModelOutput& out) override {
+    loss_sum_ += out.loss_sum;
+    count_ += out.count;
+  }
+  double value_impl() const override {
+    return count_ > 0 ? std::exp(loss_sum_ / static_cast<double>(count_)) : NAN;
+  }
+  bool higher_is_better_impl() const override { return false; }
+
+ private:
+  double loss_sum_ = 0.0;
+  std::int64_t count_ = 0;
+};
+
+const loom::PluginDescriptor& descriptor() {
+  static const loom::PluginDescriptor d{
+      loom::kAbiVersion, loom::Kind::kMetric, "perplexity", "1.0",
+      "exp of the mean per-token cross-entropy over a split", {},
+      [](loom::BuildContext&) -> std::unique_ptr<loom::Component> {
+        return std::make_unique<Perplexity>();
+      }};
+  return d;
+}
+
+}  // namespace
+
+LOOM_PLUGIN(descriptor)

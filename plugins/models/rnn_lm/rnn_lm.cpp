@@ -1,0 +1,105 @@
+// models/rnn_lm: the recurrent language model of PyTorch's word_language_model:
+//   ids [T, B] -> embedding [T, B, E] -> dropout -> RNN (lstm | gru | rnn_tanh | rnn_relu)
+//   -> dropout -> linear to the vocabulary -> log-softmax + NLL against targets [T, B].
+// The hidden state is carried from batch to batch, detached (truncated backpropagation
+// through time), and reset at the start of every split. The output layer and the loss are
+// one fused op, so the logits and their gradient share one buffer.
+#include "loom/nn.hpp"
+#include "loom/plugin.hpp"
+
+namespace {
+
+struct RnnLmOptions {
+  loom::CellType cell;
+  std::int64_t vocab, emsize, nhid;
+  int nlayers;
+  float dropout, init_range, rnn_init_range;
+  bool tie_weights;
+};
+
+class RnnLm : public loom::Model, public loom::Stateful {
+ public:
+  RnnLm(const RnnLmOptions& o, std::uint64_t seed)
+      : encoder_(parameters_, "encoder", o.vocab, o.emsize, loom::Init::uniform(o.init_range)),
+        rnn_(parameters_, "rnn", o.cell, o.emsize, o.nhid, o.nlayers, o.dropout,
+             o.rnn_init_range > 0 ? std::optional<loom::Init>(loom::Init::uniform(o.rnn_init_range))
+                                  : std::nullopt),
+        dropout_(o.dropout) {
+    if (!o.tie_weights)
+      decoder_weight_ = parameters_.add("decoder.weight", loom::Shape{o.vocab, o.nhid},
+                                        loom::Init::uniform(o.init_range));
+    else
+      decoder_weight_ = encoder_.weight();  // "Using the Output Embedding" (Press & Wolf 2016)
+    decoder_bias_ = parameters_.add("decoder.bias", loom::Shape{o.vocab}, loom::Init::zeros());
+    parameters_.finalize(seed);
+  }
+
+  void reset_state() override { state_.reset(); }
+
+ protected:
+  loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
+    const loom::Tensor& ids = batch.get("ids");
+    const loom::Tensor& targets = batch.get("targets");
+    const std::int64_t T = ids.dim(0), B = ids.dim(1);
+    if (!state_.empty() && state_.h[0].dim(0) != B) state_.reset();
+    loom::Expr x = dropout_(encoder_(g, ids));
+    loom::Expr h = dropout_(rnn_(g, x, &state_));
+    loom::Expr flat = loom::reshape(h, loom::Shape{T * B, rnn_.hidden()});
+    loom::NllStats stats;
+    loom::ModelOutput out;
+    out.loss = loom::linear_log_softmax_nll(flat, g.param(*decoder_weight_), g.param(*decoder_bias_),
+                                            targets, -1, &stats);
+    out.loss_sum = stats.loss_sum;
+    out.count = stats.count;
+    return out;
+  }
+
+ private:
+  loom::nn::Embedding encoder_;
+  loom::nn::Rnn rnn_;
+  loom::nn::Dropout dropout_;
+  loom::Parameter* decoder_weight_;
+  loom::Parameter* decoder_bias_;
+  loom::nn::RnnState state_;
+};
+
+const loom::PluginDescriptor& descriptor() {
+  static const loom::PluginDescriptor d{
+      loom::kAbiVersion,
+      loom::Kind::kModel,
+      "rnn_lm",
+      "1.0",
+      "recurrent language model (LSTM, GRU or plain RNN) with truncated backpropagation",
+      {{"vocab", loom::ParamType::kComponent, "", "vocabulary of inputs and outputs", {"vocab"}},
+       {"cell", loom::ParamType::kString, "lstm", "recurrent cell", {"lstm", "gru", "rnn_tanh", "rnn_relu"}},
+       {"emsize", loom::ParamType::kInt, "200", "embedding size", {}, 1},
+       {"nhid", loom::ParamType::kInt, "200", "hidden units per layer", {}, 1},
+       {"nlayers", loom::ParamType::kInt, "2", "recurrent layers", {}, 1},
+       {"dropout", loom::ParamType::kFloat, "0.2", "dropout on embeddings, between layers and on outputs", {}, 0.0},
+       {"tie_weights", loom::ParamType::kBool, "false", "share the embedding and output weights (needs emsize = nhid)"},
+       {"init_range", loom::ParamType::kFloat, "0.1", "embedding and output weights start uniform in [-r, r]", {}, 0.0},
+       {"rnn_init_range", loom::ParamType::kFloat, "0", "recurrent weights start uniform in [-r, r] (0: PyTorch's 1/sqrt(nhid))", {}, 0.0}},
+      [](loom::BuildContext& ctx) -> std::unique_ptr<loom::Component> {
+        const auto& p = ctx.params();
+        RnnLmOptions o;
+        o.cell = loom::nn::parse_cell(p.get_string("cell"));
+        o.vocab = static_cast<std::int64_t>(ctx.vocab("vocab").size());
+        o.emsize = p.get_int("emsize");
+        o.nhid = p.get_int("nhid");
+        o.nlayers = static_cast<int>(p.get_int("nlayers"));
+        o.dropout = static_cast<float>(p.get_float("dropout"));
+        if (o.dropout >= 1.0f) p.fail("dropout", "must be below 1, got " + p.get_string("dropout"));
+        o.init_range = static_cast<float>(p.get_float("init_range"));
+        o.rnn_init_range = static_cast<float>(p.get_float("rnn_init_range"));
+        o.tie_weights = p.get_bool("tie_weights");
+        if (o.tie_weights && o.emsize != o.nhid)
+          p.fail("tie_weights", "needs emsize (" + std::to_string(o.emsize) + ") equal to nhid (" +
+                                    std::to_string(o.nhid) + ")");
+        return std::make_unique<RnnLm>(o, ctx.seed());
+      }};
+  return d;
+}
+
+}  // namespace
+
+LOOM_PLUGIN(descriptor)
