@@ -2,33 +2,23 @@
 // Private numeric kernels of the core: a matrix-product wrapper and vectorisable versions of
 // exp, tanh and sigmoid (std::exp does not vectorise without -ffast-math, which we avoid
 // because it would also break NaN checks).
-#include <cblas.h>
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace loom::kernels {
 
+// Products of at least this many multiply-adds are split over TBB's threads; smaller ones
+// run on the calling thread, where a fork would cost more than it saves.
+constexpr std::int64_t kParallelGemmMin = std::int64_t{1} << 22;
+
 // C[m, n] = alpha op(A) op(B) + beta C, row-major, op(X) = X or X^T.
-inline void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                 float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                 float beta, float* c, std::int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    if (beta == 0.0f) {
-      for (std::int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
-    } else if (beta != 1.0f) {
-      for (std::int64_t i = 0; i < m; ++i)
-        for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] *= beta;
-    }
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
-}
+// OpenBLAS itself always runs single-threaded (see parallel.hpp): large products are cut into
+// blocks of rows or columns of C, one OpenBLAS call per block on TBB's threads, so TBB is the
+// one pool and nothing spins against it.
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc);
 
 // exp(x) with a relative error below 2e-7 over the float range; saturates like expf.
 inline float fast_exp(float x) {

@@ -1,10 +1,11 @@
 #pragma once
 // The one thread pool (TBB) and the thread budget shared with OpenBLAS.
 //
-// Scheme: an operation uses one level of parallelism. Matrix products run on OpenBLAS's
-// threads; everything else (row-wise kernels, tokenising, counting) runs on TBB. The two never
-// run at the same time within a step, and set_threads(n) bounds both to n, so the cores are
-// never oversubscribed. Plugins never start threads of their own.
+// Scheme: TBB is the only pool. OpenBLAS is kept single-threaded; large matrix products are
+// cut into blocks of rows or columns, one OpenBLAS call per block on TBB's threads; row-wise
+// kernels, tokenising and counting run on TBB too. Two pools (OpenBLAS's spinning workers
+// beside TBB's) fought over 2 cores and burnt system time in sched_yield; one pool does not.
+// set_threads(n) bounds everything to n threads. Plugins never start threads of their own.
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
