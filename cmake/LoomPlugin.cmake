@@ -25,8 +25,10 @@ function(loom_add_plugin name)
   else()
     set(out ${CMAKE_BINARY_DIR}/plugins)
   endif()
+  # Installed plugins sit in <prefix>/lib/loom/plugins and find libloom_core two levels up.
   set_target_properties(${target} PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${out}
-                                             CXX_VISIBILITY_PRESET hidden)
+                                             CXX_VISIBILITY_PRESET hidden
+                                             INSTALL_RPATH "$ORIGIN/../..")
   if(DEFINED LOOM_INSTALL_PLUGIN_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION ${LOOM_INSTALL_PLUGIN_DIR})
   endif()

@@ -155,7 +155,9 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
     }
     ConfigNode* child = node->is_map() ? node->find(k) : nullptr;
     if (child == nullptr) {
-      if (i >= 1 && keys[0] == "components" && i == 1) {
+      // A new component may be added by naming its plugin; any other unknown id is a typo.
+      bool adds_component = keys.size() == 3 && keys[2] == "plugin";
+      if (keys[0] == "components" && i == 1 && !adds_component) {
         std::vector<std::string> ids;
         for (const auto& [id, v] : node->entries()) ids.push_back(id);
         auto hint = did_you_mean(k, ids);
@@ -217,10 +219,16 @@ struct Resolved {
 };
 
 // Resolves a component reference ("@id", or "" for the only one of its kind) to an id.
+std::string article(const char* noun) {
+  return std::string(std::string_view("aeiou").find(noun[0]) != std::string_view::npos ? "an " : "a ") + noun;
+}
+
 std::string resolve_ref(const std::vector<ComponentDecl>& comps, Kind kind, const ConfigNode& value,
-                        const std::string& param, std::vector<std::string>* errors) {
+                        const std::string& param, std::vector<std::string>* errors,
+                        const SourceLocation& fallback = {}) {
   auto fail = [&](const std::string& msg) -> std::string {
-    std::string line = (value.where().str().empty() ? "" : value.where().str() + ": ") + msg;
+    SourceLocation where = value.where().line > 0 ? value.where() : fallback;
+    std::string line = (where.str().empty() ? "" : where.str() + ": ") + msg;
     if (errors) errors->push_back(line);
     else throw ConfigError(line);
     return "";
@@ -233,19 +241,19 @@ std::string resolve_ref(const std::vector<ComponentDecl>& comps, Kind kind, cons
       ids.push_back(c.id);
       if (c.id == id) {
         if (c.plugin && c.plugin->descriptor->kind != kind)
-          return fail("'" + param + "' must name a " + kind_noun(kind) + ", but '" + id + "' is a " +
-                      kind_noun(c.plugin->descriptor->kind));
+          return fail(param + " must name " + article(kind_noun(kind)) + ", but '" + id + "' is " +
+                      article(kind_noun(c.plugin->descriptor->kind)));
         return id;
       }
     }
     auto hint = did_you_mean(id, ids);
-    return fail("'" + param + "' names no component '" + id + "'" + (hint ? " (did you mean '@" + *hint + "'?)" : ""));
+    return fail(param + " names no component '" + id + "'" + (hint ? " (did you mean '@" + *hint + "'?)" : ""));
   }
   std::vector<std::string> matches;
   for (const auto& c : comps)
     if (c.plugin && c.plugin->descriptor->kind == kind) matches.push_back(c.id);
   if (matches.size() == 1) return matches[0];
-  if (matches.empty()) return fail(std::string("'") + param + "' needs a " + kind_noun(kind) + ", and the pipeline has none");
+  if (matches.empty()) return fail(param + " needs " + article(kind_noun(kind)) + ", and the pipeline has none");
   return fail(std::string("several ") + kind_folder(kind) + " (" + join(matches) + "): name one with " + param +
               ": \"@id\"");
 }
@@ -298,7 +306,9 @@ Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std:
       for (const auto& spec : d.params) {
         if (spec.type != ParamType::kComponent || !c.values.count(spec.name)) continue;
         auto kind = kind_from_folder(spec.choices.empty() ? "" : spec.choices[0]);
-        if (kind) resolve_ref(r.components, *kind, c.values[spec.name], spec.name, &errors);
+        if (kind)
+          resolve_ref(r.components, *kind, c.values[spec.name], "component '" + c.id + "': '" + spec.name + "'", &errors,
+                      c.where);
       }
     }
   }
@@ -331,7 +341,8 @@ Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std:
     auto values = check_params("stage '" + name + "'", spec->second, flatten(body), {}, errors);
     for (const auto& s : spec->second) {
       if (s.type != ParamType::kComponent || !values.count(s.name)) continue;
-      resolve_ref(r.components, *kind_from_folder(s.choices[0]), values[s.name], s.name, &errors);
+      resolve_ref(r.components, *kind_from_folder(s.choices[0]), values[s.name], "stage '" + name + "': '" + s.name + "'",
+                  &errors, item.where());
     }
     r.stages.emplace_back(name, values);
     r.stage_wheres.push_back(item.where());
@@ -497,7 +508,7 @@ class Run {
 
   std::string resolve(Kind kind, const Params& params, const std::string& param) const {
     ConfigNode value = params.has(param) ? ConfigNode::scalar(params.get_string(param), params.where(param)) : ConfigNode();
-    return resolve_ref(resolved_.components, kind, value, param, nullptr);
+    return resolve_ref(resolved_.components, kind, value, "'" + param + "'", nullptr);
   }
 
   const Vocab& vocab_of(const std::string& id, const Params& asking, const std::string& param) const {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages loom needs that are missing (run as root on Debian 12).
+set -eu
+packages=(cmake g++ make libboost-dev libboost-program-options-dev libboost-test-dev libtbb-dev
+          libopenblas-dev libyaml-cpp-dev python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

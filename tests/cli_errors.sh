@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Bad input reaches the user as one clear message with file:line:col and exit code 2.
+set -u
+loom=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+cat > "$tmp/typo.yaml" <<'YAML'
+name: typo
+components:
+  tokenizer: { plugin: word, eos: "<eos>" }
+  vocab:     { plugin: frequency }
+  data:      { plugin: markov, dir: DIR, train_tokens: 2000 }
+  model:     { plugin: rnn_lm, nhid: 16, emsize: 16 }
+  optimizer: { plugin: sgd, lrr: 20 }
+  ppl:       { plugin: perplexity }
+stages:
+  - build_vocab: {}
+  - train: { epcohs: 1 }
+YAML
+sed -i "s|DIR|$tmp/markov|" "$tmp/typo.yaml"
+
+for cmd in validate "run --out $tmp/run"; do
+  out=$("$loom" $cmd "$tmp/typo.yaml" 2>&1 >/dev/null); code=$?
+  [ $code -eq 2 ] || fail "loom $cmd: exit $code, expected 2 ($out)"
+  echo "$out" | grep -qF "$tmp/typo.yaml:7:29: component 'optimizer' (sgd): unknown parameter 'lrr' (did you mean 'lr'?)" \
+    || fail "loom $cmd: message was: $out"
+  echo "$out" | grep -qF "unknown parameter 'epcohs' (did you mean 'epochs'?)" || fail "both problems at once: $out"
+done
+[ ! -e "$tmp/run/summary.json" ] || fail "a bad pipeline must not start a run"
+
+# Unknown plugin, malformed YAML, missing file, unknown command, bad --set.
+printf 'components:\n  m: { plugin: rnn_lmm }\nstages: [train]\n' > "$tmp/p.yaml"
+out=$("$loom" validate "$tmp/p.yaml" 2>&1); [ $? -eq 2 ] || fail "unknown plugin exit"
+echo "$out" | grep -qF "$tmp/p.yaml:2:16: unknown plugin 'rnn_lmm' (did you mean 'rnn_lm'?)" || fail "unknown plugin: $out"
+printf 'components: [\n' > "$tmp/bad.yaml"
+out=$("$loom" validate "$tmp/bad.yaml" 2>&1); [ $? -eq 2 ] || fail "malformed exit"
+echo "$out" | grep -q "$tmp/bad.yaml:.*malformed YAML" || fail "malformed: $out"
+out=$("$loom" run "$tmp/none.yaml" 2>&1); [ $? -eq 2 ] || fail "missing file exit"
+echo "$out" | grep -qF "cannot read pipeline '$tmp/none.yaml'" || fail "missing: $out"
+out=$("$loom" rn x 2>&1); [ $? -eq 2 ] || fail "unknown command exit"
+echo "$out" | grep -qF "unknown command 'rn' (did you mean 'run'?)" || fail "command: $out"
+out=$("$loom" validate "$src/pipelines/quickstart.yaml" --set components.modle.nhid=3 2>&1); [ $? -eq 2 ] || fail "--set exit"
+echo "$out" | grep -qF "did you mean 'model'?" || fail "--set: $out"
+out=$("$loom" validate "$src/pipelines/quickstart.yaml" --set components.model.nhid=abc 2>&1); [ $? -eq 2 ] || fail "--set type exit"
+echo "$out" | grep -qF -- "--set components.model.nhid=abc: expected an integer, got 'abc'" || fail "--set type: $out"
+"$loom" validate "$src/pipelines/quickstart.yaml" >/dev/null || fail "quickstart must validate"
+"$loom" --help >/dev/null || fail "--help"
+"$loom" plugins rnn_lm | grep -q "tie_weights" || fail "plugins NAME lists parameters"
+echo "cli errors: all passed"

@@ -1,0 +1,209 @@
+#define BOOST_TEST_MODULE ops
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "loom/nn.hpp"
+#include "loom/ops.hpp"
+#include "loom/parallel.hpp"
+#include "loom/random.hpp"
+#include "loom/testing/gradcheck.hpp"
+
+using loom::CellType;
+using loom::Expr;
+using loom::Graph;
+using loom::Shape;
+using loom::Tensor;
+using loom::Transpose;
+
+namespace {
+
+Tensor random_tensor(const Shape& s, std::uint64_t key, float scale = 1.0f) {
+  Tensor t = Tensor::empty(s);
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    t.data()[i] = (2.0f * loom::random_uniform(key, static_cast<std::uint64_t>(i)) - 1.0f) * scale;
+  return t;
+}
+
+Tensor ids(const Shape& s, std::initializer_list<std::int32_t> v) { return Tensor::from_ids(s, v); }
+
+// A scalar that weights every output value differently, so that every output's gradient is
+// tested (a plain sum would hide mistakes that cancel).
+Expr weighted_sum(const Expr& y) {
+  Graph& g = y.graph();
+  Tensor w = random_tensor(y.shape(), 999, 1.0f);
+  return loom::sum(loom::mul(y, g.constant(w)));
+}
+
+struct OpCase {
+  std::string name;
+  std::vector<Tensor> inputs;
+  std::function<Expr(Graph&, const std::vector<Expr>&)> f;
+  double tolerance = 2e-2;
+};
+
+std::ostream& operator<<(std::ostream& os, const OpCase& c) { return os << c.name; }
+
+std::vector<OpCase> cases() {
+  std::vector<OpCase> c;
+  auto r = [](Shape s, std::uint64_t k, float scale = 1.0f) { return random_tensor(s, k, scale); };
+  c.push_back({"add", {r({3, 4}, 1), r({3, 4}, 2)}, [](Graph&, auto& x) { return weighted_sum(loom::add(x[0], x[1])); }});
+  c.push_back({"sub", {r({3, 4}, 1), r({3, 4}, 2)}, [](Graph&, auto& x) { return weighted_sum(loom::sub(x[0], x[1])); }});
+  c.push_back({"mul", {r({3, 4}, 1), r({3, 4}, 2)}, [](Graph&, auto& x) { return weighted_sum(loom::mul(x[0], x[1])); }});
+  c.push_back({"scale", {r({5}, 3)}, [](Graph&, auto& x) { return weighted_sum(loom::scale(x[0], -2.5f)); }});
+  c.push_back({"sigmoid", {r({2, 5}, 4, 3.0f)}, [](Graph&, auto& x) { return weighted_sum(loom::sigmoid(x[0])); }});
+  c.push_back({"tanh", {r({2, 5}, 5, 2.0f)}, [](Graph&, auto& x) { return weighted_sum(loom::tanh(x[0])); }});
+    // Values kept away from the kink at 0, where finite differences are meaningless.
+  c.push_back({"relu", {Tensor::from(Shape{2, 3}, {-0.7f, 0.4f, 0.9f, -0.2f, 0.3f, -1.1f})}, [](Graph&, auto& x) { return weighted_sum(loom::relu(x[0])); }});
+  c.push_back({"dropout", {r({4, 6}, 7)}, [](Graph&, auto& x) { return weighted_sum(loom::dropout(x[0], 0.3f)); }});
+  c.push_back({"apply_mask", {r({2, 3}, 8)}, [](Graph&, auto& x) {
+                 return weighted_sum(loom::apply_mask(x[0], Tensor::from(Shape{2, 3}, {1, 0, 1, 1, 1, 0})));
+               }});
+  c.push_back({"add_bias", {r({3, 4}, 9), r({4}, 10)}, [](Graph&, auto& x) { return weighted_sum(loom::add_bias(x[0], x[1])); }});
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      Shape sa = ta ? Shape{4, 3} : Shape{3, 4};
+      Shape sb = tb ? Shape{5, 4} : Shape{4, 5};
+      c.push_back({"matmul" + std::string(ta ? "_at" : "") + (tb ? "_bt" : ""), {r(sa, 11), r(sb, 12)},
+                   [ta, tb](Graph&, auto& x) {
+                     return weighted_sum(loom::matmul(x[0], x[1], ta ? Transpose::kYes : Transpose::kNo,
+                                                      tb ? Transpose::kYes : Transpose::kNo));
+                   }});
+    }
+  c.push_back({"linear", {r({2, 3, 4}, 13), r({5, 4}, 14), r({5}, 15)},
+               [](Graph&, auto& x) { return weighted_sum(loom::linear(x[0], x[1], x[2])); }});
+  c.push_back({"linear_no_bias", {r({3, 4}, 13), r({5, 4}, 14)},
+               [](Graph&, auto& x) { return weighted_sum(loom::linear(x[0], x[1], Expr())); }});
+  c.push_back({"embedding", {r({6, 3}, 16), ids({2, 3}, {0, 5, 2, 5, 5, 1})},
+               [](Graph&, auto& x) { return weighted_sum(loom::embedding(x[0], x[1].value())); }});
+  c.push_back({"reshape", {r({2, 6}, 17)}, [](Graph&, auto& x) { return weighted_sum(loom::reshape(x[0], Shape{3, 2, 2})); }});
+  c.push_back({"transpose", {r({2, 5}, 18)}, [](Graph&, auto& x) { return weighted_sum(loom::transpose(x[0])); }});
+  for (int axis = 0; axis < 3; ++axis)
+    c.push_back({"concat_axis" + std::to_string(axis), {r({2, 3, 2}, 19), r({2, 3, 2}, 20)},
+                 [axis](Graph&, auto& x) { return weighted_sum(loom::concat({x[0], x[1], x[0]}, axis)); }});
+  c.push_back({"slice_axis1", {r({3, 5, 2}, 21)}, [](Graph&, auto& x) { return weighted_sum(loom::slice(x[0], 1, 1, 4)); }});
+  c.push_back({"split", {r({2, 7}, 22)}, [](Graph&, auto& x) {
+                 auto parts = loom::split(x[0], 1, {2, 4, 1});
+                 return loom::add(weighted_sum(parts[0]), loom::add(weighted_sum(parts[1]), weighted_sum(parts[2])));
+               }});
+  c.push_back({"sum", {r({3, 3}, 23)}, [](Graph&, auto& x) { return loom::sum(loom::mul(x[0], x[0])); }});
+  c.push_back({"mean", {r({3, 3}, 24)}, [](Graph&, auto& x) { return loom::mean(loom::mul(x[0], x[0])); }});
+  c.push_back({"log_softmax_nll", {r({4, 7}, 25, 3.0f), ids({4}, {3, -1, 0, 6})},
+               [](Graph&, auto& x) { return loom::log_softmax_nll(x[0], x[1].value(), -1); }});
+  c.push_back({"linear_log_softmax_nll", {r({5, 3}, 26), r({7, 3}, 27), r({7}, 28), ids({5}, {6, 2, -1, 0, 2})},
+               [](Graph&, auto& x) { return loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value(), -1); }});
+  // The fused loss scaled afterwards: its backward must honour an upstream gradient != 1.
+  c.push_back({"linear_log_softmax_nll_scaled", {r({4, 3}, 29), r({6, 3}, 30), r({6}, 31), ids({4}, {1, 5, 0, 3})},
+               [](Graph&, auto& x) { return loom::scale(loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value()), 3.0f); }});
+  for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnnTanh, CellType::kRnnRelu}) {
+    const std::int64_t T = 3, B = 2, H = 3, G = loom::gate_count(cell);
+    std::string name = std::string("recurrent_") + loom::nn::cell_name(cell);
+    bool lstm = cell == CellType::kLstm;
+    c.push_back({name, {r({T, B, G * H}, 32), r({G * H, H}, 33, 0.6f), r({G * H}, 34), r({B, H}, 35), r({B, H}, 36)},
+                 [cell, lstm](Graph&, auto& x) {
+                   auto out = loom::recurrent_layer(cell, x[0], x[1], x[2], x[3], lstm ? x[4] : Expr());
+                   Expr s = loom::add(weighted_sum(out.outputs), loom::scale(weighted_sum(out.h_last), 0.5f));
+                   if (lstm) s = loom::add(s, weighted_sum(out.c_last));
+                   return s;
+                 }});
+  }
+  return c;
+}
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(finite_difference_gradients, boost::unit_test::data::make(cases()), c) {
+  auto result = loom::testing::check_gradients(c.f, c.inputs);
+  BOOST_TEST(result.checked > 0);
+  BOOST_TEST(result.ok(c.tolerance), c.name << ": worst error " << result.worst_error << " at " << result.worst_at);
+}
+
+BOOST_AUTO_TEST_CASE(log_softmax_nll_values_by_hand) {
+  // Row [0, ln 2, ln 3]: softmax = [1/6, 2/6, 3/6]; target 2 -> -log(1/2); target 0 -> log 6.
+  Graph g(loom::Mode::kEval);
+  Expr logits = g.constant(Tensor::from(Shape{3, 3}, {0, std::log(2.0f), std::log(3.0f),
+                                                      0, std::log(2.0f), std::log(3.0f),
+                                                      5, 5, 5}));
+  loom::NllStats stats;
+  Expr loss = loom::log_softmax_nll(logits, Tensor::from_ids(Shape{3}, {2, 0, -1}), -1, &stats);
+  BOOST_TEST(stats.count == 2);
+  BOOST_TEST(stats.loss_sum == std::log(2.0) + std::log(6.0), boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(loss.value().item() == (std::log(2.0) + std::log(6.0)) / 2, boost::test_tools::tolerance(1e-5));
+}
+
+BOOST_AUTO_TEST_CASE(fused_output_layer_matches_the_unfused_ops) {
+  Graph g(loom::Mode::kEval);
+  Tensor x = random_tensor(Shape{6, 4}, 40), w = random_tensor(Shape{9, 4}, 41), b = random_tensor(Shape{9}, 42);
+  Tensor t = Tensor::from_ids(Shape{6}, {0, 8, 3, 3, -1, 5});
+  loom::NllStats fused, plain;
+  loom::linear_log_softmax_nll(g.constant(x), g.constant(w), g.constant(b), t, -1, &fused);
+  loom::log_softmax_nll(loom::linear(g.constant(x), g.constant(w), g.constant(b)), t, -1, &plain);
+  BOOST_TEST(fused.count == 5);
+  BOOST_TEST(fused.loss_sum == plain.loss_sum, boost::test_tools::tolerance(1e-5));
+}
+
+BOOST_AUTO_TEST_CASE(lstm_step_by_hand) {
+  // One step, one unit, zero recurrent weights: i = f = o = sigmoid(a), g = tanh(b).
+  Graph g(loom::Mode::kEval);
+  float a = 0.3f, bg = -0.7f;
+  Expr xp = g.constant(Tensor::from(Shape{1, 1, 4}, {a, a, bg, a}));
+  Expr w = g.constant(Tensor::zeros(Shape{4, 1}));
+  Expr bh = g.constant(Tensor::zeros(Shape{4}));
+  Expr h0 = g.constant(Tensor::zeros(Shape{1, 1}));
+  Expr c0 = g.constant(Tensor::from(Shape{1, 1}, {0.5f}));
+  auto out = loom::recurrent_layer(CellType::kLstm, xp, w, bh, h0, c0);
+  double s = 1.0 / (1.0 + std::exp(-a));
+  double c = s * 0.5 + s * std::tanh(bg);
+  BOOST_TEST(out.c_last.value().item() == c, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(out.h_last.value().item() == s * std::tanh(c), boost::test_tools::tolerance(1e-5));
+}
+
+BOOST_AUTO_TEST_CASE(dropout_keeps_expectation_and_is_identity_in_eval) {
+  Graph train(loom::Mode::kTrain, 3);
+  Expr x = train.constant(Tensor::full(Shape{100000}, 1.0f));
+  Expr y = loom::dropout(x, 0.25f);
+  double mean = 0;
+  std::int64_t zeros = 0;
+  for (std::int64_t i = 0; i < 100000; ++i) {
+    mean += y.value().data()[i];
+    zeros += y.value().data()[i] == 0.0f;
+  }
+  BOOST_TEST(mean / 100000 == 1.0, boost::test_tools::tolerance(0.02));
+  BOOST_TEST(zeros / 100000.0 == 0.25, boost::test_tools::tolerance(0.05));
+  Graph eval(loom::Mode::kEval);
+  Expr e = eval.constant(Tensor::full(Shape{10}, 2.0f));
+  BOOST_TEST(loom::dropout(e, 0.5f).value().data()[3] == 2.0f);
+}
+
+BOOST_AUTO_TEST_CASE(large_products_are_identical_at_one_and_two_threads) {
+  // Large enough to be split over threads.
+  Tensor a = random_tensor(Shape{300, 200}, 50), b = random_tensor(Shape{500, 200}, 51);
+  auto product = [&](int threads) {
+    loom::set_threads(threads);
+    Graph g(loom::Mode::kEval);
+    return loom::matmul(g.constant(a), g.constant(b), Transpose::kNo, Transpose::kYes).value().clone();
+  };
+  Tensor one = product(1), two = product(2);
+  bool same = true;
+  for (std::int64_t i = 0; i < one.numel(); ++i) same = same && one.data()[i] == two.data()[i];
+  BOOST_TEST(same);
+  // And against a plain triple loop.
+  double ref = 0;
+  for (int k = 0; k < 200; ++k) ref += double(a.data()[7 * 200 + k]) * b.data()[123 * 200 + k];
+  BOOST_TEST(one.data()[7 * 500 + 123] == ref, boost::test_tools::tolerance(1e-4));
+}
+
+BOOST_AUTO_TEST_CASE(shape_errors_name_the_op) {
+  Graph g;
+  Expr a = g.input(Tensor::zeros(Shape{2, 3})), b = g.input(Tensor::zeros(Shape{3, 2}));
+  BOOST_CHECK_EXCEPTION(loom::add(a, b), loom::AssertionError, [](const loom::AssertionError& e) {
+    return std::string(e.what()).rfind("add: shapes differ", 0) == 0;
+  });
+  BOOST_CHECK_THROW(loom::matmul(a, a), loom::AssertionError);
+  BOOST_CHECK_THROW(loom::embedding(a, Tensor::from_ids(Shape{1}, {2})), loom::InputError);
+}

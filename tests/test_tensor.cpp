@@ -1,0 +1,87 @@
+#define BOOST_TEST_MODULE tensor
+#include <boost/test/unit_test.hpp>
+
+#include <cstdint>
+#include <filesystem>
+
+#include "loom/errors.hpp"
+#include "loom/parameters.hpp"
+#include "loom/tensor.hpp"
+
+using loom::Shape;
+using loom::Tensor;
+
+BOOST_AUTO_TEST_CASE(storage_is_aligned_and_views_share_it) {
+  Tensor t = Tensor::from(Shape{3, 2}, {1, 2, 3, 4, 5, 6});
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0u);
+  Tensor rows = t.slice_rows(1, 3);
+  BOOST_TEST(rows.shape().str() == "[2, 2]");
+  BOOST_TEST(rows.data()[0] == 3.0f);
+  rows.data()[0] = 30.0f;
+  BOOST_TEST(t.data()[2] == 30.0f);
+  Tensor v = t.view(Shape{6});
+  BOOST_TEST(v.shares_storage_with(t));
+  Tensor c = t.clone();
+  c.data()[0] = -1.0f;
+  BOOST_TEST(t.data()[0] == 1.0f);
+  BOOST_CHECK_THROW(t.view(Shape{4}), loom::AssertionError);
+  BOOST_CHECK_THROW(t.ids(), loom::AssertionError);
+}
+
+BOOST_AUTO_TEST_CASE(pool_reuses_freed_blocks) {
+  loom::release_cached_storage();
+  const float* first;
+  {
+    Tensor big = Tensor::empty(Shape{1 << 20});
+    first = big.data();
+  }
+  BOOST_TEST(loom::cached_storage_bytes() >= (4u << 20));
+  Tensor again = Tensor::empty(Shape{1 << 20});
+  BOOST_TEST(again.data() == first);
+}
+
+BOOST_AUTO_TEST_CASE(parameters_live_in_one_arena_and_round_trip) {
+  loom::Parameters p;
+  auto* a = p.add("layer.weight", Shape{3, 5}, loom::Init::uniform(0.5f));
+  auto* b = p.add("layer.bias", Shape{5}, loom::Init::constant(0.25f));
+  p.finalize(7);
+  BOOST_TEST(p.count() == 20);
+  BOOST_TEST(a->value.shares_storage_with(p.values()));
+  BOOST_TEST(b->value.data()[4] == 0.25f);
+  for (std::int64_t i = 0; i < 15; ++i) BOOST_TEST(std::abs(a->value.data()[i]) <= 0.5f);
+  // Same seed, same values, whatever the declaration order.
+  loom::Parameters q;
+  q.add("layer.bias", Shape{5}, loom::Init::constant(0.25f));
+  auto* a2 = q.add("layer.weight", Shape{3, 5}, loom::Init::uniform(0.5f));
+  q.finalize(7);
+  BOOST_TEST(a2->value.data()[7] == a->value.data()[7]);
+
+  // Clipping: gradient (3, 4) has norm 5; clip to 1 gives (0.6, 0.8).
+  b->grad.data()[0] = 3.0f;
+  b->grad.data()[1] = 4.0f;
+  BOOST_TEST(p.clip_grad_norm(1.0) == 5.0, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(b->grad.data()[1] == 0.8f, boost::test_tools::tolerance(1e-5f));
+
+  auto path = std::filesystem::temp_directory_path() / "loom_test_params.bin";
+  p.save(path);
+  a->value.fill(0.0f);
+  p.load(path);
+  BOOST_TEST(a->value.data()[7] == a2->value.data()[7]);
+  BOOST_TEST(p.freeze("layer.w*") == 1);
+  BOOST_TEST(!a->trainable);
+
+  // A truncated file is refused with its name.
+  std::filesystem::resize_file(path, 30);
+  BOOST_CHECK_EXCEPTION(p.load(path), loom::InputError, [&](const loom::InputError& e) {
+    return std::string(e.what()).find(path.string()) != std::string::npos;
+  });
+  std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(glob_matching) {
+  BOOST_TEST(loom::glob_match("rnn.*", "rnn.l0.w_ih"));
+  BOOST_TEST(loom::glob_match("*.bias", "decoder.bias"));
+  BOOST_TEST(loom::glob_match("rnn.l?.w_hh", "rnn.l1.w_hh"));
+  BOOST_TEST(!loom::glob_match("rnn.l?.w_hh", "rnn.l10.w_hh"));
+  BOOST_TEST(!loom::glob_match("encoder.*", "decoder.weight"));
+}
