@@ -278,10 +278,11 @@ def parse_args(argv=None):
                    default="tuned",
                    help="tuned: OMP_WAIT_POLICY=PASSIVE and MALLOC_MMAP_MAX_=0 "
                         "for the reference; default: neither (default: tuned)")
-    p.add_argument("--openblas-coretype", default=None, metavar="NAME",
-                   help="set OPENBLAS_CORETYPE=NAME for both children instead "
-                        "of removing it (e.g. SkylakeX when the installed "
-                        "OpenBLAS does not recognise the CPU)")
+    p.add_argument("--openblas-coretype", default=best_coretype(), metavar="NAME",
+                   help="OPENBLAS_CORETYPE for both children (default: the best "
+                        "core type this CPU supports, %(default)s, so that both "
+                        "sides run the same, fastest kernels even when the "
+                        "installed OpenBLAS does not recognise the CPU)")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -294,6 +295,20 @@ def parse_args(argv=None):
     args.blas_env = ({"OPENBLAS_CORETYPE": args.openblas_coretype}
                      if args.openblas_coretype else {})
     return args
+
+
+def best_coretype():
+    """The strongest OpenBLAS core type the CPU's flags allow (as loom picks it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except OSError:
+        return None
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags):
+        return "Cooperlake" if "avx512_bf16" in flags else "SkylakeX"
+    if "avx2" in flags and "fma" in flags:
+        return "Haswell"
+    return None
 
 
 def main(argv=None):
