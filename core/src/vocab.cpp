@@ -39,11 +39,9 @@ std::string lowered(std::string_view token) {
 }  // namespace
 
 std::int32_t Vocab::find(std::string_view token) const {
-  if (lowercase_) {
-    auto it = ids_.find(lowered(token));
-    return it == ids_.end() ? kNone : it->second;
-  }
   auto it = ids_.find(token);
+  // Special tokens keep their spelling ("<UNK>"), so an exact match comes first.
+  if (lowercase_ && it == ids_.end()) it = ids_.find(lowered(token));
   return it == ids_.end() ? kNone : it->second;
 }
 
