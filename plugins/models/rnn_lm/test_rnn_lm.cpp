@@ -1,12 +1,293 @@
+// models/rnn_lm through the real loader: finite-difference gradients for every cell, tied
+// weights, checkpoints, carried state, the loss at initialisation and evaluation mode.
 #define BOOST_TEST_MODULE rnn_lm
 #include <boost/test/unit_test.hpp>
 
-#include "loom/registry.hpp"
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
 
-BOOST_AUTO_TEST_CASE(loads_through_the_real_loader) {
-  loom::Registry registry;
-  registry.load_library(LOOM_TEST_PLUGIN_FILE);
-  const loom::LoadedPlugin* p = registry.find("rnn_lm");
-  BOOST_REQUIRE(p != nullptr);
-  BOOST_TEST(p->descriptor->abi_version == loom::kAbiVersion);
+#include "loom/errors.hpp"
+#include "loom/registry.hpp"
+#include "loom/testing/contracts.hpp"
+#include "loom/testing/gradcheck.hpp"
+#include "loom/testing/plugin_test.hpp"
+
+namespace {
+
+namespace contracts = loom::testing::contracts;
+using loom::Mode;
+
+constexpr std::int64_t kVocabSize = 7;
+
+// <unk> <eos> w2 .. w6
+loom::Vocab small_vocab() {
+  loom::Vocab v;
+  v.set_special(loom::Special::kUnk, "<unk>");
+  v.set_special(loom::Special::kEos, "<eos>");
+  for (int i = 2; i < kVocabSize; ++i) v.add("w" + std::to_string(i));
+  return v;
 }
+
+// ids [T, B] and targets [T, B] (the next token); width 2 or 3.
+loom::Batch lm_batch(std::int64_t width = 2) {
+  loom::Batch b;
+  if (width == 2) {
+    b.tensors["ids"] = loom::Tensor::from_ids(loom::Shape{3, 2}, {2, 3, 4, 5, 6, 1});
+    b.tensors["targets"] = loom::Tensor::from_ids(loom::Shape{3, 2}, {4, 5, 6, 1, 0, 2});
+  } else {
+    b.tensors["ids"] = loom::Tensor::from_ids(loom::Shape{2, 3}, {1, 2, 3, 4, 5, 6});
+    b.tensors["targets"] = loom::Tensor::from_ids(loom::Shape{2, 3}, {4, 5, 6, 0, 1, 2});
+  }
+  b.target_tokens = 6;
+  return b;
+}
+
+struct Loaded {
+  Loaded() { registry.load_library(LOOM_TEST_PLUGIN_FILE); }
+  loom::Registry registry;
+};
+
+// A model built from YAML parameters over small_vocab(), with the env that owns it.
+struct Lm {
+  Lm(const loom::Registry& registry, const std::string& yaml, std::uint64_t seed = 1) : env(registry, seed) {
+    env.set_vocab("vocab", small_vocab());
+    env.add("model", "rnn_lm", yaml);
+    model = &env.get<loom::Model>("model");
+  }
+  void reset() { dynamic_cast<loom::Stateful&>(*model).reset_state(); }
+  // The loss on `batch` without resetting the carried state.
+  loom::ModelOutput run(const loom::Batch& batch, Mode mode = Mode::kTrain) {
+    graph = std::make_unique<loom::Graph>(mode, 3);
+    return model->forward(*graph, batch);
+  }
+  double loss(const loom::Batch& batch, Mode mode = Mode::kTrain) { return run(batch, mode).loss.value().item(); }
+  double fresh_loss(const loom::Batch& batch, Mode mode = Mode::kTrain) {
+    reset();
+    return loss(batch, mode);
+  }
+  loom::testing::Env env;
+  loom::Model* model;
+  std::unique_ptr<loom::Graph> graph;
+};
+
+template <class F>
+void expect_config_error(F f, std::initializer_list<std::string> fragments) {
+  try {
+    f();
+    BOOST_ERROR("no ConfigError");
+  } catch (const loom::ConfigError& e) {
+    std::string m = e.what();
+    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
+  }
+}
+
+std::string tiny(const std::string& cell, int emsize = 4, int nhid = 5, int nlayers = 2, bool tie = false) {
+  return "{cell: " + cell + ", emsize: " + std::to_string(emsize) + ", nhid: " + std::to_string(nhid) +
+         ", nlayers: " + std::to_string(nlayers) + ", dropout: 0, tie_weights: " + (tie ? "true" : "false") +
+         ", init_range: 0.5, rnn_init_range: 0.5}";
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(rnn_lm, Loaded)
+
+// Central differences with a step of 1e-2 in float32; the error is
+// |analytic - numeric| / max(1, |numeric|) (loom/testing/gradcheck.hpp). Weights start in
+// [-0.5, 0.5] so that gradients are large enough for a wrong one to show.
+BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
+  struct Case {
+    const char* cell;
+    int emsize, nhid, nlayers;
+    bool tie;
+    double tolerance;
+  };
+  const std::vector<Case> cases = {
+      {"lstm", 4, 5, 2, false, 2e-2},     {"gru", 4, 5, 2, false, 2e-2},
+      {"rnn_tanh", 4, 5, 2, false, 2e-2}, {"rnn_relu", 4, 5, 2, false, 2e-2},
+      {"lstm", 5, 5, 1, true, 2e-2},      {"gru", 5, 5, 1, true, 2e-2},
+      {"rnn_relu", 3, 3, 3, false, 2e-2},
+  };
+  for (const auto& c : cases) {
+    const std::string yaml = tiny(c.cell, c.emsize, c.nhid, c.nlayers, c.tie);
+    BOOST_TEST_CONTEXT(yaml) {
+      Lm lm(registry, yaml);
+      loom::testing::GradCheck r = loom::testing::check_model_gradients(*lm.model, lm_batch(), 8);
+      BOOST_TEST_MESSAGE(yaml << ": " << r.checked << " values, worst error " << r.worst_error << " at " << r.worst_at);
+      BOOST_TEST(r.checked >= 8 * 5);
+      BOOST_TEST(r.ok(c.tolerance), "worst error " << r.worst_error << " at " << r.worst_at);
+      // The gradients are not all tiny (a check of near-zero values would prove little).
+      lm.model->parameters().zero_grad();
+      lm.reset();
+      lm.graph = std::make_unique<loom::Graph>(Mode::kTrain, 3);
+      loom::ModelOutput out = lm.model->forward(*lm.graph, lm_batch());
+      lm.graph->backward(out.loss);
+      BOOST_TEST(lm.model->parameters().grad_norm() > 0.1);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(parameter_count_by_cell) {
+  struct Case {
+    const char* cell;
+    std::int64_t values;
+  };
+  // V 7, E 4, H 5, 2 layers: encoder 7*4 + layer 0 (G*H*4 + G*H*5 + 2*G*H)
+  // + layer 1 (G*H*5 + G*H*5 + 2*G*H) + decoder 7*5 + 7.
+  const std::vector<Case> cases = {
+      {"lstm", 28 + (80 + 100 + 40) + (100 + 100 + 40) + 42},     // 530
+      {"gru", 28 + (60 + 75 + 30) + (75 + 75 + 30) + 42},         // 415
+      {"rnn_tanh", 28 + (20 + 25 + 10) + (25 + 25 + 10) + 42},    // 185
+      {"rnn_relu", 185},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.cell) {
+      Lm lm(registry, tiny(c.cell));
+      BOOST_TEST(lm.model->parameters().count() == c.values);
+      BOOST_TEST(lm.model->parameters().size() == 11u);  // encoder, 2 x 4 rnn, decoder weight and bias
+      BOOST_TEST(lm.model->parameters().find("rnn.l1.w_hh") != nullptr);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tie_weights_shares_the_embedding) {
+  Lm tied(registry, tiny("lstm", 5, 5, 1, true));
+  Lm untied(registry, tiny("lstm", 5, 5, 1, false));
+  auto& tp = tied.model->parameters();
+  BOOST_TEST(tp.find("decoder.weight") == nullptr);
+  BOOST_TEST(tp.find("encoder.weight") != nullptr);
+  BOOST_TEST(tp.find("decoder.bias") != nullptr);
+  // encoder 7*5 + w_ih 20*5 + w_hh 20*5 + biases 2*20 + decoder bias 7; untied adds 7*5.
+  BOOST_TEST(tp.count() == 282);
+  BOOST_TEST(tp.size() == 6u);
+  BOOST_TEST(untied.model->parameters().count() == 317);
+  BOOST_TEST(untied.model->parameters().size() == 7u);
+  // Row 0 (<unk>) of the embedding is never an input of lm_batch(), only a target: it moves
+  // the loss only when it is also the output weight.
+  for (Lm* lm : {&tied, &untied}) {
+    const double before = lm->fresh_loss(lm_batch());
+    lm->model->parameters().find("encoder.weight")->value.data()[0] += 1.0f;
+    const double after = lm->fresh_loss(lm_batch());
+    BOOST_TEST((after != before) == (lm == &tied), (lm == &tied ? "tied" : "untied"));
+  }
+  expect_config_error([&] { Lm bad(registry, tiny("lstm", 4, 5, 1, true)); },
+                      {"test:model:1:", "needs emsize (4) equal to nhid (5)"});
+}
+
+BOOST_AUTO_TEST_CASE(save_load_round_trip) {
+  contracts::TempDir dir;
+  Lm a(registry, tiny("gru"), 1);
+  Lm b(registry, tiny("gru"), 2);
+  const double loss_a = a.fresh_loss(lm_batch(), Mode::kEval);
+  BOOST_TEST(b.fresh_loss(lm_batch(), Mode::kEval) != loss_a);  // another seed, other values
+  a.model->parameters().save(dir / "model.bin");
+  b.model->parameters().load(dir / "model.bin");
+  BOOST_TEST(b.fresh_loss(lm_batch(), Mode::kEval) == loss_a);
+  BOOST_TEST(b.fresh_loss(lm_batch(), Mode::kTrain) == a.fresh_loss(lm_batch(), Mode::kTrain));
+  auto failures = contracts::model_save_load(*a.model, lm_batch(), dir / "again.bin", b.model);
+  BOOST_TEST(failures.empty(), contracts::join(failures));
+  // Another shape does not load, and the message names the file.
+  Lm wider(registry, tiny("gru", 4, 6));
+  try {
+    wider.model->parameters().load(dir / "model.bin");
+    BOOST_ERROR("no InputError");
+  } catch (const loom::InputError& e) {
+    BOOST_TEST(std::string(e.what()).find("model.bin") != std::string::npos, e.what());
+  }
+}
+
+// The hidden state carries from one batch to the next (Stateful) until reset_state().
+BOOST_AUTO_TEST_CASE(state_is_carried_between_batches) {
+  for (const char* cell : {"lstm", "gru", "rnn_tanh"}) {
+    BOOST_TEST_CONTEXT(cell) {
+      Lm lm(registry, tiny(cell));
+      BOOST_REQUIRE(dynamic_cast<loom::Stateful*>(lm.model) != nullptr);
+      const double fresh = lm.fresh_loss(lm_batch());
+      loom::ModelOutput out = lm.run(lm_batch());
+      const double carried = out.loss.value().item();
+      BOOST_TEST(carried != fresh);
+      lm.graph->backward(out.loss);  // the carried state is detached: backward still works
+      BOOST_TEST(lm.fresh_loss(lm_batch()) == fresh);
+      // A batch of another width starts from a fresh state.
+      const double wide_fresh = lm.fresh_loss(lm_batch(3));
+      lm.reset();
+      lm.loss(lm_batch(2));
+      BOOST_TEST(lm.loss(lm_batch(3)) == wide_fresh);
+    }
+  }
+}
+
+// With every weight the decoder sees at zero the logits are all zero, so each target costs
+// log V: log 7 = 1.945910149. With weights within +-1e-3 the loss stays close to it.
+BOOST_AUTO_TEST_CASE(initial_loss_is_log_vocab_size) {
+  const double log_v = std::log(static_cast<double>(kVocabSize));
+  BOOST_TEST(log_v == 1.945910149, boost::test_tools::tolerance(1e-9));
+  struct Case {
+    const char* cell;
+    const char* init_range;
+    double tolerance;  // absolute
+  };
+  const std::vector<Case> cases = {
+      {"lstm", "0", 1e-6}, {"gru", "0", 1e-6}, {"rnn_relu", "0", 1e-6},
+      {"lstm", "0.001", 1e-3}, {"gru", "0.001", 1e-3}, {"rnn_tanh", "0.001", 1e-3},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.cell << " init_range " << c.init_range) {
+      Lm lm(registry, std::string("{cell: ") + c.cell + ", emsize: 6, nhid: 6, nlayers: 2, dropout: 0, init_range: " +
+                          c.init_range + "}");
+      lm.reset();
+      loom::ModelOutput out = lm.run(lm_batch());
+      BOOST_TEST(out.count == 6);
+      BOOST_TEST(std::fabs(out.loss.value().item() - log_v) <= c.tolerance, out.loss.value().item());
+      BOOST_TEST(std::fabs(out.loss_sum - 6 * log_v) <= 6 * c.tolerance, out.loss_sum);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(evaluation_mode) {
+  for (const char* cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}) {
+    BOOST_TEST_CONTEXT(cell) {
+      // Without dropout, training and evaluation compute the same loss.
+      Lm lm(registry, tiny(cell));
+      loom::ModelOutput train = (lm.reset(), lm.run(lm_batch(), Mode::kTrain));
+      const double train_loss = train.loss.value().item();
+      loom::ModelOutput eval = (lm.reset(), lm.run(lm_batch(), Mode::kEval));
+      BOOST_TEST(eval.loss.value().item() == train_loss, boost::test_tools::tolerance(1e-6));
+      BOOST_TEST(eval.loss_sum == train.loss_sum, boost::test_tools::tolerance(1e-6));
+      BOOST_TEST(eval.count == train.count);
+      BOOST_TEST(train_loss == train.loss_sum / static_cast<double>(train.count), boost::test_tools::tolerance(1e-5));
+      // With dropout, training differs and evaluation ignores it (same seed, same weights).
+      Lm dropped(registry, std::string("{cell: ") + cell +
+                               ", emsize: 4, nhid: 5, nlayers: 2, dropout: 0.5, init_range: 0.5, rnn_init_range: 0.5}");
+      BOOST_TEST(dropped.fresh_loss(lm_batch(), Mode::kEval) == eval.loss.value().item(),
+                 boost::test_tools::tolerance(1e-6));
+      BOOST_TEST(dropped.fresh_loss(lm_batch(), Mode::kTrain) != train_loss);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(frozen_parameters_get_no_gradient) {
+  Lm lm(registry, tiny("lstm"));
+  auto& params = lm.model->parameters();
+  BOOST_TEST(params.freeze("encoder.*") == 1);
+  params.zero_grad();
+  lm.reset();
+  loom::ModelOutput out = lm.run(lm_batch());
+  lm.graph->backward(out.loss);
+  const loom::Tensor& enc = params.find("encoder.weight")->grad;
+  const loom::Tensor& dec = params.find("decoder.weight")->grad;
+  BOOST_TEST(std::all_of(enc.data(), enc.data() + enc.numel(), [](float g) { return g == 0.0f; }));
+  BOOST_TEST(std::any_of(dec.data(), dec.data() + dec.numel(), [](float g) { return g != 0.0f; }));
+}
+
+BOOST_AUTO_TEST_CASE(parameter_errors) {
+  expect_config_error([&] { Lm lm(registry, "{cell: lstn}"); },
+                      {"'cell' must be one of lstm, gru, rnn_tanh, rnn_relu", "did you mean 'lstm'"});
+  expect_config_error([&] { Lm lm(registry, "{dropout: 1}"); }, {"test:model:1:", "must be below 1, got 1"});
+  expect_config_error([&] { Lm lm(registry, "{nhid: 0}"); }, {"'nhid' must be at least 1"});
+  expect_config_error([&] { Lm lm(registry, "{nlayer: 2}"); }, {"did you mean 'nlayers'"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
