@@ -54,15 +54,16 @@ TextFile TextFile::read(const std::filesystem::path& path) {
   if (!in) throw InputError(path.string() + ": cannot open");
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  f.text_ = buffer.str();
-  std::size_t bad = find_invalid_utf8(f.text_);
+  auto text = std::make_shared<std::string>(buffer.str());
+  f.text_ = text;
+  std::size_t bad = find_invalid_utf8(*text);
   if (bad != std::string::npos) {
     std::size_t line = 1 + static_cast<std::size_t>(
-                               std::count(f.text_.begin(), f.text_.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+                               std::count(text->begin(), text->begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
     throw InputError(path.string() + ":" + std::to_string(line) +
                      ": not UTF-8 text (invalid byte at offset " + std::to_string(bad) + ")");
   }
-  std::string_view all(f.text_);
+  std::string_view all(*text);
   std::size_t start = 0;
   while (start < all.size()) {
     std::size_t end = all.find('\n', start);

@@ -4,6 +4,7 @@
 // kept, so results are identical at any thread count.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,7 +23,9 @@ class TextFile {
 
  private:
   std::filesystem::path path_;
-  std::string text_;
+  // On the heap so that moving a TextFile keeps the line views valid (a short std::string
+  // keeps its bytes inside the object, and a move would copy them elsewhere).
+  std::shared_ptr<const std::string> text_;
   std::vector<std::string_view> lines_;
 };
 

@@ -1,0 +1,522 @@
+// Contract suites: every plugin in the build tree's plugin folder, of every kind, against the
+// contract of its kind (loom/testing/contracts.hpp), so a new plugin is checked without
+// editing this file. Each plugin is built with its default parameters plus the fixtures of
+// its kind:
+//   - a kComponent parameter of kind tokenizers gets a word tokenizer with {eos: <eos>};
+//     one of kind vocab gets a hand-made vocabulary (12 tokens for models);
+//   - kPath parameters named train, valid or test get small text files, a string parameter
+//     named dir a fresh folder, int parameters named *_tokens their minimum (at least 100),
+//     and batch_size / eval_batch_size / bptt small values so an epoch has several batches;
+//   - a float parameter named dropout is 0 (gradient checks need a deterministic loss), one
+//     named lr is 0.05 (the quadratic is reached in 500 steps);
+//   - metrics are checked against reference values, kept per plugin in kMetricReferences:
+//     a new metric must add its own.
+// The second half checks the kit itself: deliberately broken components must fail.
+#define BOOST_TEST_MODULE contracts
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "loom/errors.hpp"
+#include "loom/ops.hpp"
+#include "loom/registry.hpp"
+#include "loom/testing/contracts.hpp"
+#include "loom/testing/plugin_test.hpp"
+
+namespace {
+
+namespace c = loom::testing::contracts;
+using loom::Mode;
+
+loom::Registry& registry() {
+  static loom::Registry r;
+  if (r.plugins().empty()) r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
+  return r;
+}
+
+std::vector<const loom::PluginDescriptor*> plugins_of(loom::Kind kind) {
+  std::vector<const loom::PluginDescriptor*> out;
+  for (const auto& p : registry().plugins())
+    if (p.descriptor->kind == kind) out.push_back(p.descriptor);
+  return out;
+}
+
+void report(const c::Failures& failures) { BOOST_TEST(failures.empty(), c::join(failures)); }
+
+// Text over 30 words, `lines` lines; `extra` adds words no other file has.
+std::string corpus_text(int lines, std::uint64_t seed, bool extra) {
+  std::string text;
+  std::uint64_t x = seed;
+  for (int l = 0; l < lines; ++l) {
+    int words = 2 + l % 6;
+    for (int w = 0; w < words; ++w) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      int k = static_cast<int>((x >> 33) % 30);
+      text += (w ? " " : "") + ((extra && k == 29) ? std::string("rare") + std::to_string(l) : "w" + std::to_string(k));
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+// What the fixtures made for one plugin.
+struct Fixture {
+  std::string yaml;
+  std::map<std::string, std::filesystem::path> split_files;  // split -> its text file
+  std::filesystem::path dir;                                 // the "dir" parameter, if any
+};
+
+// The YAML parameters of plugin `d` under the fixture rules above; adds the components it
+// names to `env`.
+Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom::testing::Env& env) {
+  Fixture f;
+  std::map<std::string, std::string> params;
+  for (const auto& s : d.params) {
+    if (s.type == loom::ParamType::kComponent && !s.choices.empty() && s.choices[0] == "tokenizers") {
+      env.add("tok", "word", "{eos: <eos>}");
+      params[s.name] = "'@tok'";
+    } else if (s.type == loom::ParamType::kPath && (s.name == "train" || s.name == "valid" || s.name == "test")) {
+      auto path = tmp / (s.name + ".txt");
+      std::ofstream(path) << corpus_text(s.name == "train" ? 80 : 30, s.name.size(), s.name != "train");
+      params[s.name] = path.string();
+      f.split_files[s.name] = path;
+    } else if (s.type == loom::ParamType::kString && s.name == "dir") {
+      f.dir = tmp / "corpus";
+      params[s.name] = f.dir.string();
+    } else if (s.type == loom::ParamType::kInt && s.name.size() > 7 &&
+               s.name.compare(s.name.size() - 7, 7, "_tokens") == 0) {
+      params[s.name] = std::to_string(static_cast<std::int64_t>(std::max(100.0, s.min.value_or(0.0))));
+    } else if (s.type == loom::ParamType::kInt && s.name == "batch_size") {
+      params[s.name] = "3";
+    } else if (s.type == loom::ParamType::kInt && s.name == "eval_batch_size") {
+      params[s.name] = "2";
+    } else if (s.type == loom::ParamType::kInt && s.name == "bptt") {
+      params[s.name] = "5";
+    } else if (s.type == loom::ParamType::kFloat && s.name == "dropout") {
+      params[s.name] = "0";
+    } else if (s.type == loom::ParamType::kFloat && s.name == "lr") {
+      params[s.name] = "0.05";
+    }
+  }
+  f.yaml = c::detail::yaml_map(params);
+  return f;
+}
+
+// <unk>, <eos>, then the given tokens in order.
+loom::Vocab vocab_of(const std::vector<std::string>& tokens) {
+  loom::Vocab v;
+  v.set_special(loom::Special::kUnk, "<unk>");
+  v.set_special(loom::Special::kEos, "<eos>");
+  for (const auto& t : tokens) v.add(t);
+  return v;
+}
+
+loom::Vocab model_vocab() {
+  std::vector<std::string> words;
+  for (int i = 0; i < 10; ++i) words.push_back("w" + std::to_string(i));
+  return vocab_of(words);  // 12 tokens
+}
+
+// ids and targets [5, 3] over the 12 ids of model_vocab(), targets the next step's ids.
+loom::Batch model_batch() {
+  const std::int64_t T = 5, B = 3;
+  loom::Tensor ids = loom::Tensor::zeros(loom::Shape{T, B}, loom::DType::kInt32);
+  loom::Tensor targets = loom::Tensor::zeros(loom::Shape{T, B}, loom::DType::kInt32);
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t j = 0; j < B; ++j) {
+      ids.ids()[t * B + j] = static_cast<std::int32_t>((7 * t + 3 * j + 1) % 12);
+      targets.ids()[t * B + j] = static_cast<std::int32_t>((7 * (t + 1) + 3 * j + 1) % 12);
+    }
+  loom::Batch b;
+  b.tensors["ids"] = ids;
+  b.tensors["targets"] = targets;
+  b.target_tokens = T * B;
+  return b;
+}
+
+// Finite-difference tolerances per model plugin (see loom/testing/gradcheck.hpp).
+const std::map<std::string, double> kGradientTolerance = {{"rnn_lm", 2e-2}};
+constexpr double kDefaultGradientTolerance = 2e-2;
+
+struct MetricReference {
+  std::vector<std::pair<double, std::int64_t>> outputs;  // (loss_sum, count) per update
+  double expected;
+};
+// Reference values per metric plugin, worked by hand.
+const std::map<std::string, std::vector<MetricReference>> kMetricReferences = {
+    {"perplexity",
+     {
+         {{{2.0, 2}, {6.0, 4}}, 3.7936678946831774},  // exp(8 / 6)
+         {{{0.0, 7}}, 1.0},
+         {{{3 * std::log(12.0), 3}}, 12.0},           // uniform over 12 words
+         {{}, std::nan("")},                           // no targets
+     }},
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(every_plugin)
+
+BOOST_AUTO_TEST_CASE(every_kind_has_plugins) {
+  for (loom::Kind kind : {loom::Kind::kTokenizer, loom::Kind::kVocab, loom::Kind::kData, loom::Kind::kModel,
+                          loom::Kind::kOptimizer, loom::Kind::kMetric})
+    BOOST_TEST(!plugins_of(kind).empty(), loom::kind_folder(kind));
+}
+
+BOOST_AUTO_TEST_CASE(tokenizers_round_trip) {
+  for (const auto* d : plugins_of(loom::Kind::kTokenizer)) {
+    BOOST_TEST_CONTEXT("tokenizer plugin '" << d->name << "'") {
+      c::TempDir tmp;
+      loom::testing::Env env(registry());
+      Fixture f = fixture_for(*d, tmp, env);
+      env.add("subject", d->name, f.yaml);
+      report(c::tokenizer_round_trip(env.get<loom::Tokenizer>("subject")));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(vocabulary_builders_respect_their_limits) {
+  for (const auto* d : plugins_of(loom::Kind::kVocab)) {
+    BOOST_TEST_CONTEXT("vocab plugin '" << d->name << "'") {
+      report(c::vocab_builder(registry(), d->name));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(data_loaders_cover_every_token_once_per_epoch) {
+  for (const auto* d : plugins_of(loom::Kind::kData)) {
+    BOOST_TEST_CONTEXT("data plugin '" << d->name << "'") {
+      c::TempDir tmp;
+      loom::testing::Env env(registry());
+      Fixture f = fixture_for(*d, tmp, env);
+      env.add("subject", d->name, f.yaml);
+      loom::DataLoader* data = nullptr;
+      loom::Vocab vocab;
+      try {
+        data = &env.get<loom::DataLoader>("subject");
+        BOOST_TEST_REQUIRE(!data->splits().empty());
+        // Every training token (and <unk>); the other splits then have unknown tokens.
+        std::string first = data->has_split("train") ? "train" : data->splits()[0];
+        std::vector<std::string> tokens;
+        for (const auto& [t, n] : data->count_tokens(first)) tokens.push_back(t);
+        std::sort(tokens.begin(), tokens.end());
+        vocab = vocab_of(tokens);
+        data->prepare(vocab);
+      } catch (const std::exception& e) {
+        BOOST_ERROR("building and preparing with " << f.yaml << " threw: " << e.what());
+        continue;
+      }
+      if (auto* scores = dynamic_cast<loom::HasReferenceScores*>(data))
+        for (const auto& [name, value] : scores->reference_scores())
+          BOOST_TEST((std::isfinite(value) && value > 0), "reference score " << name << " = " << value);
+      for (const auto& split : data->splits()) {
+        std::filesystem::path file;
+        if (f.split_files.count(split)) file = f.split_files[split];
+        else if (!f.dir.empty() && std::filesystem::exists(f.dir / (split + ".txt"))) file = f.dir / (split + ".txt");
+        std::vector<std::int32_t> stream;
+        if (!file.empty()) stream = c::numericalize_file(file, env.get<loom::Tokenizer>("tok"), vocab);
+        for (Mode mode : {Mode::kTrain, Mode::kEval})
+          report(c::data_loader_epoch(*data, split, mode, vocab, file.empty() ? nullptr : &stream));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(models_pass_gradient_checks_and_save_load) {
+  for (const auto* d : plugins_of(loom::Kind::kModel)) {
+    BOOST_TEST_CONTEXT("model plugin '" << d->name << "'") {
+      c::TempDir tmp;
+      loom::testing::Env env(registry(), 1), other_env(registry(), 2);
+      Fixture f = fixture_for(*d, tmp, env);
+      fixture_for(*d, tmp, other_env);
+      loom::Model *model = nullptr, *other = nullptr;
+      try {
+        for (auto* e : {&env, &other_env}) {
+          e->set_vocab("vocab", model_vocab());
+          e->add("subject", d->name, f.yaml);
+        }
+        model = &env.get<loom::Model>("subject");
+        other = &other_env.get<loom::Model>("subject");
+      } catch (const std::exception& e) {
+        BOOST_ERROR("building with " << f.yaml << " threw: " << e.what());
+        continue;
+      }
+      auto tol = kGradientTolerance.count(d->name) ? kGradientTolerance.at(d->name) : kDefaultGradientTolerance;
+      report(c::model_gradients(*model, model_batch(), tol));
+      report(c::model_save_load(*model, model_batch(), tmp / "model.bin", other));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(optimizers_minimise_a_convex_quadratic) {
+  for (const auto* d : plugins_of(loom::Kind::kOptimizer)) {
+    BOOST_TEST_CONTEXT("optimizer plugin '" << d->name << "'") {
+      c::TempDir tmp;
+      loom::testing::Env env(registry());
+      Fixture f = fixture_for(*d, tmp, env);
+      env.add("subject", d->name, f.yaml);
+      report(c::optimizer_minimises_quadratic(env.get<loom::Optimizer>("subject"), 500, 100.0));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(metrics_reproduce_reference_values) {
+  for (const auto* d : plugins_of(loom::Kind::kMetric)) {
+    BOOST_TEST_CONTEXT("metric plugin '" << d->name << "'") {
+      auto refs = kMetricReferences.find(d->name);
+      if (refs == kMetricReferences.end()) {
+        BOOST_ERROR("no reference values: add them to kMetricReferences in tests/test_contracts.cpp");
+        continue;
+      }
+      c::TempDir tmp;
+      loom::testing::Env env(registry());
+      Fixture f = fixture_for(*d, tmp, env);
+      env.add("subject", d->name, f.yaml);
+      for (const auto& ref : refs->second) {
+        std::vector<c::MetricUpdate> updates;
+        for (const auto& [sum, count] : ref.outputs) {
+          c::MetricUpdate u;
+          u.output.loss_sum = sum;
+          u.output.count = count;
+          u.batch.target_tokens = count;
+          updates.push_back(u);
+        }
+        report(c::metric_matches(env.get<loom::Metric>("subject"), updates, ref.expected, 1e-10));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- the kit itself: broken components must fail their contract ----------------------------
+
+namespace {
+
+// Splits on spaces but joins without them, replaces `out`, and cuts tokens into bytes when
+// asked: three ways to break the tokenizer contract.
+class BrokenTokenizer : public loom::Tokenizer {
+ public:
+  enum class Bug { kJoinWithoutSpaces, kReplacesOutput, kSplitsBytes };
+  explicit BrokenTokenizer(Bug bug) : bug_(bug) {}
+
+ protected:
+  void tokenize_impl(std::string_view line, std::vector<std::string>& out) const override {
+    if (bug_ == Bug::kReplacesOutput) out.clear();
+    if (bug_ == Bug::kSplitsBytes) {
+      for (char ch : line)
+        if (ch != ' ') out.emplace_back(1, ch);
+      return;
+    }
+    std::string word;
+    for (char ch : std::string(line) + " ")
+      if (ch == ' ' || ch == '\t') {
+        if (!word.empty()) out.push_back(word);
+        word.clear();
+      } else {
+        word += ch;
+      }
+  }
+  std::string detokenize_impl(const std::vector<std::string>& tokens) const override {
+    std::string text;
+    for (const auto& t : tokens) text += (bug_ == Bug::kJoinWithoutSpaces || text.empty() ? "" : " ") + t;
+    return text;
+  }
+
+ private:
+  Bug bug_;
+};
+
+// An LM-stream-like loader over ids 0..n-1 (token "t<id>"), 2 columns, windows of 3, with an
+// optional bug.
+class FakeStream : public loom::DataLoader {
+ public:
+  enum class Bug { kNone, kTargetsNotShifted, kOverlappingWindows, kCountsWrong };
+  explicit FakeStream(Bug bug) : bug_(bug) {
+    for (std::int32_t i = 0; i < 21; ++i) stream_.push_back(i % 10);
+  }
+  const std::vector<std::int32_t>& stream() const { return stream_; }
+
+ protected:
+  std::vector<std::string> splits_impl() const override { return {"train"}; }
+  loom::TokenCounts count_tokens_impl(const std::string&) const override {
+    loom::TokenCounts counts;
+    for (auto id : stream_) ++counts["t" + std::to_string(id)];
+    if (bug_ == Bug::kCountsWrong) counts["t0"] -= 2;
+    return counts;
+  }
+  void prepare_impl(const loom::Vocab&) override {}
+  std::int64_t num_batches_impl(const std::string&, Mode) const override { return (rows() - 1 + 2) / 3; }
+  loom::Batch batch_impl(const std::string&, Mode, std::int64_t index) const override {
+    std::int64_t start = index * 3 - (bug_ == Bug::kOverlappingWindows && index > 0 ? 1 : 0);
+    std::int64_t len = std::min<std::int64_t>(3, rows() - 1 - start);
+    loom::Tensor ids = loom::Tensor::zeros(loom::Shape{len, 2}, loom::DType::kInt32);
+    loom::Tensor targets = loom::Tensor::zeros(loom::Shape{len, 2}, loom::DType::kInt32);
+    const std::int64_t shift = bug_ == Bug::kTargetsNotShifted ? 0 : 1;
+    for (std::int64_t t = 0; t < len; ++t)
+      for (std::int64_t j = 0; j < 2; ++j) {
+        ids.ids()[t * 2 + j] = stream_[static_cast<std::size_t>(j * rows() + start + t)];
+        targets.ids()[t * 2 + j] = stream_[static_cast<std::size_t>(j * rows() + start + t + shift)];
+      }
+    loom::Batch b;
+    b.tensors["ids"] = ids;
+    b.tensors["targets"] = targets;
+    b.target_tokens = len * 2;
+    return b;
+  }
+
+ private:
+  std::int64_t rows() const { return static_cast<std::int64_t>(stream_.size()) / 2; }
+  Bug bug_;
+  std::vector<std::int32_t> stream_;
+};
+
+// loss = sum of w^2 over 3 values, with a backward that is right or 1.5 times too large.
+class SquareModel : public loom::Model {
+ public:
+  explicit SquareModel(float gradient_factor) : factor_(gradient_factor) {
+    w_ = parameters_.add("w", loom::Shape{3}, loom::Init::constant(0.5f));
+    parameters_.finalize(1);
+    w_->value.data()[1] = -1.0f;
+  }
+
+ protected:
+  loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch&) override {
+    loom::Expr w = g.param(*w_);
+    float s = 0;
+    for (int i = 0; i < 3; ++i) s += w_->value.data()[i] * w_->value.data()[i];
+    loom::Tensor value = loom::Tensor::full(loom::Shape{}, s);
+    const float factor = factor_;
+    loom::Expr loss = g.add_node(value, w.requires_grad(), [w, factor](loom::Graph& graph, int self) {
+      float upstream = graph.grad(self).data()[0];
+      loom::Tensor& gw = graph.grad(w.id());
+      for (int i = 0; i < 3; ++i) gw.data()[i] += upstream * 2.0f * factor * graph.value(w.id()).data()[i];
+    });
+    loom::ModelOutput out;
+    out.loss = loss;
+    out.loss_sum = s;
+    out.count = 1;
+    return out;
+  }
+
+ private:
+  float factor_;
+  loom::Parameter* w_;
+};
+
+// Moves along the gradient instead of against it, or reports no norm.
+class BrokenOptimizer : public loom::Optimizer {
+ public:
+  enum class Bug { kAscends, kNormZero };
+  explicit BrokenOptimizer(Bug bug) : bug_(bug) { lr_ = 0.1; }
+
+ protected:
+  double step_impl(loom::Parameters& params) override {
+    double norm = params.grad_norm();
+    for (auto& p : params)
+      for (std::int64_t i = 0; i < p.shape.numel(); ++i)
+        p.value.data()[i] += static_cast<float>((bug_ == Bug::kAscends ? 1 : -1) * lr_) * p.grad.data()[i];
+    return bug_ == Bug::kNormZero ? 0.0 : norm;
+  }
+
+ private:
+  Bug bug_;
+};
+
+// The mean of per-batch perplexities: the classic mistake.
+class MeanOfBatches : public loom::Metric {
+ protected:
+  void reset_impl() override { values_.clear(); }
+  void update_impl(const loom::Batch&, const loom::ModelOutput& o) override {
+    values_.push_back(std::exp(o.loss_sum / static_cast<double>(o.count)));
+  }
+  double value_impl() const override {
+    double s = 0;
+    for (double v : values_) s += v;
+    return s / static_cast<double>(values_.size());
+  }
+  bool higher_is_better_impl() const override { return false; }
+
+ private:
+  std::vector<double> values_;
+};
+
+// Passes `failures` when `expect_failure` is false, else requires at least one whose text
+// contains `fragment`.
+void expect(const c::Failures& failures, bool expect_failure, const std::string& fragment = "") {
+  if (!expect_failure) {
+    BOOST_TEST(failures.empty(), c::join(failures));
+    return;
+  }
+  BOOST_TEST(!failures.empty(), "the contract did not notice the bug");
+  bool found = false;
+  for (const auto& f : failures) found = found || f.find(fragment) != std::string::npos;
+  BOOST_TEST(found, "no failure mentions '" << fragment << "': " << c::join(failures));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(kit_catches_broken_components)
+
+BOOST_AUTO_TEST_CASE(tokenizer) {
+  using Bug = BrokenTokenizer::Bug;
+  expect(c::tokenizer_round_trip(BrokenTokenizer(Bug::kJoinWithoutSpaces)), true, "which tokenizes to");
+  expect(c::tokenizer_round_trip(BrokenTokenizer(Bug::kReplacesOutput)), true, "does not append");
+  expect(c::tokenizer_round_trip(BrokenTokenizer(Bug::kSplitsBytes)), true, "is not valid UTF-8");
+}
+
+BOOST_AUTO_TEST_CASE(data_loader) {
+  using Bug = FakeStream::Bug;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 10; ++i) tokens.push_back("t" + std::to_string(i));
+  loom::Vocab vocab;  // t0..t9 as ids 0..9
+  for (const auto& t : tokens) vocab.add(t);
+  FakeStream good(Bug::kNone);
+  expect(c::data_loader_epoch(good, "train", Mode::kTrain, vocab, &good.stream()), false);
+  FakeStream unshifted(Bug::kTargetsNotShifted);
+  expect(c::data_loader_epoch(unshifted, "train", Mode::kTrain, vocab), true, "is not ids[");
+  FakeStream overlapping(Bug::kOverlappingWindows);
+  expect(c::data_loader_epoch(overlapping, "train", Mode::kTrain, vocab), true, "read twice");
+  FakeStream miscounted(Bug::kCountsWrong);
+  expect(c::data_loader_epoch(miscounted, "train", Mode::kTrain, vocab), true, "counted");
+  // A reference stream that differs from what the loader reads.
+  std::vector<std::int32_t> other = good.stream();
+  other[15] = 9;
+  expect(c::data_loader_epoch(good, "train", Mode::kTrain, vocab, &other), true, "times per epoch");
+}
+
+BOOST_AUTO_TEST_CASE(model) {
+  loom::Batch batch;
+  SquareModel right(1.0f), wrong(1.5f);
+  expect(c::model_gradients(right, batch), false);
+  expect(c::model_gradients(wrong, batch), true, "gradient error");
+  c::TempDir tmp;
+  SquareModel other(1.0f);
+  other.parameters().values().fill(2.0f);
+  expect(c::model_save_load(right, batch, tmp / "w.bin", &other), false);
+}
+
+BOOST_AUTO_TEST_CASE(optimizer) {
+  BrokenOptimizer ascends(BrokenOptimizer::Bug::kAscends);
+  expect(c::optimizer_minimises_quadratic(ascends), true, "f fell from");
+  BrokenOptimizer no_norm(BrokenOptimizer::Bug::kNormZero);
+  expect(c::optimizer_minimises_quadratic(no_norm), true, "returned norm 0");
+  // Updating a frozen parameter is caught too (the broken optimizer ignores `trainable`).
+  expect(c::optimizer_minimises_quadratic(no_norm), true, "frozen parameter changed");
+}
+
+BOOST_AUTO_TEST_CASE(metric) {
+  MeanOfBatches mean;
+  std::vector<c::MetricUpdate> updates(2);
+  updates[0].output.loss_sum = 2.0;
+  updates[0].output.count = 2;
+  updates[1].output.loss_sum = 6.0;
+  updates[1].output.count = 4;
+  expect(c::metric_matches(mean, updates, 3.7936678946831774), true, "expected 3.79366789");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
