@@ -5,21 +5,12 @@
 
 #include "loom/errors.hpp"
 #include "loom/registry.hpp"
+#include "loom/testing/boost_checks.hpp"
+
+using loom::testing::expect_error;
 
 namespace {
 const std::string kFixtures = LOOM_TEST_FIXTURE_DIR;
-
-// Runs `f`, expecting an InputError whose message contains every fragment.
-template <class F>
-void expect_input_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_FAIL("no error");
-  } catch (const loom::InputError& e) {
-    std::string m = e.what();
-    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
-  }
-}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(loads_every_built_plugin) {
@@ -35,27 +26,27 @@ BOOST_AUTO_TEST_CASE(loads_every_built_plugin) {
 
 BOOST_AUTO_TEST_CASE(refuses_another_abi_version) {
   loom::Registry r;
-  expect_input_error([&] { r.load_directory(kFixtures + "/wrong_abi", true); },
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/wrong_abi", true); },
                      {"wrong_abi.so", "ABI version " + std::to_string(loom::kAbiVersion + 100),
                       "rebuild the plugin"});
 }
 
 BOOST_AUTO_TEST_CASE(refuses_a_library_without_entry_point) {
   loom::Registry r;
-  expect_input_error([&] { r.load_directory(kFixtures + "/no_entry", true); },
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/no_entry", true); },
                      {"no_entry.so", "not a loom plugin", "loom_plugin"});
 }
 
 BOOST_AUTO_TEST_CASE(refuses_a_duplicate_name) {
   loom::Registry r;
   r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
-  expect_input_error([&] { r.load_directory(kFixtures + "/duplicate_word", true); },
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/duplicate_word", true); },
                      {"two plugins are named 'word'", "duplicate_word.so"});
 }
 
 BOOST_AUTO_TEST_CASE(missing_folder_and_file) {
   loom::Registry r;
   r.load_directory("/nonexistent/loom/plugins");  // optional folders may be absent
-  expect_input_error([&] { r.load_directory("/nonexistent/loom/plugins", true); }, {"does not exist"});
-  expect_input_error([&] { r.load_library("/nonexistent/x.so"); }, {"cannot load plugin library", "/nonexistent/x.so"});
+  expect_error<loom::InputError>([&] { r.load_directory("/nonexistent/loom/plugins", true); }, {"does not exist"});
+  expect_error<loom::InputError>([&] { r.load_library("/nonexistent/x.so"); }, {"cannot load plugin library", "/nonexistent/x.so"});
 }

@@ -189,13 +189,11 @@ std::string ConfigNode::to_yaml(int indent) const {
     }
     case Kind::kMap: {
       if (entries_.empty()) return "{}";
-      bool first = true;
+      // Nested mappings and lists of mappings go on their own lines; leaves stay inline.
       for (const auto& [k, v] : entries_) {
         std::string child = v.to_yaml(indent + 2);
-        bool block = (v.is_map() && !v.entries_.empty()) || (v.is_sequence() && !child.empty() && child[0] == '\n');
-        out += (first && indent > 0 && false ? "" : "\n" + pad) + quoted(k) + ":" +
-               (block ? (v.is_map() ? child : child) : " " + child);
-        first = false;
+        bool block = !child.empty() && child[0] == '\n';
+        out += "\n" + pad + quoted(k) + ":" + (block ? child : " " + child);
       }
       return out;
     }
@@ -233,11 +231,8 @@ ConfigNode convert(const YAML::Node& node, const std::string& file) {
       }
       return map;
     }
-    default: {
-      ConfigNode n;
-      n = ConfigNode::scalar("", where);
+    default:  // null or undefined
       return ConfigNode();
-    }
   }
 }
 
@@ -250,8 +245,7 @@ ConfigNode parse_yaml(const std::string& text, const std::string& file) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(location_of(e.mark, file), "malformed YAML: " + e.msg);
   }
-  ConfigNode node = convert(root, file);
-  return node;
+  return convert(root, file);
 }
 
 ConfigNode load_yaml_file(const std::filesystem::path& path) {
@@ -467,7 +461,7 @@ std::map<std::string, ConfigNode> check_params(const std::string& what,
       }
       values[key] = value;
     } catch (const ConfigError& e) {
-      errors.push_back(std::string(e.what()).insert(0, ""));
+      errors.push_back(e.what());
     }
   }
   for (const auto& spec : specs) {

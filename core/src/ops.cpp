@@ -274,13 +274,7 @@ Expr linear(const Expr& x, const Expr& weight, const Expr& bias) {
     check(bias.value().rank() == 1 && bias.value().dim(0) == wv.dim(0), "linear",
           "bias " + bias.shape().str() + " does not fit weight " + weight.shape().str());
   std::int64_t rows = xv.rows(), in = wv.dim(1), out = wv.dim(0);
-  Shape shape = xv.shape();
-  switch (shape.rank()) {
-    case 1: shape = Shape{out}; break;
-    case 2: shape = Shape{shape[0], out}; break;
-    case 3: shape = Shape{shape[0], shape[1], out}; break;
-    default: shape = Shape{shape[0], shape[1], shape[2], out}; break;
-  }
+  Shape shape = xv.shape().with_dim(xv.rank() - 1, out);
   Tensor y = Tensor::empty(shape);
   float* ys = y.data();
   if (has_bias) {
@@ -318,10 +312,7 @@ Expr embedding(const Expr& weight, const Tensor& ids) {
     if (is[i] < 0 || is[i] >= vocab)
       throw InputError("embedding: id " + std::to_string(is[i]) + " is outside [0, " +
                        std::to_string(vocab) + ")");
-  Shape shape = ids.rank() == 0   ? Shape{dim}
-                : ids.rank() == 1 ? Shape{ids.dim(0), dim}
-                : ids.rank() == 2 ? Shape{ids.dim(0), ids.dim(1), dim}
-                                  : Shape{ids.dim(0), ids.dim(1), ids.dim(2), dim};
+  Shape shape = ids.shape().appended(dim);
   Tensor y = Tensor::empty(shape);
   const float* ws = weight.value().data();
   float* ys = y.data();
@@ -379,16 +370,6 @@ void axis_sizes(const Shape& s, int axis, std::int64_t& outer, std::int64_t& inn
   for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
 }
 
-Shape with_dim(const Shape& s, int axis, std::int64_t value) {
-  std::int64_t d[Shape::kMaxRank] = {0, 0, 0, 0};
-  for (int i = 0; i < s.rank(); ++i) d[i] = i == axis ? value : s[i];
-  switch (s.rank()) {
-    case 1: return Shape{d[0]};
-    case 2: return Shape{d[0], d[1]};
-    case 3: return Shape{d[0], d[1], d[2]};
-    default: return Shape{d[0], d[1], d[2], d[3]};
-  }
-}
 
 }  // namespace
 
@@ -413,7 +394,7 @@ Expr concat(const std::vector<Expr>& parts, int axis) {
   }
   std::int64_t outer, inner;
   axis_sizes(first, axis, outer, inner);
-  Tensor y = Tensor::empty(with_dim(first, axis, total));
+  Tensor y = Tensor::empty(first.with_dim(axis, total));
   float* ys = y.data();
   std::int64_t row = total * inner, offset = 0;
   for (const Expr& p : parts) {
@@ -447,7 +428,7 @@ Expr slice(const Expr& x, int axis, std::int64_t begin, std::int64_t end) {
   std::int64_t outer, inner;
   axis_sizes(s, axis, outer, inner);
   std::int64_t row = s[axis] * inner, w = (end - begin) * inner, offset = begin * inner;
-  Tensor y = Tensor::empty(with_dim(s, axis, end - begin));
+  Tensor y = Tensor::empty(s.with_dim(axis, end - begin));
   const float* xs = x.value().data();
   float* ys = y.data();
   for (std::int64_t o = 0; o < outer; ++o) std::copy_n(xs + o * row + offset, w, ys + o * w);

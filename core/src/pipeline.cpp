@@ -14,6 +14,7 @@
 #include "loom/errors.hpp"
 #include "loom/json.hpp"
 #include "loom/parallel.hpp"
+#include "loom/parameters.hpp"
 #include "loom/random.hpp"
 
 namespace loom {
@@ -801,12 +802,7 @@ class Run {
     say(line);
   }
 
-  void write_summary() {
-    std::ofstream out(dir_ / "summary.json.tmp", std::ios::trunc);
-    out << summary_.dump(2) << "\n";
-    out.close();
-    std::filesystem::rename(dir_ / "summary.json.tmp", dir_ / "summary.json");
-  }
+  void write_summary() { write_file_atomically(dir_ / "summary.json", summary_.dump(2) + "\n"); }
 
   friend class RunContext;
   const Registry& registry_;

@@ -35,6 +35,20 @@ std::int64_t Shape::rows() const {
   return n;
 }
 
+Shape Shape::with_dim(int axis, std::int64_t value) const {
+  LOOM_ASSERT(axis >= 0 && axis < rank_, "axis " + std::to_string(axis) + " out of range for " + str());
+  Shape s = *this;
+  s.dims_[axis] = value;
+  return s;
+}
+
+Shape Shape::appended(std::int64_t value) const {
+  LOOM_ASSERT(rank_ < kMaxRank, "cannot add a dimension to " + str());
+  Shape s = *this;
+  s.dims_[s.rank_++] = value;
+  return s;
+}
+
 bool Shape::operator==(const Shape& other) const {
   if (rank_ != other.rank_) return false;
   for (int i = 0; i < rank_; ++i)
@@ -214,16 +228,8 @@ Tensor Tensor::slice_rows(std::int64_t begin, std::int64_t end) const {
   LOOM_ASSERT(rank() >= 1 && 0 <= begin && begin <= end && end <= dim(0),
               "slice_rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
                   shape_.str());
-  std::int64_t inner = rank() == 0 ? 1 : numel() / std::max<std::int64_t>(dim(0), 1);
-  Shape s = shape_;
-  // Rebuild the shape with the first dimension replaced.
-  switch (rank()) {
-    case 1: s = Shape{end - begin}; break;
-    case 2: s = Shape{end - begin, dim(1)}; break;
-    case 3: s = Shape{end - begin, dim(1), dim(2)}; break;
-    default: s = Shape{end - begin, dim(1), dim(2), dim(3)}; break;
-  }
-  return make_view(*this, static_cast<std::size_t>(begin * inner), s);
+  std::int64_t inner = numel() / std::max<std::int64_t>(dim(0), 1);
+  return make_view(*this, static_cast<std::size_t>(begin * inner), shape_.with_dim(0, end - begin));
 }
 
 Tensor Tensor::clone() const {

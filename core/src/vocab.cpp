@@ -29,19 +29,17 @@ void Vocab::set_special(Special role, const std::string& token) {
 
 bool Vocab::contains(std::string_view token) const { return ids_.find(token) != ids_.end(); }
 
-namespace {
-std::string lowered(std::string_view token) {
+std::string ascii_lower(std::string_view token) {
   std::string s(token);
   for (char& c : s)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
 }
-}  // namespace
 
 std::int32_t Vocab::find(std::string_view token) const {
   auto it = ids_.find(token);
   // Special tokens keep their spelling ("<UNK>"), so an exact match comes first.
-  if (lowercase_ && it == ids_.end()) it = ids_.find(lowered(token));
+  if (lowercase_ && it == ids_.end()) it = ids_.find(ascii_lower(token));
   return it == ids_.end() ? kNone : it->second;
 }
 

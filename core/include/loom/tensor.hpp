@@ -31,6 +31,10 @@ class Shape {
   std::int64_t rows() const;
   // The last dimension (1 for a scalar).
   std::int64_t cols() const { return rank_ == 0 ? 1 : dims_[rank_ - 1]; }
+  // This shape with dimension `axis` set to `value`.
+  Shape with_dim(int axis, std::int64_t value) const;
+  // This shape with one more, innermost dimension (rank + 1 <= 4).
+  Shape appended(std::int64_t value) const;
   bool operator==(const Shape& other) const;
   bool operator!=(const Shape& other) const { return !(*this == other); }
   // "[2, 3]"

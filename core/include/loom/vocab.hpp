@@ -63,4 +63,8 @@ class Vocab {
 
 const char* special_name(Special role);  // "pad", "unk", "bos", "eos"
 
+// ASCII letters lowercased, other bytes (UTF-8 included) unchanged: the folding a vocabulary
+// with lowercase() applies to its queries, and that builders must apply to their counts.
+std::string ascii_lower(std::string_view token);
+
 }  // namespace loom

@@ -17,6 +17,9 @@
 #include "loom/testing/contracts.hpp"
 #include "loom/testing/plugin_test.hpp"
 #include "loom/text.hpp"
+#include "loom/testing/boost_checks.hpp"
+
+using loom::testing::expect_error;
 
 namespace {
 
@@ -73,17 +76,6 @@ std::vector<std::int64_t> shape_of(const loom::Tensor& t) {
   std::vector<std::int64_t> s;
   for (int a = 0; a < t.rank(); ++a) s.push_back(t.dim(a));
   return s;
-}
-
-template <class Error, class F>
-void expect_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("no error");
-  } catch (const Error& e) {
-    std::string m = e.what();
-    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
-  }
 }
 
 // Batch i of a stream batchified into `columns` and read in windows of `bptt`, as PyTorch's

@@ -14,6 +14,9 @@
 #include "loom/testing/contracts.hpp"
 #include "loom/testing/gradcheck.hpp"
 #include "loom/testing/plugin_test.hpp"
+#include "loom/testing/boost_checks.hpp"
+
+using loom::testing::expect_error;
 
 namespace {
 
@@ -72,17 +75,6 @@ struct Lm {
   loom::Model* model;
   std::unique_ptr<loom::Graph> graph;
 };
-
-template <class F>
-void expect_config_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("no ConfigError");
-  } catch (const loom::ConfigError& e) {
-    std::string m = e.what();
-    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
-  }
-}
 
 std::string tiny(const std::string& cell, int emsize = 4, int nhid = 5, int nlayers = 2, bool tie = false) {
   return "{cell: " + cell + ", emsize: " + std::to_string(emsize) + ", nhid: " + std::to_string(nhid) +
@@ -172,7 +164,7 @@ BOOST_AUTO_TEST_CASE(tie_weights_shares_the_embedding) {
     const double after = lm->fresh_loss(lm_batch());
     BOOST_TEST((after != before) == (lm == &tied), (lm == &tied ? "tied" : "untied"));
   }
-  expect_config_error([&] { Lm bad(registry, tiny("lstm", 4, 5, 1, true)); },
+  expect_error<loom::ConfigError>([&] { Lm bad(registry, tiny("lstm", 4, 5, 1, true)); },
                       {"test:model:1:", "needs emsize (4) equal to nhid (5)"});
 }
 
@@ -283,11 +275,11 @@ BOOST_AUTO_TEST_CASE(frozen_parameters_get_no_gradient) {
 }
 
 BOOST_AUTO_TEST_CASE(parameter_errors) {
-  expect_config_error([&] { Lm lm(registry, "{cell: lstn}"); },
+  expect_error<loom::ConfigError>([&] { Lm lm(registry, "{cell: lstn}"); },
                       {"'cell' must be one of lstm, gru, rnn_tanh, rnn_relu", "did you mean 'lstm'"});
-  expect_config_error([&] { Lm lm(registry, "{dropout: 1}"); }, {"test:model:1:", "must be below 1, got 1"});
-  expect_config_error([&] { Lm lm(registry, "{nhid: 0}"); }, {"'nhid' must be at least 1"});
-  expect_config_error([&] { Lm lm(registry, "{nlayer: 2}"); }, {"did you mean 'nlayers'"});
+  expect_error<loom::ConfigError>([&] { Lm lm(registry, "{dropout: 1}"); }, {"test:model:1:", "must be below 1, got 1"});
+  expect_error<loom::ConfigError>([&] { Lm lm(registry, "{nhid: 0}"); }, {"'nhid' must be at least 1"});
+  expect_error<loom::ConfigError>([&] { Lm lm(registry, "{nlayer: 2}"); }, {"did you mean 'nlayers'"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,6 +13,9 @@
 #include "loom/registry.hpp"
 #include "loom/testing/contracts.hpp"
 #include "loom/testing/plugin_test.hpp"
+#include "loom/testing/boost_checks.hpp"
+
+using loom::testing::expect_error;
 
 namespace {
 
@@ -51,17 +54,6 @@ struct Params {
   loom::Parameters params;
   std::vector<loom::Parameter*> ptrs;
 };
-
-template <class F>
-void expect_config_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("no ConfigError");
-  } catch (const loom::ConfigError& e) {
-    std::string m = e.what();
-    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
-  }
-}
 
 }  // namespace
 
@@ -221,10 +213,10 @@ BOOST_AUTO_TEST_CASE(minimises_a_convex_quadratic) {
 }
 
 BOOST_AUTO_TEST_CASE(parameter_errors) {
-  expect_config_error([&] { Sgd s(registry, "{lr: -1}"); }, {"'lr' must be at least 0, got -1"});
-  expect_config_error([&] { Sgd s(registry, "{clip: -0.5}"); }, {"'clip' must be at least 0"});
-  expect_config_error([&] { Sgd s(registry, "{momentm: 0.9}"); }, {"did you mean 'momentum'"});
-  expect_config_error([&] { Sgd s(registry, "{lr: fast}"); }, {"fast"});
+  expect_error<loom::ConfigError>([&] { Sgd s(registry, "{lr: -1}"); }, {"'lr' must be at least 0, got -1"});
+  expect_error<loom::ConfigError>([&] { Sgd s(registry, "{clip: -0.5}"); }, {"'clip' must be at least 0"});
+  expect_error<loom::ConfigError>([&] { Sgd s(registry, "{momentm: 0.9}"); }, {"did you mean 'momentum'"});
+  expect_error<loom::ConfigError>([&] { Sgd s(registry, "{lr: fast}"); }, {"fast"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

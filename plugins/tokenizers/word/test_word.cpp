@@ -10,6 +10,9 @@
 #include "loom/registry.hpp"
 #include "loom/testing/contracts.hpp"
 #include "loom/testing/plugin_test.hpp"
+#include "loom/testing/boost_checks.hpp"
+
+using loom::testing::expect_error;
 
 namespace {
 
@@ -29,18 +32,6 @@ struct Word : Loaded {
   loom::testing::Env env;
   const loom::Tokenizer* tok;
 };
-
-// Runs `f`, expecting a ConfigError whose message contains every fragment.
-template <class F>
-void expect_config_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("no ConfigError");
-  } catch (const loom::ConfigError& e) {
-    std::string m = e.what();
-    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
-  }
-}
 
 struct SplitCase {
   const char* yaml;
@@ -146,14 +137,14 @@ BOOST_AUTO_TEST_CASE(passes_the_tokenizer_contract) {
 }
 
 BOOST_AUTO_TEST_CASE(unknown_parameter_suggests_the_known_one) {
-  expect_config_error([] { Word w("{eoss: x}"); },
+  expect_error<loom::ConfigError>([] { Word w("{eoss: x}"); },
                       {"unknown parameter 'eoss'", "did you mean 'eos'", "test:tok"});
-  expect_config_error([] { Word w("{lowercas: true}"); }, {"did you mean 'lowercase'"});
+  expect_error<loom::ConfigError>([] { Word w("{lowercas: true}"); }, {"did you mean 'lowercase'"});
   // Nothing close: the known parameters are listed.
-  expect_config_error([] { Word w("{separator: x}"); }, {"unknown parameter 'separator'", "eos, lowercase"});
+  expect_error<loom::ConfigError>([] { Word w("{separator: x}"); }, {"unknown parameter 'separator'", "eos, lowercase"});
 }
 
 BOOST_AUTO_TEST_CASE(bad_value_is_a_config_error) {
-  expect_config_error([] { Word w("{lowercase: maybe}"); }, {"expected true or false", "'maybe'"});
-  expect_config_error([] { Word w("{eos: [a, b]}"); }, {"'eos' expects"});
+  expect_error<loom::ConfigError>([] { Word w("{lowercase: maybe}"); }, {"expected true or false", "'maybe'"});
+  expect_error<loom::ConfigError>([] { Word w("{eos: [a, b]}"); }, {"'eos' expects"});
 }

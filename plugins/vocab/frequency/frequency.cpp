@@ -10,13 +10,6 @@
 
 namespace {
 
-std::string lowered(const std::string& token) {
-  std::string s = token;
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
-}
-
 struct FrequencyOptions {
   std::int64_t min_freq = 1;
   std::int64_t max_size = 0;  // 0: no limit; specials not counted
@@ -34,7 +27,7 @@ class FrequencyBuilder : public loom::VocabBuilder {
     loom::TokenCounts merged;
     const loom::TokenCounts* counts = &raw;
     if (o_.lowercase) {
-      for (const auto& [t, c] : raw) merged[lowered(t)] += c;
+      for (const auto& [t, c] : raw) merged[loom::ascii_lower(t)] += c;
       counts = &merged;
     }
     loom::Vocab v;
@@ -85,7 +78,7 @@ std::set<std::string> read_stop_words(const loom::Params& p) {
   }
   if (p.get_bool("lowercase")) {
     std::set<std::string> low;
-    for (const auto& w : words) low.insert(lowered(w));
+    for (const auto& w : words) low.insert(loom::ascii_lower(w));
     return low;
   }
   return words;

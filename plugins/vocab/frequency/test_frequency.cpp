@@ -12,6 +12,9 @@
 #include "loom/testing/contracts.hpp"
 #include "loom/testing/plugin_test.hpp"
 #include "loom/vocab.hpp"
+#include "loom/testing/boost_checks.hpp"
+
+using loom::testing::expect_error;
 
 namespace {
 
@@ -38,17 +41,6 @@ Tokens tokens_of(const loom::Vocab& v) {
 
 void write(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
-}
-
-template <class Error, class F>
-void expect_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("no error");
-  } catch (const Error& e) {
-    std::string m = e.what();
-    for (const auto& frag : fragments) BOOST_TEST(m.find(frag) != std::string::npos, m << " lacks " << frag);
-  }
 }
 
 // "the" 5, "cat" and "sat" tied at 3, "The" and "on" tied at 2 ("The" < "on" bytewise), "mat" 1.
