@@ -374,6 +374,11 @@ std::string optimum_json(const MarkovSpec& spec, const MarkovOptimum& optimum) {
   add("vocab_size", std::to_string(spec.vocab_size));
   add("branching", std::to_string(spec.branching));
   add("eos_probability", format_double(spec.eos_probability));
+  // The sizes asked for, so that a reader can tell whether this corpus matches a spec (the
+  // written sizes overshoot them by up to one line).
+  add("requested_train_tokens", std::to_string(spec.train_tokens));
+  add("requested_valid_tokens", std::to_string(spec.valid_tokens));
+  add("requested_test_tokens", std::to_string(spec.test_tokens));
   add("train_tokens", std::to_string(optimum.train_tokens));
   add("valid_tokens", std::to_string(optimum.valid_tokens));
   add("test_tokens", std::to_string(optimum.test_tokens), /*last=*/true);

@@ -35,8 +35,12 @@ std::optional<double> existing_optimum(const std::filesystem::path& dir, const l
     return std::nullopt;
   }
   auto number = [&](const char* key) { const loom::Json* v = j.find(key); return v && v->is_number() ? v->number() : -1.0; };
+  // Every setting that shapes the text must match, or the corpus is made again.
   if (number("seed") != static_cast<double>(spec.seed) || number("vocab_size") != spec.vocab_size ||
-      number("branching") != spec.branching)
+      number("branching") != spec.branching || number("eos_probability") != spec.eos_probability ||
+      number("requested_train_tokens") != static_cast<double>(spec.train_tokens) ||
+      number("requested_valid_tokens") != static_cast<double>(spec.valid_tokens) ||
+      number("requested_test_tokens") != static_cast<double>(spec.test_tokens))
     return std::nullopt;
   double ppl = number("perplexity");
   return ppl > 0 ? std::optional<double>(ppl) : std::nullopt;
