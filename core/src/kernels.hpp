@@ -40,7 +40,47 @@ inline float fast_exp(float x) {
   return p * scale;
 }
 
+// Reductions over a row with 16 independent accumulators: the compiler vectorises them
+// (a single accumulator is a serial chain it may not reorder), and the fixed order keeps
+// results identical on every run.
+constexpr int kLanes = 16;
+
+// max over x[0, n); a NaN anywhere gives NaN.
+inline float max_of(const float* x, std::int64_t n) {
+  float acc[kLanes];
+  for (float& a : acc) a = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) acc[k] = acc[k] > x[i + k] ? acc[k] : x[i + k];
+  for (; i < n; ++i) acc[0] = acc[0] > x[i] ? acc[0] : x[i];
+  float m = acc[0];
+  for (int k = 1; k < kLanes; ++k) m = m > acc[k] ? m : acc[k];
+  return m;
+}
+
+// out[i] = exp(in[i] - shift); returns the sum of out. `out` may alias `in`.
+inline float exp_shifted_sum(const float* in, float* out, std::int64_t n, float shift);
+
 inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+inline float exp_shifted_sum(const float* in, float* out, std::int64_t n, float shift) {
+  float acc[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      float e = fast_exp(in[i + k] - shift);
+      out[i + k] = e;
+      acc[k] += e;
+    }
+  for (; i < n; ++i) {
+    float e = fast_exp(in[i] - shift);
+    out[i] = e;
+    acc[0] += e;
+  }
+  float total = 0.0f;
+  for (float a : acc) total += a;
+  return total;
+}
 
 inline float fast_tanh(float x) {
   // tanh x = 1 - 2 / (e^{2x} + 1); near zero that loses digits, so use the odd series there.

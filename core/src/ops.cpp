@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "kernels.hpp"
 #include "loom/errors.hpp"
@@ -483,14 +484,16 @@ namespace {
 constexpr std::int64_t kSoftmaxRowGrain = 16;
 
 // One pass over a block of rows of logits (bias added here if given): computes each row's
-// loss and, when `probs_out` is given, writes (softmax - onehot) / count there, the gradient
-// of the mean loss with respect to the logits; `probs_out` may alias `logits`. Partial
-// column sums of that gradient go to `bias_grad_partial` (one row of `classes` per block) so
-// that the bias gradient needs no second pass over the big buffer.
+// loss and, when `want_grad`, leaves (softmax - onehot) / count in `work`, the gradient of the
+// mean loss with respect to the logits. `work` may alias `logits`; when it is null, rows are
+// worked on in a per-thread scratch row. Partial column sums of the gradient go to
+// `bias_grad_partial` (one row of `classes` per block) so that the bias gradient needs no
+// second pass over the big buffer. Each row is walked while it sits in cache.
 struct SoftmaxNll {
   const float* logits;
-  const float* bias;  // may be null
-  float* grad_out;    // may be null (evaluation)
+  const float* bias;         // may be null
+  float* work;               // may be null (evaluation of an input we must not overwrite)
+  bool want_grad;
   float* bias_grad_partial;  // may be null
   const std::int32_t* targets;
   std::int32_t ignore_index;
@@ -503,51 +506,34 @@ struct SoftmaxNll {
                          ? bias_grad_partial + (begin / kSoftmaxRowGrain) * classes
                          : nullptr;
     if (partial) std::fill_n(partial, classes, 0.0f);
+    static thread_local std::vector<float> scratch;
     for (std::int64_t r = begin; r < end; ++r) {
-      const float* in = logits + r * classes;
-      float* out = grad_out ? grad_out + r * classes : nullptr;
       std::int32_t t = targets[r];
       bool counted = t != ignore_index;
-      if (!counted && out == nullptr) continue;
-      // Add the bias and find the maximum (written back in place when we own the buffer).
-      float mx = -INFINITY;
-      if (bias != nullptr && out != nullptr) {
-        for (std::int64_t c = 0; c < classes; ++c) {
-          float v = in[c] + bias[c];
-          out[c] = v;
-          mx = std::max(mx, v);
-        }
-        in = out;
-      } else if (bias != nullptr) {
-        for (std::int64_t c = 0; c < classes; ++c) mx = std::max(mx, in[c] + bias[c]);
-      } else {
-        for (std::int64_t c = 0; c < classes; ++c) mx = std::max(mx, in[c]);
+      float* row = work ? work + r * classes : nullptr;
+      if (!counted) {
+        if (want_grad) std::fill_n(row, classes, 0.0f);
+        continue;
       }
-      float target_logit = counted ? in[t] + ((bias && in != out) ? bias[t] : 0.0f) : 0.0f;
-      float total = 0.0f;
-      if (out != nullptr) {
-        for (std::int64_t c = 0; c < classes; ++c) {
-          float e = kernels::fast_exp(in[c] - mx);
-          out[c] = e;
-          total += e;
-        }
-      } else if (bias != nullptr) {
-        for (std::int64_t c = 0; c < classes; ++c) total += kernels::fast_exp(in[c] + bias[c] - mx);
-      } else {
-        for (std::int64_t c = 0; c < classes; ++c) total += kernels::fast_exp(in[c] - mx);
+      if (row == nullptr) {
+        scratch.resize(static_cast<std::size_t>(classes));
+        row = scratch.data();
       }
-      if (counted) loss += static_cast<double>(mx) + std::log(static_cast<double>(total)) - target_logit;
-      if (out != nullptr) {
-        if (!counted) {
-          std::fill_n(out, classes, 0.0f);
-          continue;
-        }
-        float s = inv_count / total;
-        for (std::int64_t c = 0; c < classes; ++c) out[c] *= s;
-        out[t] -= inv_count;
-        if (partial)
-          for (std::int64_t c = 0; c < classes; ++c) partial[c] += out[c];
+      const float* src = logits + r * classes;
+      if (bias != nullptr) {
+        for (std::int64_t c = 0; c < classes; ++c) row[c] = src[c] + bias[c];
+        src = row;
       }
+      float mx = kernels::max_of(src, classes);
+      float target_logit = src[t];
+      float total = kernels::exp_shifted_sum(src, row, classes, mx);  // row[c] = e^{src[c] - mx}
+      loss += static_cast<double>(mx) + std::log(static_cast<double>(total)) - target_logit;
+      if (!want_grad) continue;
+      float s = inv_count / total;
+      for (std::int64_t c = 0; c < classes; ++c) row[c] *= s;
+      row[t] -= inv_count;
+      if (partial)
+        for (std::int64_t c = 0; c < classes; ++c) partial[c] += row[c];
     }
     return loss;
   }
@@ -605,7 +591,7 @@ Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ign
   float inv_count = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
   bool rg = logits.requires_grad();
   Tensor grad_buffer = rg ? Tensor::empty(Shape{rows, classes}) : Tensor();
-  SoftmaxNll k{logits.value().data(), nullptr, rg ? grad_buffer.data() : nullptr, nullptr,
+  SoftmaxNll k{logits.value().data(), nullptr, rg ? grad_buffer.data() : nullptr, rg, nullptr,
                targets.ids(), ignore_index, rows, classes, inv_count};
   double loss_sum = k.run();
   if (stats) *stats = {loss_sum, count};
@@ -643,7 +629,7 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
        classes);
   std::int64_t blocks = (rows + kSoftmaxRowGrain - 1) / kSoftmaxRowGrain;
   Tensor partials = rg && bias.requires_grad() ? Tensor::empty(Shape{blocks, classes}) : Tensor();
-  SoftmaxNll k{buffer.data(), bias.value().data(), rg ? buffer.data() : nullptr,
+  SoftmaxNll k{buffer.data(), bias.value().data(), buffer.data(), rg,
                partials.defined() ? partials.data() : nullptr, targets.ids(), ignore_index,
                rows, classes, inv_count};
   double loss_sum = k.run();

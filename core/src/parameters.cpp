@@ -7,8 +7,10 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "loom/errors.hpp"
+#include "loom/parallel.hpp"
 #include "loom/random.hpp"
 
 namespace loom {
@@ -108,11 +110,29 @@ int Parameters::freeze(const std::string& glob) {
 
 void Parameters::zero_grad() { grads_.zero(); }
 
+namespace {
+// Fixed chunks (independent of the thread count) so the norm is the same at any thread count.
+constexpr std::int64_t kNormGrain = 1 << 16;
+}  // namespace
+
 double Parameters::grad_norm() const {
   if (!grads_.defined()) return 0.0;
   const float* g = grads_.data();
+  const std::int64_t n = grads_.numel();
+  std::vector<double> partial(static_cast<std::size_t>((n + kNormGrain - 1) / kNormGrain), 0.0);
+  parallel_chunks(n, kNormGrain, [&](std::int64_t b, std::int64_t e) {
+    // 16 float lanes vectorise; a chunk is short enough for float to stay exact enough.
+    float acc[16] = {};
+    std::int64_t i = b;
+    for (; i + 16 <= e; i += 16)
+      for (int k = 0; k < 16; ++k) acc[k] += g[i + k] * g[i + k];
+    double sum = 0.0;
+    for (; i < e; ++i) sum += double(g[i]) * g[i];
+    for (float a : acc) sum += a;
+    partial[static_cast<std::size_t>(b / kNormGrain)] = sum;
+  });
   double sum = 0.0;
-  for (std::int64_t i = 0, n = grads_.numel(); i < n; ++i) sum += double(g[i]) * g[i];
+  for (double p : partial) sum += p;
   return std::sqrt(sum);
 }
 
@@ -121,7 +141,9 @@ double Parameters::clip_grad_norm(double max_norm) {
   if (norm > max_norm && norm > 0.0) {
     float scale = static_cast<float>(max_norm / (norm + 1e-6));
     float* g = grads_.data();
-    for (std::int64_t i = 0, n = grads_.numel(); i < n; ++i) g[i] *= scale;
+    parallel_chunks(grads_.numel(), kNormGrain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; ++i) g[i] *= scale;
+    });
   }
   return norm;
 }

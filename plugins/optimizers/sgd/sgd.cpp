@@ -3,6 +3,7 @@
 // after optional clipping of the global gradient norm to `clip`.
 #include <vector>
 
+#include "loom/parallel.hpp"
 #include "loom/plugin.hpp"
 
 namespace {
@@ -28,19 +29,19 @@ class Sgd : public loom::Optimizer {
       if (!p.trainable) continue;
       float* w = p.value.data();
       float* g = p.grad.data();
-      const std::int64_t n = p.shape.numel();
-      if (wd != 0.0f)
-        for (std::int64_t i = 0; i < n; ++i) g[i] += wd * w[i];
-      if (mom > 0.0f) {
-        float* b = buffers_[index].data();
-        if (first_step_) {
-          for (std::int64_t i = 0; i < n; ++i) b[i] = g[i];
-        } else {
-          for (std::int64_t i = 0; i < n; ++i) b[i] = mom * b[i] + g[i];
+      float* b = mom > 0.0f ? buffers_[index].data() : nullptr;
+      const bool first = first_step_;
+      // Elementwise, so any split over threads gives the same numbers.
+      loom::parallel_chunks(p.shape.numel(), 1 << 16, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          float d = g[i] + wd * w[i];
+          if (b != nullptr) {
+            b[i] = first ? d : mom * b[i] + d;
+            d = b[i];
+          }
+          w[i] -= lr * d;
         }
-        g = b;
-      }
-      for (std::int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+      });
     }
     first_step_ = false;
     return norm;
