@@ -9,7 +9,8 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 args=(--set components.data.dir="$tmp/markov" --set components.data.train_tokens=20000
       --set components.data.valid_tokens=3000 --set components.data.test_tokens=3000
-      --set components.model.nhid=32 --set components.model.emsize=16 --set stages.train.epochs=2)
+      --set components.model.nhid=32 --set components.model.emsize=16 --set stages.train.epochs=2
+      --set stages.train.lr_decay=0.5 --set stages.train.lr_decay_after=1)
 for t in 1 2; do
   "$loom" --threads $t run "$src/pipelines/quickstart.yaml" "${args[@]}" --out "$tmp/run$t" > "$tmp/log$t" 2>&1 \
     || { cat "$tmp/log$t"; fail "run at $t threads"; }
@@ -26,6 +27,8 @@ for l in lines:
     for k in ("epoch", "split", "loss", "ppl", "lr", "tokens_per_s", "seconds"):
         assert k in l, (k, l)
     assert abs(math.exp(l["loss"]) - l["ppl"]) < 1e-6 * l["ppl"], l
+# lr 10 in epoch 1; halved from epoch 2 on (lr_decay_after: 1).
+assert [l["lr"] for l in lines if l["split"] == "train"] == [10, 5], lines
 s1 = json.load(open(f"{tmp}/run1/summary.json"))
 s2 = json.load(open(f"{tmp}/run2/summary.json"))
 t = s1["evaluate"]["test"]

@@ -58,6 +58,26 @@ inline float max_of(const float* x, std::int64_t n) {
   return m;
 }
 
+// out[i] = a[i] + b[i]; returns the maximum of out (one pass instead of two).
+inline float add_max(const float* a, const float* b, float* out, std::int64_t n) {
+  float acc[kLanes];
+  for (float& v : acc) v = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      float v = a[i + k] + b[i + k];
+      out[i + k] = v;
+      acc[k] = acc[k] > v ? acc[k] : v;
+    }
+  for (; i < n; ++i) {
+    out[i] = a[i] + b[i];
+    acc[0] = acc[0] > out[i] ? acc[0] : out[i];
+  }
+  float m = acc[0];
+  for (int k = 1; k < kLanes; ++k) m = m > acc[k] ? m : acc[k];
+  return m;
+}
+
 // out[i] = exp(in[i] - shift); returns the sum of out. `out` may alias `in`.
 inline float exp_shifted_sum(const float* in, float* out, std::int64_t n, float shift);
 

@@ -520,20 +520,29 @@ struct SoftmaxNll {
         row = scratch.data();
       }
       const float* src = logits + r * classes;
+      float mx;
       if (bias != nullptr) {
-        for (std::int64_t c = 0; c < classes; ++c) row[c] = src[c] + bias[c];
+        mx = kernels::add_max(src, bias, row, classes);  // row = src + bias, and its maximum
         src = row;
+      } else {
+        mx = kernels::max_of(src, classes);
       }
-      float mx = kernels::max_of(src, classes);
       float target_logit = src[t];
       float total = kernels::exp_shifted_sum(src, row, classes, mx);  // row[c] = e^{src[c] - mx}
       loss += static_cast<double>(mx) + std::log(static_cast<double>(total)) - target_logit;
       if (!want_grad) continue;
-      float s = inv_count / total;
-      for (std::int64_t c = 0; c < classes; ++c) row[c] *= s;
+      // gradient = softmax / count - onehot / count, summed into the bias partials as we go
+      float scale = inv_count / total;
+      if (partial) {
+        for (std::int64_t c = 0; c < classes; ++c) {
+          row[c] *= scale;
+          partial[c] += row[c];
+        }
+      } else {
+        for (std::int64_t c = 0; c < classes; ++c) row[c] *= scale;
+      }
       row[t] -= inv_count;
-      if (partial)
-        for (std::int64_t c = 0; c < classes; ++c) partial[c] += row[c];
+      if (partial) partial[t] -= inv_count;
     }
     return loss;
   }

@@ -108,7 +108,14 @@ int Parameters::freeze(const std::string& glob) {
   return matched;
 }
 
-void Parameters::zero_grad() { grads_.zero(); }
+void Parameters::zero_grad() {
+  if (!grads_.defined()) return;
+  float* g = grads_.data();
+  // Every step clears the whole arena (tens of MB for a large vocabulary): split it.
+  parallel_chunks(grads_.numel(), 1 << 18, [&](std::int64_t b, std::int64_t e) {
+    std::memset(g + b, 0, static_cast<std::size_t>(e - b) * sizeof(float));
+  });
+}
 
 namespace {
 // Fixed chunks (independent of the thread count) so the norm is the same at any thread count.

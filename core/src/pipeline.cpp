@@ -690,7 +690,7 @@ class Run {
     auto train_start = Clock::now();
     const std::filesystem::path best_path = dir_ / "checkpoints" / "best.params";
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-      if (decay != 1.0 && epoch > decay_after + 1) optimizer.set_learning_rate(optimizer.learning_rate() * decay);
+      if (decay != 1.0 && epoch > decay_after) optimizer.set_learning_rate(optimizer.learning_rate() * decay);
       if (stateful) stateful->reset_state();
       for (auto& [id, m] : metrics) m->reset();
       std::int64_t total = data.num_batches(split, Mode::kTrain);
