@@ -255,5 +255,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "internal error: %s\n", e.what());
     return 1;
+  } catch (...) {
+    std::fprintf(stderr, "internal error: an unknown exception\n");
+    return 1;
   }
 }
