@@ -15,7 +15,7 @@ for t in 1 2; do
   "$loom" --threads $t run "$src/pipelines/quickstart.yaml" "${args[@]}" --out "$tmp/run$t" > "$tmp/log$t" 2>&1 \
     || { cat "$tmp/log$t"; fail "run at $t threads"; }
 done
-for f in config.yaml vocab.txt metrics.jsonl summary.json checkpoints/best.params checkpoints/last.params; do
+for f in config.yaml vocab.txt metrics.jsonl summary.json checkpoints/best.ckpt checkpoints/last.ckpt; do
   [ -s "$tmp/run1/$f" ] || fail "missing $f"
 done
 [ "$(wc -l < "$tmp/run1/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl should have 2 epochs x (train, valid)"

@@ -259,7 +259,10 @@ BOOST_AUTO_TEST_CASE(optimizers_minimise_a_convex_quadratic) {
       loom::testing::Env env(registry());
       Fixture f = fixture_for(*d, tmp, env);
       env.add("subject", d->name, f.yaml);
+      env.add("first", d->name, f.yaml);
+      env.add("second", d->name, f.yaml);
       report(c::optimizer_minimises_quadratic(env.get<loom::Optimizer>("subject"), 500, 100.0));
+      report(c::optimizer_resumes_exactly(env.get<loom::Optimizer>("first"), env.get<loom::Optimizer>("second")));
     }
   }
 }
@@ -276,6 +279,8 @@ BOOST_AUTO_TEST_CASE(metrics_reproduce_reference_values) {
       loom::testing::Env env(registry());
       Fixture f = fixture_for(*d, tmp, env);
       env.add("subject", d->name, f.yaml);
+      env.add("first", d->name, f.yaml);
+      env.add("second", d->name, f.yaml);
       for (const auto& ref : refs->second) {
         std::vector<c::MetricUpdate> updates;
         for (const auto& [sum, count] : ref.outputs) {
@@ -286,6 +291,7 @@ BOOST_AUTO_TEST_CASE(metrics_reproduce_reference_values) {
           updates.push_back(u);
         }
         report(c::metric_matches(env.get<loom::Metric>("subject"), updates, ref.expected, 1e-10));
+        report(c::metric_resumes_exactly(env.get<loom::Metric>("first"), env.get<loom::Metric>("second"), updates));
       }
     }
   }
@@ -422,12 +428,35 @@ class BrokenOptimizer : public loom::Optimizer {
         p.value.data()[i] += static_cast<float>((bug_ == Bug::kAscends ? 1 : -1) * lr_) * p.grad.data()[i];
     return bug_ == Bug::kNormZero ? 0.0 : norm;
   }
+  void save_state_impl(loom::StateDict&) const override {}
+  void load_state_impl(const loom::StateDict&, const loom::Parameters&) override {}
 
  private:
   Bug bug_;
 };
 
 // The mean of per-batch perplexities: the classic mistake.
+// Heavy-ball momentum that keeps its velocity out of save_state.
+class ForgetfulMomentum : public loom::Optimizer {
+ public:
+  ForgetfulMomentum() { lr_ = 0.05; }
+
+ protected:
+  double step_impl(loom::Parameters& params) override {
+    if (velocity_.empty()) velocity_.assign(static_cast<std::size_t>(params.grads().numel()), 0.0f);
+    for (std::int64_t i = 0; i < params.values().numel(); ++i) {
+      velocity_[i] = 0.9f * velocity_[i] + params.grads().data()[i];
+      params.values().data()[i] -= static_cast<float>(lr_) * velocity_[i];
+    }
+    return params.grad_norm();
+  }
+  void save_state_impl(loom::StateDict&) const override {}
+  void load_state_impl(const loom::StateDict&, const loom::Parameters&) override {}
+
+ private:
+  std::vector<float> velocity_;
+};
+
 class MeanOfBatches : public loom::Metric {
  protected:
   void reset_impl() override { values_.clear(); }
@@ -440,6 +469,9 @@ class MeanOfBatches : public loom::Metric {
     return s / static_cast<double>(values_.size());
   }
   bool higher_is_better_impl() const override { return false; }
+  // Forgets what it accumulated: the resume contract must notice.
+  void save_state_impl(loom::StateDict&) const override {}
+  void load_state_impl(const loom::StateDict&) override {}
 
  private:
   std::vector<double> values_;
@@ -507,6 +539,12 @@ BOOST_AUTO_TEST_CASE(optimizer) {
   expect(c::optimizer_minimises_quadratic(no_norm), true, "returned norm 0");
   // Updating a frozen parameter is caught too (the broken optimizer ignores `trainable`).
   expect(c::optimizer_minimises_quadratic(no_norm), true, "frozen parameter changed");
+  // Plain gradient descent has no state: resuming is exact.
+  BrokenOptimizer a(BrokenOptimizer::Bug::kNormZero), b(BrokenOptimizer::Bug::kNormZero);
+  expect(c::optimizer_resumes_exactly(a, b), false);
+  // Momentum whose buffer is not saved: the resumed steps differ.
+  ForgetfulMomentum f1, f2;
+  expect(c::optimizer_resumes_exactly(f1, f2), true, "save_state misses something");
 }
 
 BOOST_AUTO_TEST_CASE(metric) {
@@ -517,6 +555,8 @@ BOOST_AUTO_TEST_CASE(metric) {
   updates[1].output.loss_sum = 6.0;
   updates[1].output.count = 4;
   expect(c::metric_matches(mean, updates, 3.7936678946831774), true, "expected 3.79366789");
+  MeanOfBatches first, second;
+  expect(c::metric_resumes_exactly(first, second, updates), true, "save_state misses something");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 
 #include "loom/blas.hpp"
 #include "loom/errors.hpp"
+#include "loom/interrupt.hpp"
 #include "loom/parallel.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/registry.hpp"
@@ -26,7 +27,9 @@ constexpr const char* kUsage =
     "usage: loom [--threads N] [--plugin-path DIR]... COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run FILE [--set key=value]... [--out DIR]   train and evaluate as the pipeline says\n"
+    "  run FILE [--set key=value]... [--out DIR] [--resume]\n"
+    "                                              train and evaluate as the pipeline says\n"
+    "  resume RUN_DIR [--set key=value]...         continue a stopped run from its last checkpoint\n"
     "  validate FILE [--set key=value]...          check a pipeline without running it\n"
     "  plugins [NAME]                              list plugins, or one plugin's parameters\n"
     "\n"
@@ -99,10 +102,12 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
       "threads", po::value<int>(), "threads for TBB and OpenBLAS together (default: all cores)")(
       "plugin-path", po::value<std::vector<std::string>>()->composing(), "another folder of plugins")(
       "keep-blas-coretype", "keep OPENBLAS_CORETYPE even if it names a weaker core than the CPU");
-  if (command == "run") {
+  if (command == "run" || command == "resume") {
     desc.add_options()("out", po::value<std::string>(), "run folder (default runs/<name>)")(
         "quiet,q", "no progress output");
   }
+  if (command == "run")
+    desc.add_options()("resume", "continue the run in the run folder from checkpoints/last.ckpt");
   po::positional_options_description pos;
   pos.add("file", 1);
   if (wants_help(args)) {
@@ -110,7 +115,22 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     return 0;
   }
   auto vm = parse_command(args, desc, pos);
-  if (!vm.count("file")) throw loom::ConfigError("loom " + command + ": missing the pipeline FILE (see --help)");
+  if (!vm.count("file"))
+    throw loom::ConfigError("loom " + command + ": missing the " + (command == "resume" ? "RUN_DIR" : "pipeline FILE") +
+                            " (see --help)");
+  std::string file = vm["file"].as<std::string>();
+  std::optional<std::string> out;
+  if (vm.count("out")) out = vm["out"].as<std::string>();
+  bool resume = vm.count("resume") > 0;
+  if (command == "resume") {
+    // A run folder holds its resolved pipeline; resuming runs it again in the same folder.
+    std::filesystem::path dir = file;
+    if (!std::filesystem::exists(dir / "config.yaml"))
+      throw loom::InputError(dir.string() + ": not a run folder (it has no config.yaml)");
+    file = (dir / "config.yaml").string();
+    out = dir.string();
+    resume = true;
+  }
   Global g = global;
   if (vm.count("threads")) g.threads = vm["threads"].as<int>();
   if (vm.count("plugin-path"))
@@ -120,18 +140,20 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
 
   loom::Registry registry;
   load_plugins(registry, g, argv0);
-  auto pipeline = loom::Pipeline::load(vm["file"].as<std::string>(), overrides);
+  auto pipeline = loom::Pipeline::load(file, overrides);
   pipeline.validate(registry);
   if (command == "validate") {
-    std::cout << vm["file"].as<std::string>() << ": ok\n";
+    std::cout << file << ": ok\n";
     return 0;
   }
   int threads = g.threads ? *g.threads : pipeline.threads().value_or(loom::hardware_threads());
   if (threads < 1) throw loom::ConfigError("--threads must be at least 1");
   loom::set_threads(threads);
   loom::RunOptions options;
-  if (vm.count("out")) options.out_dir = vm["out"].as<std::string>();
+  if (out) options.out_dir = *out;
   options.quiet = vm.count("quiet") > 0;
+  options.resume = resume;
+  loom::install_interrupt_handlers();
   if (!options.quiet)
     std::printf("loom: pipeline '%s' | %d threads | OpenBLAS %s kernels\n", pipeline.name().c_str(), threads,
                 loom::openblas_core().c_str());
@@ -223,9 +245,10 @@ int dispatch(int argc, char** argv) {
     std::cout << kUsage;
     return vm.count("help") ? 0 : 2;
   }
-  if (command == "run" || command == "validate") return run_or_validate(command, rest, global, argv[0]);
+  if (command == "run" || command == "validate" || command == "resume")
+    return run_or_validate(command, rest, global, argv[0]);
   if (command == "plugins") return plugins_command(rest, global, argv[0]);
-  auto hint = loom::did_you_mean(command, {"run", "validate", "plugins"});
+  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins"});
   throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
                           "; see 'loom --help'");
 }
@@ -243,6 +266,13 @@ int main(int argc, char** argv) {
   } catch (const loom::InputError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
+  } catch (const loom::DivergedError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const loom::Interrupted& e) {
+    // The shell's convention for a process ended by a signal: 128 + its number.
+    std::fprintf(stderr, "%s\n", e.what());
+    return 128 + e.signal();
   } catch (const po::error& e) {
     std::fprintf(stderr, "loom: %s (see --help)\n", e.what());
     return 2;

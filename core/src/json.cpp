@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
+#include <string_view>
 #include <cstdio>
 
 #include "loom/errors.hpp"
@@ -15,6 +17,7 @@ bool Json::is_number() const {
 double Json::number() const {
   if (auto* i = std::get_if<std::int64_t>(&value_)) return static_cast<double>(*i);
   if (auto* d = std::get_if<double>(&value_)) return *d;
+  if (is_null()) return std::numeric_limits<double>::quiet_NaN();
   throw AssertionError("json value is not a number");
 }
 
@@ -208,6 +211,14 @@ class Parser {
     if (s_.compare(pos_, 4, "true") == 0) { pos_ += 4; return Json(true); }
     if (s_.compare(pos_, 5, "false") == 0) { pos_ += 5; return Json(false); }
     if (s_.compare(pos_, 4, "null") == 0) { pos_ += 4; return Json(); }
+    // Integers stay integers (ids, counts, offsets); anything with a fraction or an exponent,
+    // or too large for 64 bits, is a double.
+    std::int64_t i = 0;
+    auto ri = std::from_chars(s_.data() + pos_, s_.data() + s_.size(), i);
+    if (ri.ec == std::errc() && (ri.ptr == s_.data() + s_.size() || std::string_view(".eE").find(*ri.ptr) == std::string_view::npos)) {
+      pos_ = static_cast<std::size_t>(ri.ptr - s_.data());
+      return Json(i);
+    }
     double d = 0;
     auto r = std::from_chars(s_.data() + pos_, s_.data() + s_.size(), d);
     if (r.ec != std::errc()) fail("unexpected character");

@@ -94,3 +94,33 @@ Expr Rnn::operator()(Graph& g, const Expr& x, RnnState* state) const {
 }
 
 }  // namespace loom::nn
+
+namespace loom::nn {
+
+void save_rnn_state(const RnnState& state, StateDict& out) {
+  for (std::size_t l = 0; l < state.h.size(); ++l) out.set_tensor("h." + std::to_string(l), state.h[l]);
+  for (std::size_t l = 0; l < state.c.size(); ++l) out.set_tensor("c." + std::to_string(l), state.c[l]);
+}
+
+void load_rnn_state(RnnState& state, const StateDict& in, const Rnn& rnn) {
+  state.reset();
+  if (!in.has_tensor("h.0")) return;  // saved before the first batch: no state yet
+  const bool lstm = rnn.cell() == CellType::kLstm;
+  std::int64_t batch = -1;
+  for (int l = 0; l < rnn.layers(); ++l) {
+    for (const char* part : {"h.", "c."}) {
+      if (part[0] == 'c' && !lstm) continue;
+      std::string name = part + std::to_string(l);
+      const Tensor& t = in.tensor(name);
+      if (batch < 0) batch = t.rank() == 2 ? t.dim(0) : -1;
+      if (t.rank() != 2 || t.dim(0) != batch || t.dim(1) != rnn.hidden())
+        throw InputError(in.origin + ": carried state '" + name + "' is " + t.shape().str() + ", expected [" +
+                         std::to_string(batch) + ", " + std::to_string(rnn.hidden()) + "]");
+      (part[0] == 'h' ? state.h : state.c).push_back(t.clone());
+    }
+  }
+  if (in.has_tensor("h." + std::to_string(rnn.layers())))
+    throw InputError(in.origin + ": carried state has more layers than the model's " + std::to_string(rnn.layers()));
+}
+
+}  // namespace loom::nn

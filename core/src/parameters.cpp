@@ -218,6 +218,13 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) throw RuntimeError("cannot rename '" + tmp.string() + "': " + ec.message());
+  // The rename itself lives in the folder: flush it too, so the new name survives a crash.
+  std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
 void Parameters::save(const std::filesystem::path& path) const {

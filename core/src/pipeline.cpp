@@ -11,7 +11,9 @@
 #include <set>
 #include <sstream>
 
+#include "loom/checkpoint.hpp"
 #include "loom/errors.hpp"
+#include "loom/interrupt.hpp"
 #include "loom/json.hpp"
 #include "loom/parallel.hpp"
 #include "loom/parameters.hpp"
@@ -53,6 +55,9 @@ const std::map<std::string, std::vector<ParamSpec>>& stage_specs() {
         {"early_stop.patience", ParamType::kInt, "0", "stop after this many epochs without improvement (0: never)", {}, 0},
         {"log_interval", ParamType::kInt, "200", "batches between progress lines when output is not a terminal", {}, 1},
         {"max_batches_per_epoch", ParamType::kInt, "0", "stop each epoch after this many batches (0: all), for smoke runs", {}, 0},
+        {"checkpoint.every", ParamType::kInt, "0", "also save checkpoints/last.ckpt every this many batches (0: at the end of each epoch only)", {}, 0},
+        {"checkpoint.keep", ParamType::kInt, "0", "keep the checkpoints of the last N epochs as epoch-<N>.ckpt besides last and best", {}, 0},
+        {"on_interrupt", ParamType::kString, "stop", "on SIGINT/SIGTERM, after saving: stop, or evaluate the best parameters with the pipeline's evaluate stages", {"stop", "evaluate"}},
         ref("model", Kind::kModel, "model to train"),
         ref("data", Kind::kData, "data loader"),
         ref("optimizer", Kind::kOptimizer, "optimizer"),
@@ -85,6 +90,34 @@ std::string join(const std::vector<std::string>& items, const std::string& sep =
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
   return out;
+}
+
+// A pipeline as dotted keys -> (value, where), for comparing two versions of it. Stages are
+// addressed by name ("stages.train.epochs"; a second stage of the same name is "evaluate#2");
+// lists other than stages are compared as one value. `stage_names` gets the stage order.
+using FlatConfig = std::map<std::string, std::pair<std::string, SourceLocation>>;
+
+void flatten_config(const ConfigNode& n, const std::string& prefix, FlatConfig& out,
+                    std::vector<std::string>* stage_names) {
+  auto key = [&](const std::string& k) { return prefix.empty() ? k : prefix + "." + k; };
+  if (n.is_map()) {
+    for (const auto& [k, v] : n.entries()) flatten_config(v, key(k), out, stage_names);
+  } else if (n.is_sequence() && prefix == "stages") {
+    std::map<std::string, int> seen;
+    for (const auto& item : n.items()) {
+      std::string name = item.is_scalar() ? item.str() : item.is_map() && !item.entries().empty() ? item.entries()[0].first : "?";
+      int count = ++seen[name];
+      if (stage_names) stage_names->push_back(name);
+      std::string stage_key = "stages." + name + (count > 1 ? "#" + std::to_string(count) : "");
+      if (item.is_map() && !item.entries().empty()) flatten_config(item.entries()[0].second, stage_key, out, nullptr);
+    }
+  } else if (n.is_sequence()) {
+    std::string text;
+    for (const auto& item : n.items()) text += (text.empty() ? "" : ", ") + (item.is_scalar() ? item.str() : item.to_yaml());
+    out[prefix] = {"[" + text + "]", n.where()};
+  } else {
+    out[prefix] = {n.is_scalar() ? n.str() : "", n.where()};
+  }
 }
 
 ConfigNode parse_override_value(const std::string& text, const SourceLocation& where) {
@@ -469,23 +502,156 @@ class Run {
 
   void execute() {
     std::filesystem::create_directories(dir_ / "checkpoints");
-    {
-      std::ofstream cfg(dir_ / "config.yaml");
-      cfg << "# resolved pipeline (variables substituted, --set overrides applied)" << root_.to_yaml() << "\n";
-    }
-    metrics_.open(dir_ / "metrics.jsonl", std::ios::trunc);
-    if (!metrics_) throw RuntimeError("cannot write '" + (dir_ / "metrics.jsonl").string() + "'");
+    ConfigNode named = root_;
+    if (named.find("name") == nullptr) named.set("name", ConfigNode::scalar(name_, {}), {});
+    config_text_ = named.to_yaml();
+    const std::filesystem::path metrics_path = dir_ / "metrics.jsonl";
     summary_ = Json::object();
     summary_["name"] = name_;
+    if (options_.resume) {
+      start_resume();
+      std::error_code ec;
+      auto size = std::filesystem::file_size(metrics_path, ec);
+      // Lines written after the checkpoint are written again by the resumed run.
+      std::uint64_t keep_bytes = static_cast<std::uint64_t>(resume_->section("run").integer("metrics_bytes"));
+      if (ec || size < keep_bytes)
+        throw InputError(metrics_path.string() + ": shorter than when the checkpoint was saved (" +
+                         std::to_string(keep_bytes) + " bytes); it was changed after the run stopped");
+      std::filesystem::resize_file(metrics_path, keep_bytes);
+      metrics_bytes_ = keep_bytes;
+      metrics_.open(metrics_path, std::ios::app);
+      const Json& saved = resume_->section("run").value("summary");
+      if (saved.is_object()) summary_ = saved;
+    } else {
+      if (std::filesystem::exists(dir_ / "checkpoints" / "last.ckpt"))
+        say("run folder " + dir_.string() + " holds an earlier run: starting afresh (--resume continues it)");
+      metrics_.open(metrics_path, std::ios::trunc);
+    }
+    if (!metrics_) throw RuntimeError("cannot write '" + metrics_path.string() + "'");
+    {
+      std::ofstream cfg(dir_ / "config.yaml");
+      cfg << "# resolved pipeline (variables substituted, --set overrides applied)" << config_text_ << "\n";
+    }
     for (std::size_t i = 0; i < resolved_.stages.size(); ++i) {
+      stage_index_ = static_cast<int>(i);
       const auto& [stage, values] = resolved_.stages[i];
       Params params("stage " + stage, stage, stage_specs().at(stage), values);
-      if (stage == "build_vocab") build_vocab(params);
-      else if (stage == "train") train(params);
-      else if (stage == "evaluate") evaluate_stage(params);
+      if (int sig = pending_interrupt())
+        throw Interrupted(sig, "interrupted before stage '" + stage + "'" + resume_hint());
+      if (stage == "build_vocab") {
+        build_vocab(params);
+      } else if (resume_stage_ > stage_index_) {
+        say("stage '" + stage + "': done before the checkpoint, skipped");
+        continue;
+      } else if (stage == "train") {
+        try {
+          train(params);
+        } catch (const Interrupted& e) {
+          if (params.get_string("on_interrupt") == "evaluate") evaluate_after_interrupt(i, e);
+          throw;
+        }
+      } else if (stage == "evaluate") {
+        evaluate_stage(params);
+      }
       write_summary();
     }
     say("run folder: " + dir_.string());
+  }
+
+  // on_interrupt: evaluate. The best parameters are in place (train restored them); run the
+  // pipeline's evaluate stages after stage `train_index`. The handler has reset itself, so a
+  // second signal now ends the process at once.
+  void evaluate_after_interrupt(std::size_t train_index, const Interrupted& e) {
+    clear_interrupt();
+    say(std::string(e.what()) + "; evaluating as on_interrupt: evaluate asks");
+    for (std::size_t j = train_index + 1; j < resolved_.stages.size(); ++j) {
+      const auto& [stage, values] = resolved_.stages[j];
+      if (stage != "evaluate") continue;
+      evaluate_stage(Params("stage " + stage, stage, stage_specs().at(stage), values));
+      write_summary();
+    }
+  }
+
+  std::string resume_hint() const { return "; continue with: loom resume " + dir_.string(); }
+
+  // Reads the last checkpoint and compares its pipeline with this one: keys that cannot
+  // change (the model, the data, the vocabulary, the seed) are errors; others are reported
+  // with the value that wins.
+  void start_resume() {
+    const std::filesystem::path path = dir_ / "checkpoints" / "last.ckpt";
+    if (!std::filesystem::exists(path))
+      throw InputError(path.string() + ": no checkpoint to resume from (the run stopped before its first checkpoint, "
+                       "or it ran in another folder: pass the same --out)");
+    resume_ = Checkpoint::read(path);
+    const StateDict& run = resume_->section("run");
+    resume_stage_ = static_cast<int>(run.integer("stage"));
+    if (resume_stage_ < 0 || resume_stage_ >= static_cast<int>(resolved_.stages.size()) ||
+        resolved_.stages[static_cast<std::size_t>(resume_stage_)].first != "train")
+      throw InputError(path.string() + ": the checkpoint was saved in stage " + std::to_string(resume_stage_ + 1) +
+                       ", which is not a train stage of this pipeline");
+    if (static_cast<std::uint64_t>(run.integer("seed")) != seed_)
+      throw ConfigError("seed: " + std::to_string(run.integer("seed")) + " in the checkpoint, " +
+                        std::to_string(seed_) + " now: the random streams of a resumed run come from the seed, "
+                        "so it cannot change (start a new run instead)");
+    std::string old_text = run.text("config");
+    if (fingerprint(old_text) == fingerprint(config_text_)) {
+      say("resuming from " + path.string() + " (same pipeline)");
+      return;
+    }
+    ConfigNode old_root = parse_yaml(old_text, path.string() + " (its pipeline)");
+    std::vector<std::string> notes, errors;
+    compare_for_resume(old_root, root_, notes, errors);
+    if (!errors.empty())
+      throw ConfigError("cannot resume " + dir_.string() + ": the pipeline differs from the checkpoint's where it cannot change:\n  " +
+                        join(errors, "\n  "));
+    say("resuming from " + path.string() + "; the pipeline differs from the checkpoint's:");
+    for (const auto& n : notes) say("  " + n);
+  }
+
+  void compare_for_resume(const ConfigNode& old_root, const ConfigNode& new_root, std::vector<std::string>& notes,
+                          std::vector<std::string>& errors) {
+    FlatConfig before, after;
+    std::vector<std::string> old_stages, new_stages;
+    flatten_config(old_root, "", before, &old_stages);
+    flatten_config(new_root, "", after, &new_stages);
+    if (old_stages != new_stages) {
+      errors.push_back("stages: [" + join(old_stages) + "] in the checkpoint, [" + join(new_stages) +
+                       "] now: a resumed run needs the same stages");
+      return;
+    }
+    std::set<std::string> keys;
+    for (const auto& [k, v] : before) keys.insert(k);
+    for (const auto& [k, v] : after) keys.insert(k);
+    for (const auto& key : keys) {
+      auto b = before.find(key), a = after.find(key);
+      std::string was = b == before.end() ? "(absent)" : b->second.first;
+      std::string now = a == after.end() ? "(absent)" : a->second.first;
+      if (was == now || key == "name" || key == "description") continue;
+      std::string where = a != after.end() && !a->second.second.str().empty() ? a->second.second.str() + ": " : "";
+      std::string change = key + ": " + was + " in the checkpoint, " + now + " now";
+      std::optional<Kind> kind;
+      if (key.rfind("components.", 0) == 0) {
+        std::string id = key.substr(11, key.find('.', 11) == std::string::npos ? std::string::npos : key.find('.', 11) - 11);
+        for (const auto& c : resolved_.components)
+          if (c.id == id && c.plugin) kind = c.plugin->descriptor->kind;
+        if (!kind) kind = Kind::kModel;  // a component removed or added: treat as a change of shape
+      }
+      if (key == "seed") {
+        errors.push_back(where + change + ": the random streams come from the seed");
+      } else if (kind && (*kind == Kind::kModel || *kind == Kind::kData || *kind == Kind::kVocab ||
+                          *kind == Kind::kTokenizer)) {
+        errors.push_back(where + change + ": the checkpoint's " + kind_noun(*kind) +
+                         " cannot change on resume (start a new run, or --set " + key + "=" + was + ")");
+      } else {
+        if (kind && *kind == Kind::kOptimizer && key.size() > 3 && key.compare(key.size() - 3, 3, ".lr") == 0)
+          lr_overridden_ = true;
+        notes.push_back(where + change + ": the new value is used" +
+                        (lr_overridden_ && kind && *kind == Kind::kOptimizer && key.size() > 3 &&
+                                 key.compare(key.size() - 3, 3, ".lr") == 0
+                             ? " as the learning rate from here on"
+                             : ""));
+      }
+    }
   }
 
   Component& get(const std::string& id) {
@@ -555,20 +721,33 @@ class Run {
     std::string split = p.get_string("split");
     if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
     auto t0 = Clock::now();
-    TokenCounts counts = data.count_tokens(split);
-    std::int64_t total = 0;
-    for (const auto& [t, c] : counts) total += c;
-    Vocab vocab = builder.build(counts);
-    data.prepare(vocab);
     std::string file = vocab_file_name(vocab_id);
-    vocab.save(dir_ / file);
-    say("vocabulary '" + vocab_id + "': " + with_commas(static_cast<std::int64_t>(vocab.size())) + " tokens from " +
-        with_commas(total) + " in split '" + split + "' (" + with_commas(static_cast<std::int64_t>(counts.size())) +
-        " distinct), " + format("%.1f", seconds_since(t0)) + " s -> " + file);
+    std::optional<Vocab> vocab;
+    if (resume_ && resume_->has_section("vocab." + vocab_id)) {
+      // The checkpoint's vocabulary, not a new count: ids must mean what they meant.
+      write_file_atomically(dir_ / file, resume_->section("vocab." + vocab_id).text("text"));
+      vocab = Vocab::load(dir_ / file);
+      say("vocabulary '" + vocab_id + "': " + with_commas(static_cast<std::int64_t>(vocab->size())) +
+          " tokens, from the checkpoint -> " + file);
+    } else {
+      TokenCounts counts = data.count_tokens(split);
+      std::int64_t total = 0;
+      for (const auto& [t, c] : counts) total += c;
+      vocab = builder.build(counts);
+      vocab->save(dir_ / file);
+      say("vocabulary '" + vocab_id + "': " + with_commas(static_cast<std::int64_t>(vocab->size())) + " tokens from " +
+          with_commas(total) + " in split '" + split + "' (" + with_commas(static_cast<std::int64_t>(counts.size())) +
+          " distinct), " + format("%.1f", seconds_since(t0)) + " s -> " + file);
+    }
+    data.prepare(*vocab);
     for (const auto& s : data.splits()) {
       std::int64_t unk = data.unknown_tokens(s);
       if (unk > 0) say("  split '" + s + "': " + with_commas(unk) + " tokens not in the vocabulary, mapped to unk");
     }
+    std::ifstream in(dir_ / file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    vocab_texts_[vocab_id] = text.str();
     slots_[vocab_id].vocab = std::move(vocab);
     prepared_.insert(data_id);
   }
@@ -611,6 +790,8 @@ class Run {
     double loss_sum = 0.0;
     std::int64_t n = data.num_batches(split, Mode::kEval);
     for (std::int64_t i = 0; i < n; ++i) {
+      if (int sig = pending_interrupt())
+        throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + resume_hint());
       g.clear();
       Batch b = data.batch(split, Mode::kEval, i);
       ModelOutput out = model.forward(g, b);
@@ -643,8 +824,11 @@ class Run {
     line["tokens"] = r.tokens;
     line["tokens_per_s"] = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
     line["seconds"] = r.seconds;
-    metrics_ << line.dump() << "\n";
+    std::string text = line.dump() + "\n";
+    metrics_ << text;
     metrics_.flush();
+    if (!metrics_) throw RuntimeError("cannot write '" + (dir_ / "metrics.jsonl").string() + "'");
+    metrics_bytes_ += text.size();
   }
 
   static Json scores(const EvalResult& r) {
@@ -652,6 +836,96 @@ class Run {
     for (const auto& [id, v] : r.metrics) j[id] = v;
     j["loss"] = r.loss;
     return j;
+  }
+
+  // Where a train stage stands: the "run" section of its checkpoints.
+  struct TrainState {
+    int epoch = 1;             // the epoch in progress, or the next to start
+    std::int64_t batch = 0;    // the next batch of that epoch; 0: the epoch has not started
+    std::optional<double> best;
+    int best_epoch = 0, since_best = 0;
+    bool stopped = false;      // stopped early: the stage is complete
+    double loss_sum = 0.0, norm_sum = 0.0, epoch_seconds = 0.0, train_seconds = 0.0;
+    std::int64_t count = 0, tokens = 0;
+  };
+
+  struct Trainee {
+    Model& model;
+    Optimizer& optimizer;
+    std::vector<std::pair<std::string, Metric*>>& metrics;
+    Stateful* stateful;
+  };
+
+  Checkpoint make_checkpoint(const TrainState& st, const Trainee& t) {
+    const Tensor& values = t.model.parameters().values();
+    for (std::int64_t i = 0; i < values.numel(); ++i)
+      if (!std::isfinite(values.data()[i]))
+        throw DivergedError("training diverged: a parameter is " + format("%g", values.data()[i]) + " at epoch " +
+                            std::to_string(st.epoch) + ", batch " + std::to_string(st.batch) +
+                            "; not saved, the last checkpoint stays (try a lower learning rate or gradient clipping)");
+    Checkpoint ck;
+    StateDict& run = ck.section("run");
+    run.set("loom_version", LOOM_VERSION_STRING);
+    run.set("seed", static_cast<std::int64_t>(seed_));
+    run.set("config", config_text_);
+    run.set("config_fingerprint", fingerprint(config_text_));
+    run.set("stage", stage_index_);
+    run.set("epoch", st.epoch);
+    run.set("batch", st.batch);
+    run.set("stopped", st.stopped);
+    run.set("best", st.best ? Json(*st.best) : Json());
+    run.set("best_epoch", st.best_epoch);
+    run.set("since_best", st.since_best);
+    run.set("loss_sum", st.loss_sum);
+    run.set("norm_sum", st.norm_sum);
+    run.set("count", st.count);
+    run.set("tokens", st.tokens);
+    run.set("epoch_seconds", st.epoch_seconds);
+    run.set("train_seconds", st.train_seconds);
+    run.set("lr", t.optimizer.learning_rate());
+    run.set("metrics_bytes", static_cast<std::int64_t>(metrics_bytes_));
+    run.set("summary", summary_);
+    save_parameters(t.model.parameters(), ck.section("parameters"));
+    t.optimizer.save_state(ck.section("optimizer"));
+    if (t.stateful) t.stateful->save_state(ck.section("model_state"));
+    for (const auto& [id, m] : t.metrics) m->save_state(ck.section("metric." + id));
+    for (const auto& [id, text] : vocab_texts_) ck.section("vocab." + id).set("text", text);
+    return ck;
+  }
+
+  void restore(const Checkpoint& ck, TrainState& st, const Trainee& t) {
+    const StateDict& run = ck.section("run");
+    st.epoch = static_cast<int>(run.integer("epoch"));
+    st.batch = run.integer("batch");
+    if (st.epoch < 1 || st.batch < 0) throw InputError(run.origin + ": bad position (epoch " +
+                                                       std::to_string(st.epoch) + ", batch " + std::to_string(st.batch) + ")");
+    const Json& stopped = run.value("stopped");
+    st.stopped = stopped.boolean() && *stopped.boolean();
+    if (!run.value("best").is_null()) st.best = run.number("best");
+    st.best_epoch = static_cast<int>(run.integer("best_epoch"));
+    st.since_best = static_cast<int>(run.integer("since_best"));
+    st.loss_sum = run.number("loss_sum");
+    st.norm_sum = run.number("norm_sum");
+    st.count = run.integer("count");
+    st.tokens = run.integer("tokens");
+    st.epoch_seconds = run.number("epoch_seconds");
+    st.train_seconds = run.number("train_seconds");
+    load_parameters(t.model.parameters(), ck.section("parameters"));
+    t.optimizer.load_state(ck.section("optimizer"), t.model.parameters());
+    if (!lr_overridden_) t.optimizer.set_learning_rate(run.number("lr"));
+    if (t.stateful) {
+      if (ck.has_section("model_state")) t.stateful->load_state(ck.section("model_state"));
+      else t.stateful->reset_state();
+    }
+    for (const auto& [id, m] : t.metrics) {
+      if (ck.has_section("metric." + id)) {
+        m->load_state(ck.section("metric." + id));
+      } else {
+        m->reset();
+        if (st.batch > 0) say("  metric '" + id + "' is new: its value for epoch " + std::to_string(st.epoch) +
+                              " covers the batches after the checkpoint only");
+      }
+    }
   }
 
   void train(const Params& p) {
@@ -679,26 +953,53 @@ class Run {
     const int decay_after = static_cast<int>(p.get_int("lr_decay_after"));
     const int patience = static_cast<int>(p.get_int("early_stop.patience"));
     const std::int64_t max_batches = p.get_int("max_batches_per_epoch");
+    const std::int64_t every = p.get_int("checkpoint.every");
+    const int keep = static_cast<int>(p.get_int("checkpoint.keep"));
     Progress progress(options_.quiet, p.get_int("log_interval"));
     bool perplexity_like = std::any_of(metrics.begin(), metrics.end(), [](auto& m) { return m.first == "ppl"; });
     Parameters& params = model.parameters();
-    auto* stateful = dynamic_cast<Stateful*>(&model);
+    Trainee trainee{model, optimizer, metrics, dynamic_cast<Stateful*>(&model)};
+    const std::filesystem::path ckdir = dir_ / "checkpoints";
+    const std::filesystem::path last_path = ckdir / "last.ckpt", best_path = ckdir / "best.ckpt";
 
-    std::optional<double> best;
-    int best_epoch = 0, since_best = 0;
+    TrainState st;
+    if (resume_ && resume_stage_ == stage_index_) {
+      restore(*resume_, st, trainee);
+      say("resumed at epoch " + std::to_string(st.epoch) + ", batch " + std::to_string(st.batch) + " (lr " +
+          format("%.4g", optimizer.learning_rate()) + (st.best ? ", best " + select + " " + format("%.4g", *st.best) : "") + ")");
+      resume_.reset();  // the stages after this one start afresh
+      resume_stage_ = -1;
+    }
+    std::string last_saved = "none yet";
+    auto save = [&](std::initializer_list<std::filesystem::path> paths) {
+      std::string bytes = make_checkpoint(st, trainee).serialize();
+      for (const auto& path : paths) write_file_atomically(path, bytes);
+      last_saved = "epoch " + std::to_string(st.epoch) + ", batch " + std::to_string(st.batch);
+    };
+
     Graph g(Mode::kTrain);
+    const double seconds_before = st.train_seconds;
     auto train_start = Clock::now();
-    const std::filesystem::path best_path = dir_ / "checkpoints" / "best.params";
-    for (int epoch = 1; epoch <= epochs; ++epoch) {
-      if (decay != 1.0 && epoch > decay_after) optimizer.set_learning_rate(optimizer.learning_rate() * decay);
-      if (stateful) stateful->reset_state();
-      for (auto& [id, m] : metrics) m->reset();
+    while (!st.stopped && st.epoch <= epochs) {
+      const int epoch = st.epoch;
       std::int64_t total = data.num_batches(split, Mode::kTrain);
       if (max_batches > 0) total = std::min(total, max_batches);
-      EvalResult tr;
-      double loss_sum = 0.0, norm_sum = 0.0;
+      if (st.batch > total)
+        throw InputError(last_path.string() + ": the checkpoint stands at batch " + std::to_string(st.batch) +
+                         " of epoch " + std::to_string(epoch) + ", but split '" + split + "' has " +
+                         std::to_string(total) + " batches now");
+      if (st.batch == 0) {
+        if (decay != 1.0 && epoch > decay_after) optimizer.set_learning_rate(optimizer.learning_rate() * decay);
+        if (trainee.stateful) trainee.stateful->reset_state();
+        for (auto& [id, m] : metrics) m->reset();
+        st.loss_sum = st.norm_sum = st.epoch_seconds = 0.0;
+        st.count = st.tokens = 0;
+      }
+      // Otherwise the carried state, the metrics and the sums come from the checkpoint.
+      const double epoch_seconds_before = st.epoch_seconds;
+      const std::int64_t first_batch = st.batch, tokens_before = st.tokens;
       auto t0 = Clock::now();
-      for (std::int64_t i = 0; i < total; ++i) {
+      for (std::int64_t i = first_batch; i < total; ++i) {
         Batch b = data.batch(split, Mode::kTrain, i);
         g.clear();
         g.reseed(random_bits(stream_key(seed_, "dropout"), static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i)));
@@ -706,30 +1007,60 @@ class Run {
         double batch_loss = out.loss.value().item();
         if (!std::isfinite(batch_loss)) {
           progress.finish();
-          throw RuntimeError("training diverged: loss is " + format("%g", batch_loss) + " at epoch " +
-                             std::to_string(epoch) + ", batch " + std::to_string(i + 1) +
-                             (best ? "; the best checkpoint so far is kept in " + best_path.string() : std::string()) +
-                             " (try a lower learning rate or gradient clipping)");
+          throw DivergedError("training diverged: loss is " + format("%g", batch_loss) + " at epoch " +
+                              std::to_string(epoch) + ", batch " + std::to_string(i + 1) + "/" + std::to_string(total) +
+                              "; the last checkpoint (" + last_saved + ") stays in " + last_path.string() +
+                              " (try a lower learning rate or gradient clipping, then --resume)");
         }
         g.backward(out.loss);
-        norm_sum += optimizer.step(params);
+        double norm = optimizer.step(params);
+        if (!std::isfinite(norm)) {
+          progress.finish();
+          throw DivergedError("training diverged: the gradient norm is " + format("%g", norm) + " at epoch " +
+                              std::to_string(epoch) + ", batch " + std::to_string(i + 1) + "/" + std::to_string(total) +
+                              "; the last checkpoint (" + last_saved + ") stays in " + last_path.string() +
+                              " (try a lower learning rate or gradient clipping, then --resume)");
+        }
+        st.norm_sum += norm;
         params.zero_grad();
-        loss_sum += out.loss_sum;
-        tr.count += out.count;
-        tr.tokens += b.target_tokens;
+        st.loss_sum += out.loss_sum;
+        st.count += out.count;
+        st.tokens += b.target_tokens;
         for (auto& [id, m] : metrics) m->update(b, out);
+        st.batch = i + 1;
         double elapsed = seconds_since(t0);
-        progress.update(epoch, i + 1, total, optimizer.learning_rate(), loss_sum / std::max<std::int64_t>(tr.count, 1),
-                        static_cast<double>(tr.tokens) / std::max(elapsed, 1e-9),
-                        elapsed / static_cast<double>(i + 1) * static_cast<double>(total - i - 1), perplexity_like);
+        progress.update(epoch, i + 1, total, optimizer.learning_rate(), st.loss_sum / std::max<std::int64_t>(st.count, 1),
+                        static_cast<double>(st.tokens - tokens_before) / std::max(elapsed, 1e-9),
+                        elapsed / static_cast<double>(i + 1 - first_batch) * static_cast<double>(total - i - 1),
+                        perplexity_like);
+        if (int sig = pending_interrupt()) {
+          progress.finish();
+          st.epoch_seconds = epoch_seconds_before + seconds_since(t0);
+          st.train_seconds = seconds_before + seconds_since(train_start);
+          save({last_path});
+          throw Interrupted(sig, "interrupted at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i + 1) +
+                                     "/" + std::to_string(total) + ": saved " + last_path.string() + resume_hint());
+        }
+        if (every > 0 && st.batch % every == 0 && st.batch < total) {
+          st.epoch_seconds = epoch_seconds_before + seconds_since(t0);
+          st.train_seconds = seconds_before + seconds_since(train_start);
+          save({last_path});
+        }
       }
       g.clear();
       progress.finish();
-      tr.seconds = seconds_since(t0);
-      tr.loss = tr.count > 0 ? loss_sum / static_cast<double>(tr.count) : 0.0;
+      st.epoch_seconds = epoch_seconds_before + seconds_since(t0);
+      st.train_seconds = seconds_before + seconds_since(train_start);
+      // Saved before validation, so an interrupt during it loses none of the epoch.
+      save({last_path});
+      EvalResult tr;
+      tr.seconds = st.epoch_seconds;
+      tr.count = st.count;
+      tr.tokens = st.tokens;
+      tr.loss = st.count > 0 ? st.loss_sum / static_cast<double>(st.count) : 0.0;
       for (auto& [id, m] : metrics) tr.metrics.emplace_back(id, m->value());
       double lr_used = optimizer.learning_rate();
-      write_metrics_line(epoch, split, tr, lr_used, total > 0 ? std::optional<double>(norm_sum / static_cast<double>(total)) : std::nullopt);
+      write_metrics_line(epoch, split, tr, lr_used, total > 0 ? std::optional<double>(st.norm_sum / static_cast<double>(total)) : std::nullopt);
       say("epoch " + std::to_string(epoch) + " " + split + ": " + describe(tr) + " | " +
           format("%.0f", static_cast<double>(tr.tokens) / std::max(tr.seconds, 1e-9)) + " tok/s | " +
           format("%.1f", tr.seconds) + " s");
@@ -742,40 +1073,45 @@ class Run {
       double value = judged.loss;
       for (const auto& [id, v] : judged.metrics)
         if (id == select) value = v;
-      bool improved = !best || (higher_better ? value > *best : value < *best);
+      bool improved = !st.best || (higher_better ? value > *st.best : value < *st.best);
       std::string verdict;
       if (improved) {
-        best = value;
-        best_epoch = epoch;
-        since_best = 0;
-        params.save(best_path);
+        st.best = value;
+        st.best_epoch = epoch;
+        st.since_best = 0;
         verdict = "best so far, saved";
       } else {
-        ++since_best;
-        verdict = "no improvement on " + format("%.4g", *best) + " (epoch " + std::to_string(best_epoch) + ")";
+        ++st.since_best;
+        verdict = "no improvement on " + format("%.4g", *st.best) + " (epoch " + std::to_string(st.best_epoch) + ")";
         if (anneal > 0) {
           optimizer.set_learning_rate(optimizer.learning_rate() / anneal);
           verdict += ", lr -> " + format("%.4g", optimizer.learning_rate());
         }
       }
-      params.save(dir_ / "checkpoints" / "last.params");
+      st.stopped = patience > 0 && st.since_best >= patience;
+      st.epoch = epoch + 1;
+      st.batch = 0;
+      st.train_seconds = seconds_before + seconds_since(train_start);
+      const std::filesystem::path kept = ckdir / ("epoch-" + std::to_string(epoch) + ".ckpt");
+      if (improved && keep > 0) save({best_path, kept, last_path});
+      else if (improved) save({best_path, last_path});
+      else if (keep > 0) save({kept, last_path});
+      else save({last_path});
+      if (keep > 0) std::filesystem::remove(ckdir / ("epoch-" + std::to_string(epoch - keep) + ".ckpt"));
       if (vr) say("epoch " + std::to_string(epoch) + " " + valid + ": " + describe(*vr) + " | " + verdict);
       else say("epoch " + std::to_string(epoch) + ": " + verdict);
-      if (patience > 0 && since_best >= patience) {
-        say("early stop: no improvement for " + std::to_string(patience) + " epochs");
-        break;
-      }
+      if (st.stopped) say("early stop: no improvement for " + std::to_string(patience) + " epochs");
     }
     release_cached_storage();
-    if (best_epoch > 0) {
-      params.load(best_path);
-      say("restored the best epoch (" + std::to_string(best_epoch) + ", " + select + " " + format("%.4g", *best) + ")");
+    if (st.best_epoch > 0) {
+      load_parameters(params, Checkpoint::read(best_path).section("parameters"));
+      say("restored the best epoch (" + std::to_string(st.best_epoch) + ", " + select + " " + format("%.4g", *st.best) + ")");
     }
     Json& t = summary_["train"];
-    t["best_epoch"] = best_epoch;
+    t["best_epoch"] = st.best_epoch;
     t["select"] = select;
-    if (best) t["best_" + select] = *best;
-    t["seconds"] = seconds_since(train_start);
+    if (st.best) t["best_" + select] = *st.best;
+    t["seconds"] = st.train_seconds;
     t["parameters"] = params.count();
   }
 
@@ -815,7 +1151,14 @@ class Run {
   std::map<std::string, Slot> slots_;
   std::set<std::string> prepared_;
   std::ofstream metrics_;
+  std::uint64_t metrics_bytes_ = 0;  // what metrics.jsonl holds, for checkpoints
   Json summary_;
+  std::string config_text_;          // the resolved pipeline as YAML, kept in checkpoints
+  std::map<std::string, std::string> vocab_texts_;  // vocab id -> its file, kept in checkpoints
+  int stage_index_ = 0;
+  std::optional<Checkpoint> resume_;  // the checkpoint being resumed from
+  int resume_stage_ = -1;             // its stage, or -1
+  bool lr_overridden_ = false;        // the resumed pipeline sets a new learning rate
 };
 
 Kind RunContext::kind_of(const std::string& param) const {

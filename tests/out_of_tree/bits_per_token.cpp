@@ -14,6 +14,14 @@ class BitsPerToken : public loom::Metric {
   }
   double value_impl() const override { return count_ ? sum_ / static_cast<double>(count_) / std::log(2.0) : NAN; }
   bool higher_is_better_impl() const override { return false; }
+  void save_state_impl(loom::StateDict& out) const override {
+    out.set("sum", sum_);
+    out.set("count", count_);
+  }
+  void load_state_impl(const loom::StateDict& in) override {
+    sum_ = in.number("sum");
+    count_ = in.integer("count");
+  }
 
  private:
   double sum_ = 0.0;

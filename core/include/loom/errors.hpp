@@ -1,7 +1,7 @@
 #pragma once
-// The three tiers of failure. ConfigError and InputError are the user's to fix (exit code 2);
-// RuntimeError is I/O or numeric failure (exit code 1); LOOM_ASSERT guards our own invariants
-// (exit code 1). Only the host's main maps them to exit codes; library and plugin code throws.
+// The three tiers of failure. ConfigError, InputError and DivergedError are the user's to fix
+// (exit code 2); RuntimeError is an I/O failure (exit code 1); LOOM_ASSERT guards our own
+// invariants (exit code 1). Only the host's main maps them to exit codes; library and plugin code throws.
 #include <stdexcept>
 #include <string>
 
@@ -32,6 +32,13 @@ class InputError : public std::runtime_error {
 
 // A failure while working: I/O errors, a NaN loss.
 class RuntimeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Training diverged (a NaN or infinite loss or gradient). The user's to fix, like a bad
+// configuration (a lower learning rate, clipping): exit code 2. The last good checkpoint stays.
+class DivergedError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

@@ -29,8 +29,13 @@ class Json {
   static Json array() { Json j; j.value_ = Array{}; return j; }
 
   bool is_object() const { return std::holds_alternative<Object>(value_); }
+  bool is_array() const { return std::holds_alternative<Array>(value_); }
+  bool is_null() const { return std::holds_alternative<std::nullptr_t>(value_); }
+  bool is_integer() const { return std::holds_alternative<std::int64_t>(value_); }
   bool is_number() const;
-  double number() const;  // int or double
+  double number() const;  // int or double; NaN for null (how non-finite numbers are written)
+  std::int64_t integer() const { return std::get<std::int64_t>(value_); }
+  const bool* boolean() const { return std::get_if<bool>(&value_); }
   const std::string* string() const { return std::get_if<std::string>(&value_); }
 
   // Objects: sets (replacing) or reads a member; operator[] adds a null member if absent.
@@ -40,6 +45,7 @@ class Json {
   const Object& members() const { return std::get<Object>(value_); }
   // Arrays.
   void push_back(Json v) { std::get<Array>(value_).push_back(std::move(v)); }
+  const Array& items() const { return std::get<Array>(value_); }
 
   // One line when indent < 0, otherwise pretty-printed.
   std::string dump(int indent = -1) const;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "loom/checkpoint.hpp"
 #include "loom/graph.hpp"
 #include "loom/ops.hpp"
 #include "loom/parameters.hpp"
@@ -90,5 +91,10 @@ class Rnn {
   float dropout_;
   std::vector<Layer> layers_;
 };
+
+// Carried state in checkpoints: tensors "h.<layer>" and, for LSTMs, "c.<layer>".
+// load_rnn_state checks layer count, hidden size and cell against `rnn` (InputError).
+void save_rnn_state(const RnnState& state, StateDict& out);
+void load_rnn_state(RnnState& state, const StateDict& in, const Rnn& rnn);
 
 }  // namespace loom::nn

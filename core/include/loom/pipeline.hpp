@@ -21,6 +21,7 @@ struct RunOptions {
   std::optional<std::filesystem::path> out_dir;  // default runs/<name>
   std::optional<int> threads;                    // overrides the pipeline's `threads:`
   bool quiet = false;                            // no progress lines
+  bool resume = false;                           // continue from <out_dir>/checkpoints/last.ckpt
 };
 
 class Pipeline {
@@ -32,12 +33,16 @@ class Pipeline {
   std::uint64_t seed() const { return seed_; }
   std::optional<int> threads() const { return threads_; }
   const ConfigNode& config() const { return root_; }
+  const std::filesystem::path& file() const { return file_; }
 
   // Every problem found, one line each (empty when the pipeline is sound).
   std::vector<std::string> check(const Registry& registry) const;
   // check(), throwing one ConfigError that lists every problem.
   void validate(const Registry& registry) const;
-  // Runs the stages; returns the run folder.
+  // Runs the stages; returns the run folder. With options.resume, continues the run in that
+  // folder from its last checkpoint (InputError when there is none; ConfigError naming the
+  // keys when the pipeline changed in a way the checkpoint cannot honour). Throws
+  // Interrupted after saving when SIGINT/SIGTERM arrived (see interrupt.hpp).
   std::filesystem::path run(const Registry& registry, const RunOptions& options) const;
 
  private:

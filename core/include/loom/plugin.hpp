@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loom/checkpoint.hpp"
 #include "loom/config.hpp"
 #include "loom/graph.hpp"
 #include "loom/parameters.hpp"
@@ -26,7 +27,8 @@
 namespace loom {
 
 // Bumped whenever a class or function a plugin uses changes layout or meaning.
-constexpr int kAbiVersion = 1;
+// 2: optimizers, metrics and stateful models save and load their state (checkpoints).
+constexpr int kAbiVersion = 2;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -140,11 +142,16 @@ class Model : public Component {
 };
 
 // Optional: a model that carries state from one batch to the next (RNN language models).
-// The state is detached between batches and reset at the start of every split.
+// The state is detached between batches and reset at the start of every split. It is part
+// of a checkpoint, so that a run resumed mid-epoch continues with the same state.
 class Stateful {
  public:
   virtual ~Stateful() = default;
   virtual void reset_state() = 0;
+  // The carried state, e.g. tensors "h.0", "c.0"; an empty dict when there is none yet.
+  virtual void save_state(StateDict& out) const = 0;
+  // Restores what save_state wrote; throws InputError (naming in.origin) when it does not fit.
+  virtual void load_state(const StateDict& in) = 0;
 };
 
 // ---- optimizers ----------------------------------------------------------------------------
@@ -155,9 +162,17 @@ class Optimizer : public Component {
   double step(Parameters& params) { return step_impl(params); }
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr) { lr_ = lr; }
+  // Everything the next step depends on besides the parameters and the learning rate
+  // (momentum buffers, moment estimates, step counts), so that a resumed run takes exactly
+  // the steps an uninterrupted one would. The learning rate is saved by the runner.
+  void save_state(StateDict& out) const { save_state_impl(out); }
+  // Throws InputError (naming in.origin) when the state does not fit `params`.
+  void load_state(const StateDict& in, const Parameters& params) { load_state_impl(in, params); }
 
  protected:
   virtual double step_impl(Parameters& params) = 0;
+  virtual void save_state_impl(StateDict& out) const = 0;
+  virtual void load_state_impl(const StateDict& in, const Parameters& params) = 0;
   double lr_ = 0.0;
 };
 
@@ -168,12 +183,18 @@ class Metric : public Component {
   void update(const Batch& batch, const ModelOutput& output) { update_impl(batch, output); }
   double value() const { return value_impl(); }
   bool higher_is_better() const { return higher_is_better_impl(); }
+  // What has been accumulated since reset(), so that an epoch interrupted and resumed
+  // reports the same value as one that ran through. Doubles round-trip exactly.
+  void save_state(StateDict& out) const { save_state_impl(out); }
+  void load_state(const StateDict& in) { load_state_impl(in); }
 
  protected:
   virtual void reset_impl() = 0;
   virtual void update_impl(const Batch& batch, const ModelOutput& output) = 0;
   virtual double value_impl() const = 0;
   virtual bool higher_is_better_impl() const = 0;
+  virtual void save_state_impl(StateDict& out) const = 0;
+  virtual void load_state_impl(const StateDict& in) = 0;
 };
 
 // ---- building components -------------------------------------------------------------------

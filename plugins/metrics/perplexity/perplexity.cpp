@@ -20,6 +20,14 @@ class Perplexity : public loom::Metric {
     return count_ > 0 ? std::exp(loss_sum_ / static_cast<double>(count_)) : NAN;
   }
   bool higher_is_better_impl() const override { return false; }
+  void save_state_impl(loom::StateDict& out) const override {
+    out.set("loss_sum", loss_sum_);
+    out.set("count", count_);
+  }
+  void load_state_impl(const loom::StateDict& in) override {
+    loss_sum_ = in.number("loss_sum");
+    count_ = in.integer("count");
+  }
 
  private:
   double loss_sum_ = 0.0;

@@ -36,6 +36,9 @@ class RnnLm : public loom::Model, public loom::Stateful {
 
   void reset_state() override { state_.reset(); }
 
+  void save_state(loom::StateDict& out) const override { loom::nn::save_rnn_state(state_, out); }
+  void load_state(const loom::StateDict& in) override { loom::nn::load_rnn_state(state_, in, rnn_); }
+
  protected:
   loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
     const loom::Tensor& ids = batch.get("ids");

@@ -3,6 +3,7 @@
 // after optional clipping of the global gradient norm to `clip`.
 #include <vector>
 
+#include "loom/errors.hpp"
 #include "loom/parallel.hpp"
 #include "loom/plugin.hpp"
 
@@ -45,6 +46,27 @@ class Sgd : public loom::Optimizer {
     }
     first_step_ = false;
     return norm;
+  }
+
+  void save_state_impl(loom::StateDict& out) const override {
+    out.set("first_step", first_step_);
+    for (std::size_t i = 0; i < buffers_.size(); ++i) out.set_tensor("momentum." + std::to_string(i), buffers_[i]);
+  }
+
+  void load_state_impl(const loom::StateDict& in, const loom::Parameters& params) override {
+    const loom::Json& first = in.value("first_step");
+    if (first.boolean() == nullptr) throw loom::InputError(in.origin + ": first_step is not true or false");
+    first_step_ = *first.boolean();
+    buffers_.clear();
+    if (!in.has_tensor("momentum.0")) return;
+    std::size_t i = 0;
+    for (const auto& p : params) {
+      const loom::Tensor& b = in.tensor("momentum." + std::to_string(i++));
+      if (b.shape() != p.shape)
+        throw loom::InputError(in.origin + ": momentum buffer of '" + p.name + "' is " + b.shape().str() +
+                               ", the parameter is " + p.shape.str());
+      buffers_.push_back(b.clone());
+    }
   }
 
  private:

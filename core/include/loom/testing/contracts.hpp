@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "loom/checkpoint.hpp"
 #include "loom/errors.hpp"
 #include "loom/graph.hpp"
 #include "loom/parameters.hpp"
@@ -648,6 +649,55 @@ inline Failures optimizer_minimises_quadratic(Optimizer& optimizer, int steps = 
   return failures;
 }
 
+namespace detail {
+// One section written to checkpoint bytes and read back, as a resumed run sees it.
+inline StateDict round_trip(const std::function<void(StateDict&)>& save) {
+  Checkpoint out;
+  save(out.section("state"));
+  return Checkpoint::parse(out.serialize(), "round trip").section("state");
+}
+}  // namespace detail
+
+// `first` takes 3 steps on the quadratic of optimizer_minimises_quadratic; its state goes
+// through checkpoint bytes into `second` (a fresh optimizer built the same way), which then
+// takes 4 steps on a copy of the parameters while `first` takes the same 4: the values must
+// be bitwise equal, as a run resumed from a checkpoint must continue exactly.
+inline Failures optimizer_resumes_exactly(Optimizer& first, Optimizer& second) {
+  Failures failures;
+  detail::guarded(failures, "resume", [&] {
+    static const float c[5] = {1.0f, -2.0f, 3.0f, 0.5f, -1.5f};
+    Parameters a, b;
+    for (Parameters* p : {&a, &b}) {
+      p->add("x", Shape{5}, Init::uniform(0.5f));
+      p->add("y", Shape{2, 3}, Init::uniform(0.5f));
+      p->finalize(7);
+    }
+    auto step = [&](Optimizer& opt, Parameters& p) {
+      p.zero_grad();
+      for (int i = 0; i < 5; ++i) p[0].grad.data()[i] = 2.0f * (p[0].value.data()[i] - c[i]);
+      for (int i = 0; i < 6; ++i) p[1].grad.data()[i] = p[1].value.data()[i] * 0.5f - 0.25f;
+      opt.step(p);
+    };
+    for (int i = 0; i < 3; ++i) step(first, a);
+    StateDict state = detail::round_trip([&](StateDict& s) { first.save_state(s); });
+    b.values().copy_from(a.values());
+    second.load_state(state, b);
+    second.set_learning_rate(first.learning_rate());
+    for (int i = 0; i < 4; ++i) {
+      step(first, a);
+      step(second, b);
+    }
+    for (std::int64_t i = 0; i < a.values().numel(); ++i)
+      if (a.values().data()[i] != b.values().data()[i]) {
+        failures.push_back("after resuming, value " + std::to_string(i) + " is " +
+                           detail::number(b.values().data()[i]) + ", without interruption " +
+                           detail::number(a.values().data()[i]) + ": save_state misses something");
+        return;
+      }
+  });
+  return failures;
+}
+
 // ---- metrics -------------------------------------------------------------------------------
 
 struct MetricUpdate {
@@ -674,6 +724,30 @@ inline Failures metric_matches(Metric& metric, const std::vector<MetricUpdate>& 
     if (!detail::close(values[1], values[0], 0.0))
       failures.push_back("value " + detail::number(values[1]) + " after reset and the same updates, " +
                          "first time " + detail::number(values[0]));
+  });
+  return failures;
+}
+
+// The first half of `updates` goes into `first`, whose state then goes through checkpoint
+// bytes into `second` (a fresh metric); the rest goes into `second`: its value must equal
+// that of `first` given every update, bitwise.
+inline Failures metric_resumes_exactly(Metric& first, Metric& second, const std::vector<MetricUpdate>& updates) {
+  Failures failures;
+  detail::guarded(failures, "metric resume", [&] {
+    first.reset();
+    second.reset();
+    const std::size_t half = updates.size() / 2;
+    for (std::size_t i = 0; i < half; ++i) first.update(updates[i].batch, updates[i].output);
+    StateDict state = detail::round_trip([&](StateDict& s) { first.save_state(s); });
+    second.load_state(state);
+    for (std::size_t i = half; i < updates.size(); ++i) {
+      first.update(updates[i].batch, updates[i].output);
+      second.update(updates[i].batch, updates[i].output);
+    }
+    const double a = first.value(), b = second.value();
+    if (!(a == b || (std::isnan(a) && std::isnan(b))))
+      failures.push_back("value " + detail::number(b) + " after resuming, " + detail::number(a) +
+                         " without interruption: save_state misses something");
   });
   return failures;
 }
