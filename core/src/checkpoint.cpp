@@ -79,7 +79,7 @@ std::string StateDict::text(const std::string& key) const {
 
 // ---- Checkpoint ----------------------------------------------------------------------------
 
-StateDict& Checkpoint::section(const std::string& name) {
+StateDict& Checkpoint::add_section(const std::string& name) {
   StateDict& s = sections_[name];
   if (s.origin.empty()) s.origin = (source_.empty() ? "checkpoint" : source_) + ": section '" + name + "'";
   return s;
@@ -166,7 +166,7 @@ Checkpoint Checkpoint::parse(const std::string& bytes, const std::string& source
   ck.source_ = source;
   std::size_t expected_offset = 0;
   for (const auto& [name, s] : sections->members()) {
-    StateDict& dict = ck.section(name);
+    StateDict& dict = ck.add_section(name);
     const Json* values = s.is_object() ? s.find("values") : nullptr;
     const Json* tensors = s.is_object() ? s.find("tensors") : nullptr;
     if (values == nullptr || !values->is_object() || tensors == nullptr || !tensors->is_array())
@@ -251,7 +251,7 @@ void load_parameters(Parameters& params, const StateDict& in) {
 }
 
 std::string fingerprint(const std::string& text) {
-  std::uint64_t h = 1469598103934665603ull;
+  std::uint64_t h = 14695981039346656037ull;
   for (unsigned char c : text) {
     h ^= c;
     h *= 1099511628211ull;

@@ -528,10 +528,9 @@ class Run {
       metrics_.open(metrics_path, std::ios::trunc);
     }
     if (!metrics_) throw RuntimeError("cannot write '" + metrics_path.string() + "'");
-    {
-      std::ofstream cfg(dir_ / "config.yaml");
-      cfg << "# resolved pipeline (variables substituted, --set overrides applied)" << config_text_ << "\n";
-    }
+    // A resumed run rewrites config.yaml with its first checkpoint, so that the file always
+    // describes the run the checkpoints continue (loom resume reads it).
+    if (!options_.resume) write_config();
     for (std::size_t i = 0; i < resolved_.stages.size(); ++i) {
       stage_index_ = static_cast<int>(i);
       const auto& [stage, values] = resolved_.stages[i];
@@ -570,6 +569,12 @@ class Run {
       evaluate_stage(Params("stage " + stage, stage, stage_specs().at(stage), values));
       write_summary();
     }
+  }
+
+  void write_config() {
+    write_file_atomically(dir_ / "config.yaml",
+                          "# resolved pipeline (variables substituted, --set overrides applied)" + config_text_ + "\n");
+    config_written_ = true;
   }
 
   std::string resume_hint() const { return "; continue with: loom resume " + dir_.string(); }
@@ -864,7 +869,7 @@ class Run {
                             std::to_string(st.epoch) + ", batch " + std::to_string(st.batch) +
                             "; not saved, the last checkpoint stays (try a lower learning rate or gradient clipping)");
     Checkpoint ck;
-    StateDict& run = ck.section("run");
+    StateDict& run = ck.add_section("run");
     run.set("loom_version", LOOM_VERSION_STRING);
     run.set("seed", static_cast<std::int64_t>(seed_));
     run.set("config", config_text_);
@@ -885,11 +890,11 @@ class Run {
     run.set("lr", t.optimizer.learning_rate());
     run.set("metrics_bytes", static_cast<std::int64_t>(metrics_bytes_));
     run.set("summary", summary_);
-    save_parameters(t.model.parameters(), ck.section("parameters"));
-    t.optimizer.save_state(ck.section("optimizer"));
-    if (t.stateful) t.stateful->save_state(ck.section("model_state"));
-    for (const auto& [id, m] : t.metrics) m->save_state(ck.section("metric." + id));
-    for (const auto& [id, text] : vocab_texts_) ck.section("vocab." + id).set("text", text);
+    save_parameters(t.model.parameters(), ck.add_section("parameters"));
+    t.optimizer.save_state(ck.add_section("optimizer"));
+    if (t.stateful) t.stateful->save_state(ck.add_section("model_state"));
+    for (const auto& [id, m] : t.metrics) m->save_state(ck.add_section("metric." + id));
+    for (const auto& [id, text] : vocab_texts_) ck.add_section("vocab." + id).set("text", text);
     return ck;
   }
 
@@ -970,10 +975,13 @@ class Run {
       resume_.reset();  // the stages after this one start afresh
       resume_stage_ = -1;
     }
-    std::string last_saved = "none yet";
+    std::string last_saved = st.epoch > 1 || st.batch > 0
+                                 ? "epoch " + std::to_string(st.epoch) + ", batch " + std::to_string(st.batch)
+                                 : "none yet";
     auto save = [&](std::initializer_list<std::filesystem::path> paths) {
       std::string bytes = make_checkpoint(st, trainee).serialize();
       for (const auto& path : paths) write_file_atomically(path, bytes);
+      if (!config_written_) write_config();
       last_saved = "epoch " + std::to_string(st.epoch) + ", batch " + std::to_string(st.batch);
     };
 
@@ -1159,6 +1167,7 @@ class Run {
   std::optional<Checkpoint> resume_;  // the checkpoint being resumed from
   int resume_stage_ = -1;             // its stage, or -1
   bool lr_overridden_ = false;        // the resumed pipeline sets a new learning rate
+  bool config_written_ = false;
 };
 
 Kind RunContext::kind_of(const std::string& param) const {

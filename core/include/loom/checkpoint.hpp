@@ -51,8 +51,8 @@ class Checkpoint {
  public:
   static constexpr std::uint32_t kFormatVersion = 1;
 
-  // The section of that name, created empty when absent.
-  StateDict& section(const std::string& name);
+  // The section of that name for writing, created empty when absent.
+  StateDict& add_section(const std::string& name);
   bool has_section(const std::string& name) const { return sections_.count(name) > 0; }
   // Throws InputError naming the file and the missing section.
   const StateDict& section(const std::string& name) const;

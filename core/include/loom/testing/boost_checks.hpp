@@ -20,4 +20,9 @@ void expect_error(F f, std::initializer_list<std::string> fragments) {
   }
 }
 
+template <class Error, class F>
+void expect_error(F f, const std::string& fragment) {
+  expect_error<Error>(f, {fragment});
+}
+
 }  // namespace loom::testing

@@ -653,7 +653,7 @@ namespace detail {
 // One section written to checkpoint bytes and read back, as a resumed run sees it.
 inline StateDict round_trip(const std::function<void(StateDict&)>& save) {
   Checkpoint out;
-  save(out.section("state"));
+  save(out.add_section("state"));
   return Checkpoint::parse(out.serialize(), "round trip").section("state");
 }
 }  // namespace detail
