@@ -1,0 +1,31 @@
+#pragma once
+// The report of a run folder or a sweep folder: one self-contained HTML file (inline CSS and
+// SVG charts, no script, no network reference) that any browser shows offline.
+//
+// A run folder needs metrics.jsonl; summary.json, manifest.json and config.yaml are used when
+// present. The run report holds the test scores, the training summary, what the manifest
+// records about the run, one chart per epoch curve (loss, every metric id, learning rate,
+// gradient norm, tokens/s) and the configuration.
+//
+// A sweep folder is recognised by its sweep.json. The sweep report holds the results table
+// (one row per point, the best primary value marked, each point linked to its own
+// report.html when that exists), one chart of the primary metric per swept key, a heatmap
+// when exactly two keys are swept and the validation curves of the finished points.
+//
+// The output depends only on the contents of the input files and the folder's name, so the
+// same inputs give the same bytes. Every text taken from a file is HTML-escaped. Each section
+// has an id (results, run, chart-loss, chart-metric-<id>, chart-lr, chart-grad-norm,
+// chart-tokens-per-s, chart-by-<key>, heatmap, chart-curves, config); report.html#<id> shows
+// that section alone.
+#include <filesystem>
+
+namespace loom {
+
+// Writes DIR/report.html (atomically) and returns its path. Throws InputError naming the file
+// (and the line, for metrics.jsonl) when a required file is missing or a file is malformed
+// (for a sweep, that includes the metrics.jsonl of a finished point); RuntimeError when
+// report.html cannot be written. Reads only: the reports of a sweep's points are linked when
+// they exist, never written here.
+std::filesystem::path write_report(const std::filesystem::path& dir);
+
+}  // namespace loom
