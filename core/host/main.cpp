@@ -18,6 +18,7 @@
 #include "loom/parallel.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/registry.hpp"
+#include "loom/report.hpp"
 
 namespace po = boost::program_options;
 
@@ -32,6 +33,7 @@ constexpr const char* kUsage =
     "  resume RUN_DIR [--set key=value]...         continue a stopped run from its last checkpoint\n"
     "  validate FILE [--set key=value]...          check a pipeline without running it\n"
     "  plugins [NAME]                              list plugins, or one plugin's parameters\n"
+    "  report DIR                                  write DIR/report.html for a run or sweep folder\n"
     "\n"
     "'loom COMMAND --help' shows a command's options.\n";
 
@@ -210,6 +212,21 @@ int plugins_command(const std::vector<std::string>& args, const Global& global, 
   return 0;
 }
 
+int report_command(const std::vector<std::string>& args) {
+  po::options_description desc("loom report DIR");
+  desc.add_options()("help,h", "show this help")("dir", po::value<std::string>(), "a run folder or a sweep folder");
+  po::positional_options_description pos;
+  pos.add("dir", 1);
+  if (wants_help(args)) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  if (!vm.count("dir")) throw loom::ConfigError("loom report: missing the run or sweep folder DIR (see --help)");
+  std::cout << loom::write_report(vm["dir"].as<std::string>()).string() << "\n";
+  return 0;
+}
+
 int dispatch(int argc, char** argv) {
   po::options_description global_desc("global options");
   std::string command;
@@ -248,7 +265,8 @@ int dispatch(int argc, char** argv) {
   if (command == "run" || command == "validate" || command == "resume")
     return run_or_validate(command, rest, global, argv[0]);
   if (command == "plugins") return plugins_command(rest, global, argv[0]);
-  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins"});
+  if (command == "report") return report_command(rest);
+  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report"});
   throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
                           "; see 'loom --help'");
 }

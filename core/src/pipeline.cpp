@@ -18,6 +18,7 @@
 #include "loom/parallel.hpp"
 #include "loom/parameters.hpp"
 #include "loom/random.hpp"
+#include "loom/report.hpp"
 
 namespace loom {
 
@@ -553,6 +554,12 @@ class Run {
         evaluate_stage(params);
       }
       write_summary();
+    }
+    // The report is a view of the files just written; failing to draw it does not fail the run.
+    try {
+      say("report: " + write_report(dir_).string());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "warning: no report: %s\n", e.what());
     }
     say("run folder: " + dir_.string());
   }
