@@ -19,6 +19,7 @@
 #include "loom/pipeline.hpp"
 #include "loom/registry.hpp"
 #include "loom/report.hpp"
+#include "loom/sweep.hpp"
 
 namespace po = boost::program_options;
 
@@ -33,6 +34,8 @@ constexpr const char* kUsage =
     "  resume RUN_DIR [--set key=value]...         continue a stopped run from its last checkpoint\n"
     "  validate FILE [--set key=value]...          check a pipeline without running it\n"
     "  plugins [NAME]                              list plugins, or one plugin's parameters\n"
+    "  sweep FILE [--grid key=v1,v2]... [--set key=value]... [--out DIR] [--parallel N]\n"
+    "                                              run the pipeline once per point of a grid\n"
     "  report DIR                                  write DIR/report.html for a run or sweep folder\n"
     "\n"
     "'loom COMMAND --help' shows a command's options.\n";
@@ -144,6 +147,9 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
   load_plugins(registry, g, argv0);
   auto pipeline = loom::Pipeline::load(file, overrides);
   pipeline.validate(registry);
+  if (pipeline.config().find("sweep") != nullptr && command != "resume")
+    std::fprintf(stderr, "note: %s has a sweep: section; this %s uses the base values (loom sweep runs the grid)\n",
+                 file.c_str(), command.c_str());
   if (command == "validate") {
     std::cout << file << ": ok\n";
     return 0;
@@ -212,6 +218,50 @@ int plugins_command(const std::vector<std::string>& args, const Global& global, 
   return 0;
 }
 
+int sweep_command(const std::vector<std::string>& args, const Global& global, const char* argv0) {
+  po::options_description desc("loom sweep FILE [options]");
+  desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "pipeline YAML file")(
+      "grid", po::value<std::vector<std::string>>()->composing(),
+      "sweep a key over values: components.model.nhid=200,400 (adds to or replaces sweep.grid)")(
+      "set", po::value<std::vector<std::string>>()->composing(), "override a value in every point")(
+      "out", po::value<std::string>(), "sweep folder (default runs/<name>)")(
+      "parallel", po::value<int>(), "points run at once (default: sweep.parallel, else 1)")(
+      "threads", po::value<int>(), "threads in all, shared out between the points run at once")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "another folder of plugins")(
+      "quiet,q", "no progress output");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  if (wants_help(args)) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  if (!vm.count("file")) throw loom::ConfigError("loom sweep: missing the pipeline FILE (see --help)");
+  Global g = global;
+  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
+  if (vm.count("plugin-path"))
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  loom::Registry registry;
+  load_plugins(registry, g, argv0);
+  loom::SweepOptions o;
+  o.pipeline = vm["file"].as<std::string>();
+  if (vm.count("set")) o.overrides = vm["set"].as<std::vector<std::string>>();
+  if (vm.count("grid")) o.grid = vm["grid"].as<std::vector<std::string>>();
+  if (vm.count("out")) o.out_dir = vm["out"].as<std::string>();
+  if (vm.count("parallel")) o.parallel = vm["parallel"].as<int>();
+  auto base = loom::Pipeline::load(o.pipeline, o.overrides);
+  o.threads = g.threads ? *g.threads : base.threads().value_or(loom::hardware_threads());
+  if (o.threads < 1) throw loom::ConfigError("--threads must be at least 1");
+  std::error_code ec;
+  o.loom_executable = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) o.loom_executable = argv0;
+  o.plugin_paths = g.plugin_paths;
+  o.quiet = vm.count("quiet") > 0;
+  loom::install_interrupt_handlers();
+  loom::run_sweep(registry, o);
+  return 0;
+}
+
 int report_command(const std::vector<std::string>& args) {
   po::options_description desc("loom report DIR");
   desc.add_options()("help,h", "show this help")("dir", po::value<std::string>(), "a run folder or a sweep folder");
@@ -266,7 +316,8 @@ int dispatch(int argc, char** argv) {
     return run_or_validate(command, rest, global, argv[0]);
   if (command == "plugins") return plugins_command(rest, global, argv[0]);
   if (command == "report") return report_command(rest);
-  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report"});
+  if (command == "sweep") return sweep_command(rest, global, argv[0]);
+  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report", "sweep"});
   throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
                           "; see 'loom --help'");
 }

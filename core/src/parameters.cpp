@@ -199,7 +199,7 @@ class Reader {
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& bytes) {
   std::filesystem::path tmp = path;
-  tmp += ".tmp";
+  tmp += ".tmp." + std::to_string(::getpid());  // two processes writing one file never share a temporary
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw RuntimeError("cannot write '" + tmp.string() + "': " + std::strerror(errno));
   std::size_t done = 0;

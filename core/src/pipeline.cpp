@@ -25,7 +25,7 @@ namespace loom {
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {"name", "description", "seed", "vars", "threads",
-                                                "components", "stages"};
+                                                "components", "stages", "sweep"};
 
 std::optional<Kind> kind_from_folder(const std::string& folder) {
   for (Kind k : {Kind::kTokenizer, Kind::kVocab, Kind::kData, Kind::kModel, Kind::kOptimizer,
@@ -1122,6 +1122,7 @@ class Run {
       load_parameters(params, Checkpoint::read(best_path).section("parameters"));
       say("restored the best epoch (" + std::to_string(st.best_epoch) + ", " + select + " " + format("%.4g", *st.best) + ")");
     }
+    record_directions(metrics);
     Json& t = summary_["train"];
     t["best_epoch"] = st.best_epoch;
     t["select"] = select;
@@ -1138,6 +1139,7 @@ class Run {
     auto metrics = metrics_for(p);
     std::string split = p.get_string("split");
     if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+    record_directions(metrics);
     EvalResult r = evaluate_split(model, data, split, metrics);
     summary_["evaluate"][split] = scores(r);
     std::string line = "evaluate " + split + ": " + describe(r);
@@ -1151,6 +1153,13 @@ class Run {
       }
     }
     say(line);
+  }
+
+  // summary.json says which way each metric improves, for sweeps and reports.
+  void record_directions(const std::vector<std::pair<std::string, Metric*>>& metrics) {
+    Json& h = summary_["higher_is_better"];
+    if (!h.is_object()) h = Json::object();
+    for (const auto& [id, m] : metrics) h[id] = m->higher_is_better();
   }
 
   void write_summary() { write_file_atomically(dir_ / "summary.json", summary_.dump(2) + "\n"); }

@@ -1,5 +1,7 @@
 #include "markov_corpus.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -265,9 +267,11 @@ std::string first_lower(std::string text) {
   return text;
 }
 
+// One temporary name per process: sweep points running at once may generate the same corpus
+// into the same folder, and each must rename a complete file of its own into place.
 fs::path temp_path(const fs::path& path) {
   fs::path temp = path;
-  temp += ".tmp";
+  temp += ".tmp." + std::to_string(::getpid());
   return temp;
 }
 
