@@ -11,11 +11,11 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "loom/errors.hpp"
+#include "loom/json.hpp"
 #include "loom/parameters.hpp"
 
 namespace loom {
@@ -24,275 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------------------------------------
-// Reading JSON. loom::Json offers no read access to arrays, and sweep.json and manifest.json
-// are made of them, so the report reads into this small read-only tree, with errors that name
-// file:line:column.
-
-struct JsonValue {
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  bool boolean = false;
-  double number = 0.0;
-  std::string text;
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
-
-  bool is(Type t) const { return type == t; }
-  const JsonValue* find(std::string_view key) const {
-    if (type != Type::kObject) return nullptr;
-    for (const auto& [k, v] : members)
-      if (k == key) return &v;
-    return nullptr;
-  }
-  std::optional<double> number_of(std::string_view key) const {
-    const JsonValue* v = find(key);
-    if (v != nullptr && v->is(Type::kNumber)) return v->number;
-    return std::nullopt;
-  }
-  const std::string* string_of(std::string_view key) const {
-    const JsonValue* v = find(key);
-    return v != nullptr && v->is(Type::kString) ? &v->text : nullptr;
-  }
-};
-using JType = JsonValue::Type;
-
-class JsonReader {
- public:
-  // `first_line` is the line of `text` within `file` (metrics.jsonl is read line by line).
-  JsonReader(std::string_view text, std::string file, int first_line)
-      : text_(text), file_(std::move(file)), first_line_(first_line) {}
-
-  JsonValue document() {
-    JsonValue v = value(0);
-    skip_space();
-    if (pos_ < text_.size()) fail("unexpected " + found() + " after the value");
-    return v;
-  }
-
- private:
-  static constexpr int kMaxDepth = 64;
-
-  [[noreturn]] void fail(const std::string& what) const {
-    int line = first_line_;
-    int column = 1;
-    for (std::size_t i = 0; i < pos_ && i < text_.size(); ++i) {
-      if (text_[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-    }
-    throw InputError(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                     ": malformed JSON: " + what);
-  }
-  std::string found() const {
-    if (pos_ >= text_.size()) return "end of text";
-    return "'" + std::string(1, text_[pos_]) + "'";
-  }
-  void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
-      ++pos_;
-  }
-  bool next_is(char c) {
-    skip_space();
-    return pos_ < text_.size() && text_[pos_] == c;
-  }
-  void expect(char c, const std::string& what) {
-    if (!next_is(c)) fail("expected " + what + ", found " + found());
-    ++pos_;
-  }
-  bool is_digit() const { return pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9'; }
-
-  JsonValue value(int depth) {
-    skip_space();
-    if (depth > kMaxDepth) fail("nested deeper than " + std::to_string(kMaxDepth) + " levels");
-    if (pos_ >= text_.size()) fail("expected a value, found end of text");
-    JsonValue v;
-    char c = text_[pos_];
-    if (c == '{') {
-      ++pos_;
-      v.type = JType::kObject;
-      if (next_is('}')) {
-        ++pos_;
-        return v;
-      }
-      while (true) {
-        if (!next_is('"')) fail("expected a key in double quotes, found " + found());
-        std::string key = string_literal();
-        expect(':', "':' after a key");
-        JsonValue item = value(depth + 1);
-        auto same = std::find_if(v.members.begin(), v.members.end(),
-                                 [&](const auto& m) { return m.first == key; });
-        if (same != v.members.end())
-          same->second = std::move(item);  // the last one counts
-        else
-          v.members.emplace_back(std::move(key), std::move(item));
-        if (next_is(',')) {
-          ++pos_;
-          continue;
-        }
-        expect('}', "',' or '}'");
-        return v;
-      }
-    }
-    if (c == '[') {
-      ++pos_;
-      v.type = JType::kArray;
-      if (next_is(']')) {
-        ++pos_;
-        return v;
-      }
-      while (true) {
-        v.items.push_back(value(depth + 1));
-        if (next_is(',')) {
-          ++pos_;
-          continue;
-        }
-        expect(']', "',' or ']'");
-        return v;
-      }
-    }
-    if (c == '"') {
-      v.type = JType::kString;
-      v.text = string_literal();
-      return v;
-    }
-    for (const auto& [word, type, flag] :
-         {std::tuple{"true", JType::kBool, true}, std::tuple{"false", JType::kBool, false},
-          std::tuple{"null", JType::kNull, false}}) {
-      std::string_view w(word);
-      if (text_.substr(pos_, w.size()) == w) {
-        pos_ += w.size();
-        v.type = type;
-        v.boolean = flag;
-        return v;
-      }
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return number_literal();
-    fail("expected a value, found " + found());
-  }
-
-  JsonValue number_literal() {
-    std::size_t start = pos_;
-    if (text_[pos_] == '-') ++pos_;
-    if (!is_digit()) fail("malformed number");
-    if (text_[pos_] == '0')
-      ++pos_;
-    else
-      while (is_digit()) ++pos_;
-    if (pos_ < text_.size() && text_[pos_] == '.') {
-      ++pos_;
-      if (!is_digit()) fail("malformed number");
-      while (is_digit()) ++pos_;
-    }
-    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
-      if (!is_digit()) fail("malformed number");
-      while (is_digit()) ++pos_;
-    }
-    JsonValue v;
-    v.type = JType::kNumber;
-    auto r = std::from_chars(text_.data() + start, text_.data() + pos_, v.number);
-    if (r.ec != std::errc()) {
-      pos_ = start;
-      fail("number out of range");
-    }
-    return v;
-  }
-
-  unsigned hex4() {
-    if (pos_ + 4 > text_.size()) fail("\\u needs four hex digits");
-    unsigned cp = 0;
-    auto r = std::from_chars(text_.data() + pos_, text_.data() + pos_ + 4, cp, 16);
-    if (r.ec != std::errc() || r.ptr != text_.data() + pos_ + 4) fail("\\u needs four hex digits");
-    pos_ += 4;
-    return cp;
-  }
-
-  static void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  std::string string_literal() {
-    ++pos_;  // the opening quote
-    std::string out;
-    while (true) {
-      if (pos_ >= text_.size()) fail("unterminated string");
-      char c = text_[pos_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= text_.size()) fail("unterminated string");
-      char e = text_[pos_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          unsigned cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
-            pos_ += 2;
-            unsigned low = hex4();
-            cp = (low >= 0xDC00 && low < 0xE000) ? 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)
-                                                 : 0xFFFD;
-          } else if (cp >= 0xD800 && cp < 0xE000) {
-            cp = 0xFFFD;  // a lone surrogate
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default:
-          --pos_;
-          fail("unknown escape '\\" + std::string(1, e) + "'");
-      }
-    }
-  }
-
-  std::string_view text_;
-  std::string file_;
-  int first_line_;
-  std::size_t pos_ = 0;
-};
+// Reading the files of a folder.
 
 // The file's bytes, or nothing when it does not exist.
 std::optional<std::string> read_if_present(const fs::path& path) {
@@ -308,12 +40,35 @@ std::optional<std::string> read_if_present(const fs::path& path) {
 }
 
 // The JSON object in `path`, or nothing when the file does not exist.
-std::optional<JsonValue> read_object_if_present(const fs::path& path) {
+std::optional<Json> read_object_if_present(const fs::path& path) {
   auto text = read_if_present(path);
   if (!text) return std::nullopt;
-  JsonValue v = JsonReader(*text, path.string(), 1).document();
-  if (!v.is(JType::kObject)) throw InputError(path.string() + ": expected a JSON object");
+  Json v = Json::parse(*text, path.string());
+  if (!v.is_object()) throw InputError(path.string() + ": expected a JSON object");
   return v;
+}
+
+// The member `key` of an object when it is a number (a null, how a NaN is written, is not).
+std::optional<double> number_of(const Json& object, const std::string& key) {
+  const Json* v = object.find(key);
+  if (v != nullptr && v->is_number()) return v->number();
+  return std::nullopt;
+}
+
+const std::string* string_of(const Json& object, const std::string& key) {
+  const Json* v = object.find(key);
+  return v != nullptr ? v->string() : nullptr;
+}
+
+// The members of an object; none for any other value.
+const Json::Object& members_of(const Json& v) {
+  static const Json::Object kNone;
+  return v.is_object() ? v.members() : kNone;
+}
+
+// Appends `item` unless `list` has it already: columns and series keep their first order.
+void add_unique(std::vector<std::string>& list, const std::string& item) {
+  if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +105,9 @@ std::string escape_html(std::string_view s) {
   return out;
 }
 
+// What stands for a missing or non-finite value: an em dash.
+constexpr const char* kDash = "\xE2\x80\x94";
+
 std::string to_text(double v, std::chars_format format, int precision) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, v, format, precision);
@@ -370,7 +128,7 @@ std::string grouped_integer(double v) {
 // A value for a table or a tooltip: integers whole, large values rounded, others with four
 // significant digits.
 std::string format_value(double v) {
-  if (!std::isfinite(v)) return "\xE2\x80\x94";  // an em dash
+  if (!std::isfinite(v)) return kDash;
   if ((v == std::round(v) && std::fabs(v) < 1e15) || std::fabs(v) >= 1e4) return grouped_integer(v);
   return to_text(v, std::chars_format::general, 4);
 }
@@ -396,29 +154,20 @@ std::string shortest(double v) {
 enum class Numbers { kRounded, kExact };
 
 // Compact text for any JSON value: scalars as they are, objects as "key value · key value".
-std::string compact(const JsonValue& v, Numbers numbers = Numbers::kRounded) {
-  switch (v.type) {
-    case JType::kNull:
-      return "\xE2\x80\x94";
-    case JType::kBool:
-      return v.boolean ? "true" : "false";
-    case JType::kNumber:
-      return numbers == Numbers::kExact ? shortest(v.number) : format_value(v.number);
-    case JType::kString:
-      return v.text;
-    case JType::kArray: {
-      std::string out;
-      for (const auto& item : v.items) out += (out.empty() ? "" : ", ") + compact(item, numbers);
-      return out;
-    }
-    case JType::kObject: {
-      std::string out;
-      for (const auto& [k, item] : v.members)
-        out += (out.empty() ? "" : " \xC2\xB7 ") + k + " " + compact(item, numbers);
-      return out;
-    }
-  }
-  return "";
+std::string compact(const Json& v, Numbers numbers = Numbers::kRounded) {
+  if (v.is_null()) return kDash;
+  if (const bool* b = v.boolean()) return *b ? "true" : "false";
+  if (v.is_integer() && numbers == Numbers::kExact) return std::to_string(v.integer());
+  if (v.is_number())
+    return numbers == Numbers::kExact ? shortest(v.number()) : format_value(v.number());
+  if (const std::string* text = v.string()) return *text;
+  std::string out;
+  if (v.is_array())
+    for (const auto& item : v.items()) out += (out.empty() ? "" : ", ") + compact(item, numbers);
+  else
+    for (const auto& [k, item] : v.members())
+      out += (out.empty() ? "" : " \xC2\xB7 ") + k + " " + compact(item, numbers);
+  return out;
 }
 
 // Lower-case letters, digits and '-' only: for fragment identifiers and class names.
@@ -628,6 +377,12 @@ struct Series {
   bool dashed = false;
   std::vector<std::pair<double, double>> points;  // (x, y); a NaN y breaks the line
 };
+
+// The n-th line of a chart: the palette's colours in turn, dashed on the second round.
+Series nth_series(std::size_t n, std::string label, std::vector<std::pair<double, double>> points) {
+  return {std::move(label), kPalette[n % kPaletteSize], (n / kPaletteSize) % 2 == 1,
+          std::move(points)};
+}
 
 struct LineChart {
   std::string
@@ -891,9 +646,9 @@ bool is_bookkeeping(const std::string& key) {
 
 // metrics.jsonl, the last line of each epoch and split (a resumed run repeats lines).
 struct EpochMetrics {
-  std::vector<std::string> splits;                           // in order of first appearance
-  std::vector<std::string> metric_ids;                       // in order of first appearance
-  std::map<std::string, std::map<double, JsonValue>> lines;  // split -> epoch -> line
+  std::vector<std::string> splits;                      // in order of first appearance
+  std::vector<std::string> metric_ids;                  // in order of first appearance
+  std::map<std::string, std::map<double, Json>> lines;  // split -> epoch -> line
 
   // (epoch, value) for every epoch of `split` whose `key` is a finite number.
   std::vector<std::pair<double, double>> series(const std::string& split,
@@ -902,7 +657,7 @@ struct EpochMetrics {
     auto it = lines.find(split);
     if (it == lines.end()) return out;
     for (const auto& [epoch, line] : it->second) {
-      auto v = line.number_of(key);
+      auto v = number_of(line, key);
       if (v && std::isfinite(*v)) out.emplace_back(epoch, *v);
     }
     return out;
@@ -933,19 +688,16 @@ EpochMetrics read_metrics(const fs::path& file) {
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     std::string where = file.string() + ":" + std::to_string(line_no);
-    JsonValue v = JsonReader(line, file.string(), line_no).document();
-    if (!v.is(JType::kObject)) throw InputError(where + ": expected a JSON object per line");
-    auto epoch = v.number_of("epoch");
+    Json v = Json::parse(std::string(line), where);
+    if (!v.is_object()) throw InputError(where + ": expected a JSON object per line");
+    auto epoch = number_of(v, "epoch");
     if (!epoch) throw InputError(where + ": the line has no numeric 'epoch'");
-    const std::string* split = v.string_of("split");
+    const std::string* split = string_of(v, "split");
     if (split == nullptr) throw InputError(where + ": the line has no 'split' string");
-    if (std::find(m.splits.begin(), m.splits.end(), *split) == m.splits.end())
-      m.splits.push_back(*split);
-    for (const auto& [key, value] : v.members) {
-      bool numeric = value.is(JType::kNumber) || value.is(JType::kNull);  // null: a NaN was written
-      if (numeric && !is_bookkeeping(key) &&
-          std::find(m.metric_ids.begin(), m.metric_ids.end(), key) == m.metric_ids.end())
-        m.metric_ids.push_back(key);
+    add_unique(m.splits, *split);
+    for (const auto& [key, value] : v.members()) {
+      bool numeric = value.is_number() || value.is_null();  // null: a NaN was written
+      if (numeric && !is_bookkeeping(key)) add_unique(m.metric_ids, key);
     }
     m.lines[*split][*epoch] = std::move(v);
   }
@@ -968,28 +720,37 @@ std::vector<Series> per_split(const EpochMetrics& m, const std::string& key) {
   for (std::size_t i = 0; i < m.splits.size(); ++i) {
     auto points = m.series(m.splits[i], key);
     if (points.empty()) continue;
-    out.push_back({m.splits[i], kPalette[i % kPaletteSize], false, std::move(points)});
+    out.push_back(nth_series(i, m.splits[i], std::move(points)));
   }
   return out;
 }
 
-std::string scores_html(const JsonValue& summary) {
-  const JsonValue* evaluate = summary.find("evaluate");
+// A <dl class="kv"> list of keys and values, built row by row.
+struct KeyValues {
+  std::string rows;
+
+  void add(const std::string& key, const std::string& value_html) {
+    rows += "<dt>" + escape_html(key) + "</dt><dd>" + value_html + "</dd>";
+  }
+  std::string html() const { return rows.empty() ? "" : "<dl class=\"kv\">" + rows + "</dl>\n"; }
+};
+
+std::string scores_html(const Json& summary) {
+  const Json* evaluate = summary.find("evaluate");
   std::string s;
   std::set<std::string> shown;
-  if (evaluate != nullptr && evaluate->is(JType::kObject) && !evaluate->members.empty()) {
+  if (evaluate != nullptr && !members_of(*evaluate).empty()) {
     std::vector<std::string> columns;
-    for (const auto& [split, scores] : evaluate->members)
-      for (const auto& [id, v] : scores.members)
-        if (std::find(columns.begin(), columns.end(), id) == columns.end()) columns.push_back(id);
+    for (const auto& [split, scores] : evaluate->members())
+      for (const auto& [id, v] : members_of(scores)) add_unique(columns, id);
     s += "<table class=\"scores\">\n<tr><th class=\"text\">split</th>";
     for (const auto& id : columns) s += "<th>" + escape_html(id) + "</th>";
     s += "</tr>\n";
-    for (const auto& [split, scores] : evaluate->members) {
+    for (const auto& [split, scores] : evaluate->members()) {
       s += "<tr><td class=\"text\">" + escape_html(split) + "</td>";
       for (const auto& id : columns) {
-        const JsonValue* v = scores.find(id);
-        s += "<td>" + (v != nullptr ? escape_html(compact(*v)) : "\xE2\x80\x94") + "</td>";
+        const Json* v = scores.find(id);
+        s += "<td>" + (v != nullptr ? escape_html(compact(*v)) : kDash) + "</td>";
       }
       s += "</tr>\n";
     }
@@ -997,7 +758,7 @@ std::string scores_html(const JsonValue& summary) {
     bool any_optimum = false;
     std::string optimum_row = "<tr class=\"optimum\"><td class=\"text\">optimum</td>";
     for (const auto& id : columns) {
-      auto v = summary.number_of("optimum_" + id);
+      auto v = number_of(summary, "optimum_" + id);
       optimum_row += "<td>" + (v ? format_value(*v) : std::string()) + "</td>";
       if (v) {
         any_optimum = true;
@@ -1007,78 +768,69 @@ std::string scores_html(const JsonValue& summary) {
     if (any_optimum) s += optimum_row + "</tr>\n";
     s += "</table>\n";
   }
-  std::string kv;
-  auto row = [&](const std::string& key, const std::string& value_html) {
-    kv += "<dt>" + escape_html(key) + "</dt><dd>" + value_html + "</dd>";
-  };
-  if (const JsonValue* train = summary.find("train");
-      train != nullptr && train->is(JType::kObject)) {
+  KeyValues kv;
+  if (const Json* train = summary.find("train"); train != nullptr && train->is_object()) {
     std::set<std::string> known = {"best_epoch", "select", "seconds", "parameters"};
-    if (auto best = train->number_of("best_epoch"))
-      row("best epoch", escape_html(format_value(*best)));
-    if (const std::string* select = train->string_of("select")) {
+    if (auto best = number_of(*train, "best_epoch"))
+      kv.add("best epoch", escape_html(format_value(*best)));
+    if (const std::string* select = string_of(*train, "select")) {
       known.insert("best_" + *select);
       std::string text = *select;
-      if (auto best = train->number_of("best_" + *select)) text += " " + format_value(*best);
-      row("selected by", escape_html(text));
+      if (auto best = number_of(*train, "best_" + *select)) text += " " + format_value(*best);
+      kv.add("selected by", escape_html(text));
     }
-    if (auto seconds = train->number_of("seconds"))
-      row("training time", escape_html(format_seconds(*seconds)));
-    if (auto parameters = train->number_of("parameters"))
-      row("parameters", escape_html(format_value(*parameters)));
-    for (const auto& [key, v] : train->members)
-      if (known.count(key) == 0) row(key, escape_html(compact(v)));
+    if (auto seconds = number_of(*train, "seconds"))
+      kv.add("training time", escape_html(format_seconds(*seconds)));
+    if (auto parameters = number_of(*train, "parameters"))
+      kv.add("parameters", escape_html(format_value(*parameters)));
+    for (const auto& [key, v] : train->members())
+      if (known.count(key) == 0) kv.add(key, escape_html(compact(v)));
   }
-  for (const auto& [key, v] : summary.members)
+  for (const auto& [key, v] : summary.members())
     if (key != "name" && key != "train" && key != "evaluate" && shown.count(key) == 0)
-      row(key, escape_html(compact(v)));
-  if (!kv.empty()) s += "<dl class=\"kv\">" + kv + "</dl>\n";
-  return s;
+      kv.add(key, escape_html(compact(v)));
+  return s + kv.html();
 }
 
-std::string manifest_html(const JsonValue& manifest) {
-  std::string kv;
-  auto row = [&](const std::string& key, const std::string& value_html) {
-    kv += "<dt>" + escape_html(key) + "</dt><dd>" + value_html + "</dd>";
-  };
+std::string manifest_html(const Json& manifest) {
+  KeyValues kv;
   std::string plugins;
-  for (const auto& [key, v] : manifest.members) {
-    if (key == "loom" && v.is(JType::kObject)) {
+  for (const auto& [key, v] : manifest.members()) {
+    if (key == "loom" && v.is_object()) {
       std::string text;
-      if (const std::string* version = v.string_of("version")) text = *version;
-      if (const std::string* commit = v.string_of("commit"))
+      if (const std::string* version = string_of(v, "version")) text = *version;
+      if (const std::string* commit = string_of(v, "commit"))
         text += (text.empty() ? "commit " : " \xC2\xB7 commit ") + *commit;
-      for (const auto& [k, item] : v.members)
+      for (const auto& [k, item] : v.members())
         if (k != "version" && k != "commit")
           text += (text.empty() ? "" : " \xC2\xB7 ") + k + " " + compact(item, Numbers::kExact);
-      row("loom", escape_html(text));
-    } else if (key == "command" && v.is(JType::kString)) {
-      row("command", "<code>" + escape_html(v.text) + "</code>");
-    } else if (key == "cpu" && v.is(JType::kObject)) {
-      for (const auto& [k, item] : v.members) {
-        if (k == "flags" && item.is(JType::kString)) {
+      kv.add("loom", escape_html(text));
+    } else if (key == "command" && v.string() != nullptr) {
+      kv.add("command", "<code>" + escape_html(*v.string()) + "</code>");
+    } else if (key == "cpu" && v.is_object()) {
+      for (const auto& [k, item] : v.members()) {
+        if (const std::string* flags = item.string(); k == "flags" && flags != nullptr) {
           std::size_t count = 0;
-          std::istringstream words(item.text);
+          std::istringstream words(*flags);
           for (std::string w; words >> w;) ++count;
-          row("cpu flags", "<details><summary>" + std::to_string(count) +
-                               " flags</summary><div class=\"flags\">" + escape_html(item.text) +
-                               "</div></details>");
+          kv.add("cpu flags", "<details><summary>" + std::to_string(count) +
+                                  " flags</summary><div class=\"flags\">" + escape_html(*flags) +
+                                  "</div></details>");
         } else {
-          row(k == "model" ? "cpu" : "cpu " + k, escape_html(compact(item, Numbers::kExact)));
+          kv.add(k == "model" ? "cpu" : "cpu " + k, escape_html(compact(item, Numbers::kExact)));
         }
       }
-    } else if (key == "plugins" && v.is(JType::kArray)) {
+    } else if (key == "plugins" && v.is_array()) {
       std::vector<std::string> columns;
-      for (const auto& p : v.items)
-        for (const auto& [k, item] : p.members)
-          if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
+      for (const auto& p : v.items())
+        for (const auto& [k, item] : members_of(p)) add_unique(columns, k);
       plugins = "<table class=\"plugins\">\n<tr>";
       for (const auto& col : columns) plugins += "<th class=\"text\">" + escape_html(col) + "</th>";
       plugins += "</tr>\n";
-      for (const auto& p : v.items) {
+      for (const auto& p : v.items()) {
         plugins += "<tr>";
         for (const auto& col : columns) {
-          const JsonValue* item = p.find(col);
+          const Json* item = p.find(col);
           std::string text = item != nullptr ? compact(*item, Numbers::kExact) : "";
           if (col == "sha256" && text.size() > 12)  // the full digest stays in the tooltip
             plugins += "<td class=\"text\"><code title=\"" + escape_html(text) + "\">" +
@@ -1090,11 +842,10 @@ std::string manifest_html(const JsonValue& manifest) {
       }
       plugins += "</table>\n";
     } else {
-      row(key, escape_html(compact(v, Numbers::kExact)));
+      kv.add(key, escape_html(compact(v, Numbers::kExact)));
     }
   }
-  std::string s;
-  if (!kv.empty()) s += "<dl class=\"kv\">" + kv + "</dl>\n";
+  std::string s = kv.html();
   if (!plugins.empty()) s += "<h3 class=\"plugins-title\">plugins</h3>\n" + plugins;
   return s;
 }
@@ -1104,12 +855,12 @@ std::string run_report(const fs::path& dir) {
   auto summary = read_object_if_present(dir / "summary.json");
   auto manifest = read_object_if_present(dir / "manifest.json");
   std::string name = folder_name(dir);
-  if (summary && summary->string_of("name") != nullptr) name = *summary->string_of("name");
+  if (const std::string* given = summary ? string_of(*summary, "name") : nullptr) name = *given;
 
   std::optional<double> best_epoch;
   if (summary)
-    if (const JsonValue* train = summary->find("train"))
-      if (auto b = train->number_of("best_epoch"); b && *b > 0) best_epoch = b;
+    if (const Json* train = summary->find("train"))
+      if (auto b = number_of(*train, "best_epoch"); b && *b > 0) best_epoch = b;
 
   std::set<std::string> ids;
   std::string main_html;
@@ -1119,7 +870,7 @@ std::string run_report(const fs::path& dir) {
       main_html += "<section class=\"card\" id=\"" + unique_id("results", ids) +
                    "\">\n<h2>Results</h2>\n" + scores + "</section>\n";
   }
-  if (manifest && !manifest->members.empty())
+  if (manifest && !manifest->members().empty())
     main_html += "<section class=\"card\" id=\"" + unique_id("run", ids) + "\">\n<h2>Run</h2>\n" +
                  manifest_html(*manifest) + "</section>\n";
 
@@ -1197,11 +948,10 @@ struct Sweep {
   std::vector<SweepPoint> points;
 };
 
-std::string scalar_text(const JsonValue& v) {
-  if (v.is(JType::kString)) return v.text;
-  if (v.is(JType::kNumber)) return shortest(v.number);
-  if (v.is(JType::kBool)) return v.boolean ? "true" : "false";
-  return "";
+// A swept value as text: scalars exactly as written, nothing for null, arrays and objects.
+std::string scalar_text(const Json& v) {
+  bool scalar = v.string() != nullptr || v.is_number() || v.boolean() != nullptr;
+  return scalar ? compact(v, Numbers::kExact) : "";
 }
 
 Sweep read_sweep(const fs::path& file) {
@@ -1210,54 +960,52 @@ Sweep read_sweep(const fs::path& file) {
   const std::string where = file.string();
   auto strings = [&](const char* key) {
     std::vector<std::string> out;
-    const JsonValue* v = doc->find(key);
+    const Json* v = doc->find(key);
     if (v == nullptr) return out;
-    if (!v->is(JType::kArray))
-      throw InputError(where + ": '" + key + "' must be an array of strings");
-    for (const auto& item : v->items) {
-      if (!item.is(JType::kString))
+    if (!v->is_array()) throw InputError(where + ": '" + key + "' must be an array of strings");
+    for (const auto& item : v->items()) {
+      if (item.string() == nullptr)
         throw InputError(where + ": '" + key + "' must be an array of strings");
-      out.push_back(item.text);
+      out.push_back(*item.string());
     }
     return out;
   };
   Sweep s;
-  if (const std::string* name = doc->string_of("name")) s.name = *name;
+  if (const std::string* name = string_of(*doc, "name")) s.name = *name;
   s.keys = strings("keys");
   s.columns = strings("columns");
-  if (const std::string* primary = doc->string_of("primary")) s.primary = *primary;
-  if (const JsonValue* h = doc->find("higher_is_better")) {
-    if (!h->is(JType::kBool))
+  if (const std::string* primary = string_of(*doc, "primary")) s.primary = *primary;
+  if (const Json* h = doc->find("higher_is_better")) {
+    if (h->boolean() == nullptr)
       throw InputError(where + ": 'higher_is_better' must be true or false");
-    s.higher_is_better = h->boolean;
+    s.higher_is_better = *h->boolean();
   }
-  const JsonValue* points = doc->find("points");
-  if (points == nullptr || !points->is(JType::kArray))
+  const Json* points = doc->find("points");
+  if (points == nullptr || !points->is_array())
     throw InputError(where + ": 'points' must be an array");
-  for (std::size_t i = 0; i < points->items.size(); ++i) {
-    const JsonValue& p = points->items[i];
+  for (std::size_t i = 0; i < points->items().size(); ++i) {
+    const Json& p = points->items()[i];
     std::string at = where + ": point " + std::to_string(i + 1);
-    if (!p.is(JType::kObject)) throw InputError(at + " is not an object");
+    if (!p.is_object()) throw InputError(at + " is not an object");
     SweepPoint point;
-    if (const std::string* id = p.string_of("id"))
+    if (const std::string* id = string_of(p, "id"))
       point.id = *id;
     else
       throw InputError(at + " has no 'id' string");
-    if (const std::string* dir = p.string_of("dir")) point.dir = *dir;
-    point.status = p.string_of("status") != nullptr ? *p.string_of("status") : "pending";
-    if (const JsonValue* values = p.find("values")) {
-      if (!values->is(JType::kObject))
+    if (const std::string* dir = string_of(p, "dir")) point.dir = *dir;
+    const std::string* status = string_of(p, "status");
+    point.status = status != nullptr ? *status : "pending";
+    if (const Json* values = p.find("values")) {
+      if (!values->is_object())
         throw InputError(at + " ('" + point.id + "'): 'values' must be an object");
-      for (const auto& [k, v] : values->members) point.values[k] = scalar_text(v);
+      for (const auto& [k, v] : values->members()) point.values[k] = scalar_text(v);
     }
-    if (const JsonValue* results = p.find("results")) {
-      if (!results->is(JType::kObject))
+    if (const Json* results = p.find("results")) {
+      if (!results->is_object())
         throw InputError(at + " ('" + point.id + "'): 'results' must be an object");
-      for (const auto& [k, v] : results->members) {
-        if (v.is(JType::kNumber) && std::isfinite(v.number)) point.results[k] = v.number;
-        if (std::find(s.columns.begin(), s.columns.end(), k) == s.columns.end() &&
-            doc->find("columns") == nullptr)
-          s.columns.push_back(k);
+      for (const auto& [k, v] : results->members()) {
+        if (v.is_number() && std::isfinite(v.number())) point.results[k] = v.number();
+        if (doc->find("columns") == nullptr) add_unique(s.columns, k);
       }
     }
     s.points.push_back(std::move(point));
@@ -1272,8 +1020,7 @@ std::vector<std::string> key_values(const Sweep& s, const std::string& key) {
   std::vector<std::string> out;
   for (const auto& p : s.points) {
     auto it = p.values.find(key);
-    if (it != p.values.end() && std::find(out.begin(), out.end(), it->second) == out.end())
-      out.push_back(it->second);
+    if (it != p.values.end()) add_unique(out, it->second);
   }
   bool numeric = std::all_of(out.begin(), out.end(),
                              [](const std::string& v) { return parse_number(v).has_value(); });
@@ -1312,13 +1059,18 @@ int best_point(const Sweep& s) {
   return best;
 }
 
+// "nhid" from "components.model.nhid".
+std::string last_part(const std::string& dotted) {
+  return dotted.substr(dotted.rfind('.') == std::string::npos ? 0 : dotted.rfind('.') + 1);
+}
+
 // Display names for swept keys: the last part of the dotted key, unless two would clash.
 std::map<std::string, std::string> short_names(const std::vector<std::string>& keys) {
   std::map<std::string, std::string> out;
   std::set<std::string> seen;
   bool clash = false;
   for (const auto& k : keys) {
-    std::string last = k.substr(k.rfind('.') == std::string::npos ? 0 : k.rfind('.') + 1);
+    std::string last = last_part(k);
     clash = clash || !seen.insert(last).second;
     out[k] = last;
   }
@@ -1361,7 +1113,7 @@ std::string results_table(const Sweep& s, const fs::path& dir,
     for (const auto& col : s.columns) {
       auto it = p.results.find(col);
       std::string text =
-          it == p.results.end() ? "\xE2\x80\x94" : escape_html(format_column(col, it->second));
+          it == p.results.end() ? kDash : escape_html(format_column(col, it->second));
       bool mark = is_best && col == s.primary;
       t += (mark ? "<td class=\"best\">" : "<td>") + text + "</td>";
     }
@@ -1378,17 +1130,16 @@ std::string heatmap(const Sweep& s, const std::map<std::string, std::string>& na
   std::vector<double> finite;
   for (const auto& p : s.points)
     if (auto v = primary_of(s, p)) finite.push_back(*v);
-  Axis scale = value_axis(finite);
   double lo = finite.empty() ? 0 : *std::min_element(finite.begin(), finite.end());
   double hi = finite.empty() ? 1 : *std::max_element(finite.begin(), finite.end());
+  // Colours span the values themselves, on the scale (log or linear) a chart of them would use.
+  Axis range;
+  range.log = value_axis(finite).log;
+  range.lo = lo;
+  range.hi = hi;
   // Colour follows quality, not magnitude: the better end of the range is the bright one.
   auto shade = [&](double fraction) {
     return viridis(s.higher_is_better ? fraction : 1.0 - fraction);
-  };
-  auto fraction_of = [&](double v) {
-    if (hi <= lo) return 0.5;
-    if (scale.log) return (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo));
-    return (v - lo) / (hi - lo);
   };
 
   std::size_t longest = 1;
@@ -1416,16 +1167,15 @@ std::string heatmap(const Sweep& s, const std::map<std::string, std::string>& na
           index = static_cast<int>(i);
       double x = left + kCellW * static_cast<double>(c);
       double y = kTop + kCellH * static_cast<double>(r);
-      std::string status = "missing", fill = "#f7f8fa", label = "\xE2\x80\x94",
-                  text_fill = "#5b6475";
+      std::string status = "missing", fill = "#f7f8fa", label = kDash, text_fill = "#5b6475";
       std::string title =
           names.at(row_key) + "=" + rows[r] + ", " + names.at(col_key) + "=" + cols[c] + ": ";
       if (index >= 0) {
         const SweepPoint& p = s.points[static_cast<std::size_t>(index)];
         status = p.status;
         if (auto v = primary_of(s, p)) {
-          double quality = s.higher_is_better ? fraction_of(*v) : 1.0 - fraction_of(*v);
-          fill = shade(fraction_of(*v));
+          double quality = s.higher_is_better ? range.fraction(*v) : 1.0 - range.fraction(*v);
+          fill = shade(range.fraction(*v));
           text_fill = quality < 0.6 ? "#ffffff" : "#1d2330";
           label = format_value(*v);
           status = "done";
@@ -1439,8 +1189,6 @@ std::string heatmap(const Sweep& s, const std::map<std::string, std::string>& na
           fill = "#eceff3";
           label = p.status;
         }
-      } else {
-        label = "\xE2\x80\x94";
       }
       title += index >= 0 && label != "failed" && status == "done" ? label : status;
       bool is_best = index >= 0 && index == best;
@@ -1488,7 +1236,7 @@ std::string heatmap(const Sweep& s, const std::map<std::string, std::string>& na
     legend_label(hi, 1.0);
     if (hi > lo) {
       legend_label(lo, 0.0);
-      double mid = scale.log ? std::sqrt(lo * hi) : (lo + hi) / 2;
+      double mid = range.log ? std::sqrt(lo * hi) : (lo + hi) / 2;
       legend_label(mid, 0.5);
     }
     out += "</g>\n";
@@ -1498,8 +1246,7 @@ std::string heatmap(const Sweep& s, const std::map<std::string, std::string>& na
 
 // The validation curves of the finished points, one line per point, in one chart.
 std::optional<LineChart> curves_chart(const Sweep& s, const fs::path& dir) {
-  std::string id =
-      s.primary.substr(s.primary.rfind('.') == std::string::npos ? 0 : s.primary.rfind('.') + 1);
+  std::string id = last_part(s.primary);
   if (id.rfind("best_", 0) == 0) id = id.substr(5);
   LineChart c;
   c.kind = "curves";
@@ -1524,8 +1271,7 @@ std::optional<LineChart> curves_chart(const Sweep& s, const fs::path& dir) {
       key_used = key;
       split_used = split;
     }
-    c.series.push_back(
-        {p.id, kPalette[n % kPaletteSize], (n / kPaletteSize) % 2 == 1, m.series(split, key)});
+    c.series.push_back(nth_series(n, p.id, m.series(split, key)));
     ++n;
   }
   if (c.series.empty()) return std::nullopt;
@@ -1543,13 +1289,14 @@ std::string sweep_report(const fs::path& dir) {
   for (const auto& p : s.points) ++counts[p.status];
 
   std::set<std::string> ids;
+  std::string primary =
+      escape_html(s.primary) + (s.higher_is_better ? " (higher is better)" : " (lower is better)");
   std::string main_html =
       "<section class=\"card\" id=\"" + unique_id("results", ids) + "\">\n<h2>Results</h2>\n";
   main_html += results_table(s, dir, names, best);
   if (!s.primary.empty())
-    main_html += "<p class=\"note\">Primary metric " + escape_html(s.primary) + " (" +
-                 (s.higher_is_better ? "higher" : "lower") +
-                 " is better); the best finished point is marked.</p>\n";
+    main_html += "<p class=\"note\">Primary metric " + primary +
+                 "; the best finished point is marked.</p>\n";
   main_html += "</section>\n";
 
   std::string charts;
@@ -1579,10 +1326,11 @@ std::string sweep_report(const fs::path& dir) {
       c.attributes = " data-key=\"" + escape_html(key) + "\"";
       std::size_t n = 0;
       for (const auto& combo : combos) {
-        Series se;
+        std::string label;
         for (std::size_t i = 0; i < others.size(); ++i)
-          se.label += (i ? ", " : "") + names.at(others[i]) + "=" + combo[i];
-        if (others.empty()) se.label = s.primary;
+          label += (i ? ", " : "") + names.at(others[i]) + "=" + combo[i];
+        if (others.empty()) label = s.primary;
+        std::vector<std::pair<double, double>> points;
         bool any = false;
         for (std::size_t x = 0; x < categories.size(); ++x) {
           double y = std::nan("");
@@ -1598,13 +1346,10 @@ std::string sweep_report(const fs::path& dir) {
             }
           }
           any = any || std::isfinite(y);
-          se.points.emplace_back(static_cast<double>(x), y);
+          points.emplace_back(static_cast<double>(x), y);
         }
         if (!any) continue;
-        se.color = kPalette[n % kPaletteSize];
-        se.dashed = (n / kPaletteSize) % 2 == 1;
-        c.series.push_back(std::move(se));
-        ++n;
+        c.series.push_back(nth_series(n++, std::move(label), std::move(points)));
       }
       c.legend = !others.empty();
       charts += chart_section(unique_id("chart-by-" + names.at(key), ids), c);
@@ -1614,10 +1359,8 @@ std::string sweep_report(const fs::path& dir) {
     charts +=
         "<section class=\"card chart\" id=\"" + unique_id("heatmap", ids) + "\">\n<h3>" +
         escape_html(s.primary + " by " + names.at(s.keys[0]) + " and " + names.at(s.keys[1])) +
-        "</h3>\n" + heatmap(s, names, best) +
-        "<p class=\"note\">Colour: " + escape_html(s.primary) + " (" +
-        (s.higher_is_better ? "higher" : "lower") +
-        " is better), the best cell outlined.</p>\n</section>\n";
+        "</h3>\n" + heatmap(s, names, best) + "<p class=\"note\">Colour: " + primary +
+        ", the best cell outlined.</p>\n</section>\n";
   }
   if (auto c = curves_chart(s, dir)) charts += chart_section(unique_id("chart-curves", ids), *c);
   if (!charts.empty())
