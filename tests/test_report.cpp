@@ -279,7 +279,7 @@ BOOST_AUTO_TEST_CASE(malformed_files_are_input_errors_naming_file_and_line) {
       {good + good +
            R"({"epoch": 2, "split": "train", "loss" 2.5})"
            "\n",
-       {"metrics.jsonl:3: malformed JSON at byte 38: expected ':'"}},
+       {"metrics.jsonl:3: malformed JSON at column 39: expected ':'"}},
       {good + R"({"epoch": 2, "split": "train", "loss": 2.5)"
               "\n",
        {"metrics.jsonl:2: malformed JSON", "expected '}'"}},
@@ -296,7 +296,7 @@ BOOST_AUTO_TEST_CASE(malformed_files_are_input_errors_naming_file_and_line) {
       {"[1, 2]\n", {"metrics.jsonl:1: expected a JSON object per line"}},
       {good + R"({"epoch": 2, "split": "train"} x)"
               "\n",
-       {"metrics.jsonl:2: malformed JSON at byte 31: trailing characters"}},
+       {"metrics.jsonl:2: malformed JSON at column 32: trailing characters"}},
   };
   for (const auto& c : cases) {
     write(run / "metrics.jsonl", c.metrics);
@@ -312,7 +312,7 @@ BOOST_AUTO_TEST_CASE(malformed_files_are_input_errors_naming_file_and_line) {
   write(run / "metrics.jsonl", good);
   write(run / "summary.json", "{\"name\": \"x\",\n \"train\": {\"best_epoch\": }}");
   expect_error<InputError>([&] { loom::write_report(run); },
-                           {"summary.json: malformed JSON at byte 39"});
+                           {"summary.json: malformed JSON at line 2, column 26"});
   write(run / "summary.json", "[]");
   expect_error<InputError>([&] { loom::write_report(run); },
                            {"summary.json: expected a JSON object"});
@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(malformed_sweep_json_is_an_input_error) {
   TempDir tmp;
   fs::path sweep = tmp / "sweep";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"{\"points\": [\n  {\"id\": \"a\",}\n]}", "sweep.json: malformed JSON at byte 26"},
+      {"{\"points\": [\n  {\"id\": \"a\",}\n]}", "sweep.json: malformed JSON at line 2, column 14"},
       {R"({"name": "x"})", "sweep.json: 'points' must be an array"},
       {R"({"points": [{"dir": "a"}]})", "sweep.json: point 1 has no 'id' string"},
       {R"({"keys": "nhid", "points": []})", "sweep.json: 'keys' must be an array of strings"},

@@ -1,5 +1,6 @@
 #include "loom/json.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -134,8 +135,51 @@ class Parser {
   }
 
  private:
+  // "at column C" for one-line texts (a metrics.jsonl line), else "at line L, column C".
   [[noreturn]] void fail(const std::string& what) const {
-    throw InputError(source_ + ": malformed JSON at byte " + std::to_string(pos_) + ": " + what);
+    std::size_t end = std::min(pos_, s_.size()), line = 1, column = 1;
+    for (std::size_t i = 0; i < end; ++i) {
+      if (s_[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    bool one_line = s_.find('\n') == std::string::npos || s_.find('\n') == s_.size() - 1;
+    throw InputError(source_ + ": malformed JSON at " +
+                     (one_line ? "" : "line " + std::to_string(line) + ", ") + "column " +
+                     std::to_string(column) + ": " + what);
+  }
+  unsigned hex4() {
+    if (pos_ + 4 > s_.size()) fail("bad \\u escape");
+    unsigned cp = 0;
+    for (int i = 0; i < 4; ++i) {
+      char h = s_[pos_++];
+      cp <<= 4;
+      if (h >= '0' && h <= '9') cp |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f') cp |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') cp |= static_cast<unsigned>(h - 'A' + 10);
+      else fail("bad \\u escape");
+    }
+    return cp;
+  }
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
   }
   void skip() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r')) ++pos_;
@@ -162,16 +206,24 @@ class Parser {
           case 'r': out += '\r'; break;
           case 'b': out += '\b'; break;
           case 'f': out += '\f'; break;
+          case '"': out += '"'; break;
+          case '\\': out += '\\'; break;
+          case '/': out += '/'; break;
           case 'u': {
-            if (pos_ + 4 > s_.size()) fail("bad \\u escape");
-            unsigned cp = std::stoul(s_.substr(pos_, 4), nullptr, 16);
-            pos_ += 4;
-            if (cp < 0x80) out += static_cast<char>(cp);
-            else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
-            else { out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+            unsigned cp = hex4();
+            if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair: one code point
+              if (pos_ + 2 > s_.size() || s_[pos_] != '\\' || s_[pos_ + 1] != 'u') fail("unpaired surrogate");
+              pos_ += 2;
+              unsigned low = hex4();
+              if (low < 0xDC00 || low > 0xDFFF) fail("unpaired surrogate");
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+              fail("unpaired surrogate");
+            }
+            append_utf8(out, cp);
             break;
           }
-          default: out += e;
+          default: --pos_; fail(std::string("unknown escape \\") + e);
         }
       } else {
         out += c;
@@ -181,10 +233,19 @@ class Parser {
     ++pos_;
     return out;
   }
+  // Nesting deeper than this is refused rather than recursed into (files loom reads are flat).
+  static constexpr int kMaxDepth = 128;
+
   Json value() {
     skip();
     if (pos_ >= s_.size()) fail("unexpected end");
     char c = s_[pos_];
+    if ((c == '{' || c == '[') && ++depth_ > kMaxDepth) fail("nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    struct Leave {
+      int& depth;
+      bool nested;
+      ~Leave() { depth -= nested; }
+    } leave{depth_, c == '{' || c == '['};
     if (c == '{') {
       ++pos_;
       Json obj = Json::object();
@@ -211,24 +272,51 @@ class Parser {
     if (s_.compare(pos_, 4, "true") == 0) { pos_ += 4; return Json(true); }
     if (s_.compare(pos_, 5, "false") == 0) { pos_ += 5; return Json(false); }
     if (s_.compare(pos_, 4, "null") == 0) { pos_ += 4; return Json(); }
-    // Integers stay integers (ids, counts, offsets); anything with a fraction or an exponent,
-    // or too large for 64 bits, is a double.
-    std::int64_t i = 0;
-    auto ri = std::from_chars(s_.data() + pos_, s_.data() + s_.size(), i);
-    if (ri.ec == std::errc() && (ri.ptr == s_.data() + s_.size() || std::string_view(".eE").find(*ri.ptr) == std::string_view::npos)) {
-      pos_ = static_cast<std::size_t>(ri.ptr - s_.data());
-      return Json(i);
+    // JSON's number grammar, strictly: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    std::size_t p = pos_;
+    auto digits = [&] {
+      std::size_t start = p;
+      while (p < s_.size() && s_[p] >= '0' && s_[p] <= '9') ++p;
+      return p - start;
+    };
+    if (p < s_.size() && s_[p] == '-') ++p;
+    if (p < s_.size() && s_[p] == '0') ++p;
+    else if (digits() == 0) fail("unexpected character");
+    bool integral = true;
+    if (p < s_.size() && s_[p] == '.') {
+      ++p;
+      integral = false;
+      if (digits() == 0) fail("a digit must follow '.'");
+    }
+    if (p < s_.size() && (s_[p] == 'e' || s_[p] == 'E')) {
+      ++p;
+      integral = false;
+      if (p < s_.size() && (s_[p] == '+' || s_[p] == '-')) ++p;
+      if (digits() == 0) fail("a digit must follow the exponent");
+    }
+    const char* first = s_.data() + pos_;
+    const char* last = s_.data() + p;
+    // Integers stay integers (ids, counts, offsets); a fraction, an exponent, or a value too
+    // large for 64 bits makes a double.
+    if (integral) {
+      std::int64_t i = 0;
+      auto ri = std::from_chars(first, last, i);
+      if (ri.ec == std::errc() && ri.ptr == last) {
+        pos_ = p;
+        return Json(i);
+      }
     }
     double d = 0;
-    auto r = std::from_chars(s_.data() + pos_, s_.data() + s_.size(), d);
-    if (r.ec != std::errc()) fail("unexpected character");
-    pos_ = static_cast<std::size_t>(r.ptr - s_.data());
+    auto r = std::from_chars(first, last, d);
+    if (r.ec != std::errc() || r.ptr != last) fail("number out of range");
+    pos_ = p;
     return Json(d);
   }
 
   const std::string& s_;
   const std::string& source_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -664,3 +664,22 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
 }
 
 }  // namespace loom
+
+namespace loom {
+
+void log_softmax_rows(Tensor& x) {
+  LOOM_ASSERT(x.rank() == 2 && x.dtype() == DType::kFloat32, "log_softmax_rows needs a float [N, V] tensor");
+  const std::int64_t n = x.dim(0), v = x.dim(1);
+  float* data = x.data();
+  parallel_chunks(n, 16, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> scratch(static_cast<std::size_t>(v));
+    for (std::int64_t r = begin; r < end; ++r) {
+      float* row = data + r * v;
+      const float m = kernels::max_of(row, v);
+      const float shift = m + std::log(kernels::exp_shifted_sum(row, scratch.data(), v, m));
+      for (std::int64_t i = 0; i < v; ++i) row[i] -= shift;
+    }
+  });
+}
+
+}  // namespace loom

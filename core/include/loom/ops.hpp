@@ -51,6 +51,10 @@ Expr slice(const Expr& x, int axis, std::int64_t begin, std::int64_t end);
 std::vector<Expr> split(const Expr& x, int axis, const std::vector<std::int64_t>& sizes);
 
 // ---- reductions ----------------------------------------------------------------------------
+// Not an op (no gradient): each row of a float tensor [N, V] replaced by its log-softmax,
+// y = x - max - log sum exp(x - max), rows in parallel. For inference.
+void log_softmax_rows(Tensor& x);
+
 Expr sum(const Expr& x);   // -> [] (one value)
 Expr mean(const Expr& x);  // -> []
 

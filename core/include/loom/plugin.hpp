@@ -154,6 +154,19 @@ class Stateful {
   virtual void load_state(const StateDict& in) = 0;
 };
 
+// Optional: a model of the next token, for sampling text and scoring arbitrary text
+// (loom generate, loom score, and the generate and score stages).
+class LanguageModel {
+ public:
+  virtual ~LanguageModel() = default;
+  // Log-probabilities of the next token after every position of ids [T, B]: [T * B, V],
+  // row t * B + b, in evaluation mode (g.mode() is kEval). Carries state from call to call
+  // as forward does (Stateful), so a text can be fed a piece at a time.
+  virtual Tensor next_log_probs(Graph& g, const Tensor& ids) = 0;
+  // The vocabulary size V.
+  virtual std::int64_t vocab_size() const = 0;
+};
+
 // ---- optimizers ----------------------------------------------------------------------------
 class Optimizer : public Component {
  public:

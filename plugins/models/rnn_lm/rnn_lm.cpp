@@ -1,6 +1,7 @@
 // models/rnn_lm: the recurrent language model of PyTorch's word_language_model:
 //   ids [T, B] -> embedding [T, B, E] -> dropout -> RNN (lstm | gru | rnn_tanh | rnn_relu)
 //   -> dropout -> linear to the vocabulary -> log-softmax + NLL against targets [T, B].
+// As a LanguageModel it also gives next-token log-probabilities, for sampling and scoring.
 // The hidden state is carried from batch to batch, detached (truncated backpropagation
 // through time), and reset at the start of every split. The output layer and the loss are
 // one fused op, so the logits and their gradient share one buffer.
@@ -17,7 +18,7 @@ struct RnnLmOptions {
   bool tie_weights;
 };
 
-class RnnLm : public loom::Model, public loom::Stateful {
+class RnnLm : public loom::Model, public loom::Stateful, public loom::LanguageModel {
  public:
   RnnLm(const RnnLmOptions& o, std::uint64_t seed)
       : encoder_(parameters_, "encoder", o.vocab, o.emsize, loom::Init::uniform(o.init_range)),
@@ -35,6 +36,17 @@ class RnnLm : public loom::Model, public loom::Stateful {
   }
 
   void reset_state() override { state_.reset(); }
+
+  loom::Tensor next_log_probs(loom::Graph& g, const loom::Tensor& ids) override {
+    const std::int64_t T = ids.dim(0), B = ids.dim(1);
+    if (!state_.empty() && state_.h[0].dim(0) != B) state_.reset();
+    loom::Expr h = rnn_(g, encoder_(g, ids), &state_);
+    loom::Expr flat = loom::reshape(h, loom::Shape{T * B, rnn_.hidden()});
+    loom::Tensor out = loom::linear(flat, g.param(*decoder_weight_), g.param(*decoder_bias_)).value().clone();
+    loom::log_softmax_rows(out);
+    return out;
+  }
+  std::int64_t vocab_size() const override { return decoder_bias_->shape[0]; }
 
   void save_state(loom::StateDict& out) const override { loom::nn::save_rnn_state(state_, out); }
   void load_state(const loom::StateDict& in) override { loom::nn::load_rnn_state(state_, in, rnn_); }
