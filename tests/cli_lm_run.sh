@@ -15,7 +15,7 @@ for t in 1 2; do
   "$loom" --threads $t run "$src/pipelines/quickstart.yaml" "${args[@]}" --out "$tmp/run$t" > "$tmp/log$t" 2>&1 \
     || { cat "$tmp/log$t"; fail "run at $t threads"; }
 done
-for f in config.yaml vocab.txt metrics.jsonl summary.json checkpoints/best.ckpt checkpoints/last.ckpt; do
+for f in config.yaml vocab.txt metrics.jsonl summary.json manifest.json report.html checkpoints/best.ckpt checkpoints/last.ckpt; do
   [ -s "$tmp/run1/$f" ] || fail "missing $f"
 done
 [ "$(wc -l < "$tmp/run1/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl should have 2 epochs x (train, valid)"
@@ -36,6 +36,11 @@ assert set(t) >= {"ppl", "loss"}, t
 assert s1["optimum_ppl"] > 1, s1
 assert t["ppl"] == s2["evaluate"]["test"]["ppl"], ("threads changed the result", t, s2["evaluate"]["test"])
 assert open(f"{tmp}/run1/vocab.txt").read() == open(f"{tmp}/run2/vocab.txt").read()
+m = json.load(open(f"{tmp}/run2/manifest.json"))
+assert m["status"] == "finished" and m["finished"] >= m["started"] and m["threads"] == 2, m
+assert {p["name"] for p in m["plugins"]} >= {"word", "frequency", "markov", "rnn_lm", "sgd", "perplexity"}, m["plugins"]
+assert all(len(p["sha256"]) == 64 for p in m["plugins"]), m["plugins"]
+assert "run" in m["command"] and m["seed"] == 1, m
 print("test ppl", t["ppl"], "optimum", s1["optimum_ppl"])
 PY
 echo "cli lm run: all passed"

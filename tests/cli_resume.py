@@ -80,6 +80,8 @@ try:
     run = os.path.join(TMP, "stopped")
     code, out = interrupt_at(["run", PIPELINE, *ARGS, "--out", run], "epoch 2 | batch 300/", signal.SIGINT)
     check(code == 130, f"SIGINT: exit {code}, expected 130")
+    manifest = json.load(open(os.path.join(run, "manifest.json")))
+    check(manifest["status"] == "interrupted" and manifest["finished"], f"manifest after SIGINT: {manifest['status']}")
     check("interrupted at epoch 2, batch" in out and "loom resume" in out, "SIGINT: message names the position and how to resume:\n" + out[-500:])
     code, out = interrupt_at(["resume", run], "epoch 3 | batch 520/", signal.SIGTERM)
     check(code == 143, f"SIGTERM: exit {code}, expected 143")
@@ -94,6 +96,9 @@ try:
     check(lines == ref_lines, "metrics.jsonl after two interruptions differs from the uninterrupted run:\n" +
           "\n".join(f"{a}\n{b}" for a, b in zip(lines, ref_lines) if a != b))
     check(summary == ref_summary, f"summary.json differs:\n{summary}\n{ref_summary}")
+    manifest = json.load(open(os.path.join(run, "manifest.json")))
+    check(manifest["status"] == "finished" and [p["status"] for p in manifest.get("previous", [])] == ["interrupted", "interrupted"],
+          "manifest keeps the interrupted attempts: " + str([p.get("status") for p in manifest.get("previous", [])]))
 
     # Resuming a finished run trains nothing more and evaluates again, identically.
     r = loom("resume", run)

@@ -128,7 +128,7 @@ check(len(run.find("g", class_="series", data_series="train")) >= 4, "run: train
 check(len(run.find("g", class_="series", data_series="valid")) >= 3, "run: valid lines missing")
 check(len(run.find("polyline")) >= 7, "run: fewer lines than expected")
 check(len(run.find("table", class_="scores")) == 1, "run: no scores table")
-check(len(run.find("details")) == 1, "run: no config.yaml block")
+check(len(run.find("details")) == 2, "run: expected the config.yaml block and the CPU flags of the manifest")
 
 sweep = Dom(open(f"{tmp}/sweep.dom").read())
 common(sweep, "sweep")

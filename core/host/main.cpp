@@ -99,7 +99,7 @@ po::variables_map parse_command(const std::vector<std::string>& args, po::option
 }
 
 int run_or_validate(const std::string& command, const std::vector<std::string>& args,
-                    const Global& global, const char* argv0) {
+                    const Global& global, const char* argv0, const std::vector<std::string>& command_line) {
   po::options_description desc("loom " + command + " FILE [options]");
   desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "pipeline YAML file")(
       "set", po::value<std::vector<std::string>>()->composing(),
@@ -161,6 +161,7 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
   if (out) options.out_dir = *out;
   options.quiet = vm.count("quiet") > 0;
   options.resume = resume;
+  options.command = command_line;
   loom::install_interrupt_handlers();
   if (!options.quiet)
     std::printf("loom: pipeline '%s' | %d threads | OpenBLAS %s kernels\n", pipeline.name().c_str(), threads,
@@ -313,7 +314,7 @@ int dispatch(int argc, char** argv) {
     return vm.count("help") ? 0 : 2;
   }
   if (command == "run" || command == "validate" || command == "resume")
-    return run_or_validate(command, rest, global, argv[0]);
+    return run_or_validate(command, rest, global, argv[0], std::vector<std::string>(argv, argv + argc));
   if (command == "plugins") return plugins_command(rest, global, argv[0]);
   if (command == "report") return report_command(rest);
   if (command == "sweep") return sweep_command(rest, global, argv[0]);

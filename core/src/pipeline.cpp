@@ -15,6 +15,7 @@
 #include "loom/errors.hpp"
 #include "loom/interrupt.hpp"
 #include "loom/json.hpp"
+#include "loom/manifest.hpp"
 #include "loom/parallel.hpp"
 #include "loom/parameters.hpp"
 #include "loom/random.hpp"
@@ -503,6 +504,55 @@ class Run {
 
   void execute() {
     std::filesystem::create_directories(dir_ / "checkpoints");
+    // What made this run; a manifest still "running" with no end time belongs to a killed run.
+    manifest_ = run_manifest(registry_, {options_.command, threads(), seed_});
+    if (options_.resume && std::filesystem::exists(dir_ / "manifest.json")) {
+      try {
+        const auto path = dir_ / "manifest.json";
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        Json before = Json::parse(text.str(), path.string());
+        Json history = Json::array();
+        if (const Json* p = before.find("previous"); p && p->is_array()) history = *p;
+        Json earlier = before;
+        if (earlier.is_object()) earlier["previous"] = Json();
+        history.push_back(earlier);
+        manifest_["previous"] = history;
+      } catch (const InputError&) {
+        // An unreadable old manifest is not worth failing the resumed run for.
+      }
+    }
+    write_manifest(dir_, manifest_);
+    try {
+      execute_stages();
+    } catch (const Interrupted&) {
+      end_manifest("interrupted");
+      throw;
+    } catch (const std::exception& e) {
+      end_manifest(std::string("failed: ") + e.what());
+      throw;
+    }
+    end_manifest("finished");
+    // The report is a view of the files just written; failing to draw it does not fail the run.
+    try {
+      say("report: " + write_report(dir_).string());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "warning: no report: %s\n", e.what());
+    }
+    say("run folder: " + dir_.string());
+  }
+
+  void end_manifest(const std::string& status) {
+    try {
+      finish_manifest(manifest_, status);
+      write_manifest(dir_, manifest_);
+    } catch (const std::exception&) {
+      // never hide the run's own outcome behind a manifest problem
+    }
+  }
+
+  void execute_stages() {
     ConfigNode named = root_;
     if (named.find("name") == nullptr) named.set("name", ConfigNode::scalar(name_, {}), {});
     config_text_ = named.to_yaml();
@@ -555,13 +605,6 @@ class Run {
       }
       write_summary();
     }
-    // The report is a view of the files just written; failing to draw it does not fail the run.
-    try {
-      say("report: " + write_report(dir_).string());
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "warning: no report: %s\n", e.what());
-    }
-    say("run folder: " + dir_.string());
   }
 
   // on_interrupt: evaluate. The best parameters are in place (train restored them); run the
@@ -1184,6 +1227,7 @@ class Run {
   int resume_stage_ = -1;             // its stage, or -1
   bool lr_overridden_ = false;        // the resumed pipeline sets a new learning rate
   bool config_written_ = false;
+  Json manifest_;
 };
 
 Kind RunContext::kind_of(const std::string& param) const {

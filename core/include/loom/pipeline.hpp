@@ -22,6 +22,7 @@ struct RunOptions {
   std::optional<int> threads;                    // overrides the pipeline's `threads:`
   bool quiet = false;                            // no progress lines
   bool resume = false;                           // continue from <out_dir>/checkpoints/last.ckpt
+  std::vector<std::string> command;              // the command line, for manifest.json
 };
 
 class Pipeline {
