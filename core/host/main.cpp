@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -37,6 +38,10 @@ constexpr const char* kUsage =
     "  sweep FILE [--grid key=v1,v2]... [--set key=value]... [--out DIR] [--parallel N]\n"
     "                                              run the pipeline once per point of a grid\n"
     "  report DIR                                  write DIR/report.html for a run or sweep folder\n"
+    "  generate --run DIR [--words N] [--temperature T] [--seed S]\n"
+    "                                              sample text from a trained language model\n"
+    "  score --run DIR [FILE]                      per-line and total perplexity of text (stdin without FILE)\n"
+    "  evaluate --run DIR [--split S] [--file F]   scores of a trained model on a split, or on another file\n"
     "\n"
     "'loom COMMAND --help' shows a command's options.\n";
 
@@ -263,6 +268,64 @@ int sweep_command(const std::vector<std::string>& args, const Global& global, co
   return 0;
 }
 
+// generate, score and evaluate: inference on a trained run folder.
+int inference_command(const std::string& command, const std::vector<std::string>& args, const Global& global,
+                      const char* argv0) {
+  po::options_description desc("loom " + command + " --run DIR [options]");
+  desc.add_options()("help,h", "show this help")("run", po::value<std::string>(), "the run folder")(
+      "threads", po::value<int>(), "threads")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "another folder of plugins");
+  po::positional_options_description pos;
+  if (command == "generate") {
+    desc.add_options()("words", po::value<std::int64_t>()->default_value(100), "tokens to sample")(
+        "temperature", po::value<double>()->default_value(1.0), "sampling temperature (0: always the likeliest token)")(
+        "seed", po::value<std::uint64_t>()->default_value(1), "sampling seed");
+  } else if (command == "score") {
+    desc.add_options()("file", po::value<std::string>(), "text to score, one entry per line (default: stdin)");
+    pos.add("file", 1);
+  } else {
+    desc.add_options()("split", po::value<std::string>()->default_value("test"), "split to evaluate")(
+        "file", po::value<std::string>(), "evaluate this file as the split instead of the run's");
+  }
+  if (wants_help(args)) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  if (!vm.count("run")) throw loom::ConfigError("loom " + command + ": missing --run DIR (see --help)");
+  Global g = global;
+  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
+  if (vm.count("plugin-path"))
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  loom::set_threads(g.threads ? *g.threads : loom::hardware_threads());
+  loom::Registry registry;
+  load_plugins(registry, g, argv0);
+  const std::filesystem::path dir = vm["run"].as<std::string>();
+  if (command == "generate") {
+    auto ckpt = loom::generate_text(registry, dir, vm["words"].as<std::int64_t>(), vm["temperature"].as<double>(),
+                                    vm["seed"].as<std::uint64_t>(), std::cout);
+    std::fprintf(stderr, "loom generate: parameters from %s\n", ckpt.c_str());
+  } else if (command == "score") {
+    loom::ScoreSummary s;
+    if (vm.count("file")) {
+      std::string file = vm["file"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) throw loom::InputError(file + ": cannot open");
+      s = loom::score_text(registry, dir, in, file, std::cout);
+    } else {
+      s = loom::score_text(registry, dir, std::cin, "stdin", std::cout);
+    }
+    std::fprintf(stderr, "loom score: %lld lines, %lld tokens (%lld unknown, mapped to unk), perplexity %.4f; parameters from %s\n",
+                 static_cast<long long>(s.lines), static_cast<long long>(s.tokens), static_cast<long long>(s.unknown),
+                 s.perplexity(), s.checkpoint.c_str());
+  } else {
+    std::optional<std::filesystem::path> file;
+    if (vm.count("file")) file = vm["file"].as<std::string>();
+    std::cout << loom::evaluate_run(registry, dir, vm["split"].as<std::string>(), file) << "\n";
+  }
+  return 0;
+}
+
 int report_command(const std::vector<std::string>& args) {
   po::options_description desc("loom report DIR");
   desc.add_options()("help,h", "show this help")("dir", po::value<std::string>(), "a run folder or a sweep folder");
@@ -318,7 +381,10 @@ int dispatch(int argc, char** argv) {
   if (command == "plugins") return plugins_command(rest, global, argv[0]);
   if (command == "report") return report_command(rest);
   if (command == "sweep") return sweep_command(rest, global, argv[0]);
-  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report", "sweep"});
+  if (command == "generate" || command == "score" || command == "evaluate")
+    return inference_command(command, rest, global, argv[0]);
+  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report", "sweep", "generate",
+                                           "score", "evaluate"});
   throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
                           "; see 'loom --help'");
 }

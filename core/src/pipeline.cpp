@@ -64,6 +64,20 @@ const std::map<std::string, std::vector<ParamSpec>>& stage_specs() {
         ref("data", Kind::kData, "data loader"),
         ref("optimizer", Kind::kOptimizer, "optimizer"),
         {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"}}},
+      {"generate",
+       {{"words", ParamType::kInt, "100", "tokens to sample", {}, 1},
+        {"temperature", ParamType::kFloat, "1", "divide the log-probabilities by this before sampling (0: always the likeliest)", {}, 0},
+        {"seed", ParamType::kInt, "0", "sampling seed (0: the pipeline's)", {}, 0},
+        {"output", ParamType::kString, "generated.txt", "file in the run folder"},
+        ref("model", Kind::kModel, "language model to sample from"),
+        ref("tokenizer", Kind::kTokenizer, "tokenizer that joins the tokens back into text"),
+        ref("vocab", Kind::kVocab, "vocabulary of the model")}},
+      {"score",
+       {{"input", ParamType::kPath, "", "text file, one line per entry"},
+        {"output", ParamType::kString, "scores.tsv", "file in the run folder: per-line and total perplexity"},
+        ref("model", Kind::kModel, "language model that scores"),
+        ref("tokenizer", Kind::kTokenizer, "tokenizer of the text"),
+        ref("vocab", Kind::kVocab, "vocabulary of the model")}},
       {"evaluate",
        {{"split", ParamType::kString, "test", "split to evaluate"},
         ref("model", Kind::kModel, "model to evaluate"),
@@ -602,6 +616,10 @@ class Run {
         }
       } else if (stage == "evaluate") {
         evaluate_stage(params);
+      } else if (stage == "generate") {
+        generate_stage(params);
+      } else if (stage == "score") {
+        score_stage(params);
       }
       write_summary();
     }
@@ -1198,6 +1216,213 @@ class Run {
     say(line);
   }
 
+  // ---- inference: the generate and score stages, and loom generate / score / evaluate ----
+ public:
+
+  // A run folder for inference: vocabularies from its files, parameters from
+  // checkpoints/best.ckpt (last.ckpt when no epoch was judged best). Returns the file used.
+  std::filesystem::path open_for_inference() {
+    for (const auto& c : resolved_.components) {
+      if (!c.plugin || c.plugin->descriptor->kind != Kind::kVocab) continue;
+      const auto file = dir_ / vocab_file_name(c.id);
+      if (!std::filesystem::exists(file))
+        throw InputError(file.string() + ": the run folder has no vocabulary '" + c.id + "' (did its build_vocab stage run?)");
+      slots_[c.id].vocab = Vocab::load(file);
+    }
+    std::filesystem::path ckpt = dir_ / "checkpoints" / "best.ckpt";
+    if (!std::filesystem::exists(ckpt)) ckpt = dir_ / "checkpoints" / "last.ckpt";
+    if (!std::filesystem::exists(ckpt))
+      throw InputError((dir_ / "checkpoints").string() + ": no best.ckpt or last.ckpt: the run saved no parameters yet");
+    Model& model = only_model();
+    load_parameters(model.parameters(), Checkpoint::read(ckpt).section("parameters"));
+    return ckpt;
+  }
+
+  Model& only_model() { return dynamic_cast<Model&>(get(resolve(Kind::kModel, Params(), "model"))); }
+
+  LanguageModel& language_model(Model& model, const std::string& what) {
+    auto* lm = dynamic_cast<LanguageModel*>(&model);
+    if (lm == nullptr)
+      throw ConfigError(what + ": the model is not a language model (its plugin gives no next-token probabilities)");
+    return *lm;
+  }
+
+  // The token that ends a line: what the tokenizer makes of an empty line when that is one
+  // token (the word tokenizer's <eos>), else the vocabulary's eos or bos. Text is generated
+  // and scored as if it followed such a token, as every line but the first does in training.
+  static std::int32_t line_end(const Tokenizer* tokenizer, const Vocab& vocab) {
+    if (tokenizer != nullptr) {
+      std::vector<std::string> empty = tokenizer->tokenize("");
+      if (empty.size() == 1 && vocab.find(empty[0]) != Vocab::kNone) return vocab.find(empty[0]);
+    }
+    if (vocab.eos_id() != Vocab::kNone) return vocab.eos_id();
+    return vocab.bos_id();
+  }
+
+  // Samples `words` tokens, starting after an end of line; writes lines of text.
+  void generate_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, std::int64_t words,
+                     double temperature, std::uint64_t seed, std::ostream& out) {
+    LanguageModel& lm = language_model(model, "generate");
+    if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
+    Rng rng(stream_key(seed, "generate"));
+    Graph g(Mode::kEval);
+    const std::int32_t end = line_end(tokenizer, vocab);
+    std::int32_t token = end == Vocab::kNone ? 0 : end;
+    std::vector<std::string> line;
+    auto flush = [&] {
+      if (line.empty()) return;
+      std::string text;
+      if (tokenizer) text = tokenizer->detokenize(line);
+      else for (const auto& t : line) text += (text.empty() ? "" : " ") + t;
+      out << text << "\n";
+      line.clear();
+    };
+    std::vector<double> weights;
+    for (std::int64_t w = 0; w < words; ++w) {
+      g.clear();
+      Tensor ids = Tensor::empty(Shape{1, 1}, DType::kInt32);
+      ids.ids()[0] = token;
+      Tensor lp = lm.next_log_probs(g, ids);
+      const std::int64_t v = lp.dim(1);
+      const float* row = lp.data();
+      if (temperature == 0.0) {
+        token = static_cast<std::int32_t>(std::max_element(row, row + v) - row);
+      } else {
+        weights.resize(static_cast<std::size_t>(v));
+        double top = *std::max_element(row, row + v), total = 0.0;
+        for (std::int64_t i = 0; i < v; ++i) total += weights[i] = std::exp((row[i] - top) / temperature);
+        double u = rng.uniform() * total;
+        std::int64_t i = 0;
+        for (; i < v - 1 && u >= weights[i]; ++i) u -= weights[i];
+        token = static_cast<std::int32_t>(i);
+      }
+      line.push_back(vocab.token(token));
+      if (token == end) flush();
+    }
+    flush();
+  }
+
+  struct ScoreTotals {
+    std::int64_t lines = 0, tokens = 0, unknown = 0;
+    double log_prob = 0.0;
+  };
+
+  static std::string ppl_text(double log_prob, std::int64_t tokens) {
+    return tokens > 0 ? format("%.4f", std::exp(-log_prob / static_cast<double>(tokens))) : "";
+  }
+
+  // Per-line log-probability and perplexity of text, the state carried from line to line as
+  // in training; a TSV table with a total row.
+  ScoreTotals score_text(Model& model, const Tokenizer& tokenizer, const Vocab& vocab, std::istream& in,
+                         const std::string& source, std::ostream& out) {
+    LanguageModel& lm = language_model(model, "score");
+    if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
+    Graph g(Mode::kEval);
+    ScoreTotals total;
+    std::int32_t previous = line_end(&tokenizer, vocab);
+    const std::int32_t unk = vocab.unk_id();
+    out << "line\ttokens\tunknown\tlog_prob\tppl\n";
+    std::string text;
+    std::vector<std::string> tokens;
+    while (std::getline(in, text)) {
+      ++total.lines;
+      tokens.clear();
+      tokenizer.tokenize(text, tokens);
+      std::vector<std::int32_t> ids;
+      std::int64_t unknown = 0;
+      for (const auto& t : tokens) {
+        std::int32_t id = vocab.find(t);
+        if (id == Vocab::kNone) {
+          if (unk == Vocab::kNone)
+            throw InputError(source + ":" + std::to_string(total.lines) + ": token '" + t +
+                             "' is not in the vocabulary, which has no unknown-token entry");
+          id = unk;
+          ++unknown;
+        }
+        ids.push_back(id);
+      }
+      // Without a start token the text's very first token has no context: it is only read.
+      std::size_t first = previous == Vocab::kNone ? 1 : 0;
+      double log_prob = 0.0;
+      std::int64_t scored = 0;
+      if (ids.size() > first) {
+        const auto n = static_cast<std::int64_t>(ids.size() - first);
+        Tensor input = Tensor::empty(Shape{n, 1}, DType::kInt32);
+        for (std::int64_t t = 0; t < n; ++t)
+          input.ids()[t] = t == 0 && first == 0 ? previous : ids[static_cast<std::size_t>(t) + first - 1];
+        g.clear();
+        Tensor lp = lm.next_log_probs(g, input);
+        for (std::int64_t t = 0; t < n; ++t) log_prob += lp.data()[t * lp.dim(1) + ids[static_cast<std::size_t>(t) + first]];
+        scored = n;
+      }
+      if (!ids.empty()) previous = ids.back();
+      total.tokens += scored;
+      total.unknown += unknown;
+      total.log_prob += log_prob;
+      out << total.lines << "\t" << scored << "\t" << unknown << "\t" << format("%.4f", log_prob) << "\t"
+          << ppl_text(log_prob, scored) << "\n";
+    }
+    out << "total\t" << total.tokens << "\t" << total.unknown << "\t" << format("%.4f", total.log_prob) << "\t"
+        << ppl_text(total.log_prob, total.tokens) << "\n";
+    return total;
+  }
+
+  void generate_stage(const Params& p) {
+    Model& model = get_as<Model>(Kind::kModel, p, "model");
+    const Tokenizer& tokenizer = get_as<Tokenizer>(Kind::kTokenizer, p, "tokenizer");
+    const Vocab& vocab = vocab_of(resolve(Kind::kVocab, p, "vocab"), p, "vocab");
+    std::uint64_t seed = p.get_int("seed") > 0 ? static_cast<std::uint64_t>(p.get_int("seed")) : seed_;
+    std::ostringstream text;
+    generate_text(model, &tokenizer, vocab, p.get_int("words"), p.get_float("temperature"), seed, text);
+    write_file_atomically(dir_ / p.get_string("output"), text.str());
+    say("generated " + std::to_string(p.get_int("words")) + " tokens -> " + (dir_ / p.get_string("output")).string());
+  }
+
+  void score_stage(const Params& p) {
+    Model& model = get_as<Model>(Kind::kModel, p, "model");
+    const Tokenizer& tokenizer = get_as<Tokenizer>(Kind::kTokenizer, p, "tokenizer");
+    const Vocab& vocab = vocab_of(resolve(Kind::kVocab, p, "vocab"), p, "vocab");
+    const std::string input = p.get_string("input");
+    std::ifstream in(input);
+    if (!in) p.fail("input", "cannot open '" + input + "'");
+    std::ostringstream table;
+    ScoreTotals t = score_text(model, tokenizer, vocab, in, input, table);
+    write_file_atomically(dir_ / p.get_string("output"), table.str());
+    Json& j = summary_["score"];
+    j["input"] = input;
+    j["lines"] = t.lines;
+    j["tokens"] = t.tokens;
+    j["unknown"] = t.unknown;
+    if (t.tokens > 0) j["ppl"] = std::exp(-t.log_prob / static_cast<double>(t.tokens));
+    say("score " + input + ": " + std::to_string(t.lines) + " lines, " + with_commas(t.tokens) + " tokens (" +
+        with_commas(t.unknown) + " unknown), ppl " + ppl_text(t.log_prob, t.tokens) + " -> " +
+        (dir_ / p.get_string("output")).string());
+  }
+
+  // loom evaluate: numericalise the data as the build_vocab stages did, with the run's
+  // vocabularies, and evaluate the model on a split.
+  std::string evaluate_for_cli(const std::string& split) {
+    for (const auto& [stage, values] : resolved_.stages) {
+      if (stage != "build_vocab") continue;
+      Params p("stage build_vocab", stage, stage_specs().at(stage), values);
+      std::string data_id = resolve(Kind::kData, p, "data");
+      std::string vocab_id = resolve(Kind::kVocab, p, "vocab");
+      dynamic_cast<DataLoader&>(get(data_id)).prepare(*slots_[vocab_id].vocab);
+      prepared_.insert(data_id);
+    }
+    std::string data_id = resolve(Kind::kData, Params(), "data");
+    if (!prepared_.count(data_id)) throw ConfigError("the run's pipeline has no build_vocab stage for data '" + data_id + "'");
+    auto& data = dynamic_cast<DataLoader&>(get(data_id));
+    if (!data.has_split(split))
+      throw ConfigError("--split: the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+    std::vector<std::pair<std::string, Metric*>> metrics;
+    for (const auto& c : resolved_.components)
+      if (c.plugin && c.plugin->descriptor->kind == Kind::kMetric) metrics.emplace_back(c.id, &dynamic_cast<Metric&>(get(c.id)));
+    EvalResult r = evaluate_split(only_model(), data, split, metrics);
+    return "evaluate " + split + ": " + describe(r) + " | " + with_commas(r.tokens) + " tokens";
+  }
+
+ private:
   // summary.json says which way each metric improves, for sweeps and reports.
   void record_directions(const std::vector<std::pair<std::string, Metric*>>& metrics) {
     Json& h = summary_["higher_is_better"];
@@ -1248,6 +1473,90 @@ const Vocab& RunContext::vocab(const std::string& param) const {
 }
 
 }  // namespace
+
+namespace {
+
+// The pipeline of a run folder, built for inference.
+struct Inference {
+  Pipeline pipeline;
+  RunOptions options;
+  std::unique_ptr<Run> run;
+  std::filesystem::path checkpoint;
+
+  Inference(const Registry& registry, const std::filesystem::path& dir, const std::vector<std::string>& overrides) {
+    if (!std::filesystem::exists(dir / "config.yaml"))
+      throw InputError(dir.string() + ": not a run folder (it has no config.yaml)");
+    pipeline = Pipeline::load(dir / "config.yaml", overrides);
+    pipeline.validate(registry);
+    options.quiet = true;
+    options.out_dir = dir;
+    run = std::make_unique<Run>(registry, pipeline.config(), pipeline.seed(), pipeline.name(), dir, options);
+    checkpoint = run->open_for_inference();
+  }
+};
+
+}  // namespace
+
+std::filesystem::path generate_text(const Registry& registry, const std::filesystem::path& run_dir, std::int64_t words,
+                                    double temperature, std::uint64_t seed, std::ostream& out) {
+  if (words < 1) throw ConfigError("--words must be at least 1");
+  if (!(temperature >= 0)) throw ConfigError("--temperature must be 0 or more");
+  Inference inf(registry, run_dir, {});
+  Params none;
+  const Tokenizer* tokenizer = nullptr;
+  try {
+    tokenizer = &dynamic_cast<Tokenizer&>(inf.run->get(inf.run->resolve(Kind::kTokenizer, none, "tokenizer")));
+  } catch (const ConfigError&) {
+    // no tokenizer (or several): tokens are joined with spaces
+  }
+  const Vocab& vocab = inf.run->vocab_of(inf.run->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
+  inf.run->generate_text(inf.run->only_model(), tokenizer, vocab, words, temperature, seed, out);
+  return inf.checkpoint;
+}
+
+ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
+                        const std::string& source, std::ostream& out) {
+  Inference inf(registry, run_dir, {});
+  Params none;
+  const auto& tokenizer = dynamic_cast<Tokenizer&>(inf.run->get(inf.run->resolve(Kind::kTokenizer, none, "tokenizer")));
+  const Vocab& vocab = inf.run->vocab_of(inf.run->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
+  auto t = inf.run->score_text(inf.run->only_model(), tokenizer, vocab, in, source, out);
+  ScoreSummary s;
+  s.lines = t.lines;
+  s.tokens = t.tokens;
+  s.unknown = t.unknown;
+  s.log_prob = t.log_prob;
+  s.checkpoint = inf.checkpoint;
+  return s;
+}
+
+std::string evaluate_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
+                         const std::optional<std::filesystem::path>& file) {
+  std::vector<std::string> overrides;
+  if (file) {
+    // The file replaces what the data component reads for that split (its parameter of the
+    // same name: lm_stream's test: path, say).
+    Pipeline p = Pipeline::load(run_dir / "config.yaml", {});
+    std::string data_id;
+    const ConfigNode* comps = p.config().find("components");
+    for (const auto& [id, decl] : comps ? comps->entries() : std::vector<std::pair<std::string, ConfigNode>>{}) {
+      const ConfigNode* plugin = decl.find("plugin");
+      const LoadedPlugin* lp = plugin ? registry.find(plugin->str()) : nullptr;
+      if (lp == nullptr || lp->descriptor->kind != Kind::kData) continue;
+      bool reads_split = std::any_of(lp->descriptor->params.begin(), lp->descriptor->params.end(),
+                                     [&](const ParamSpec& s) { return s.name == split && s.type == ParamType::kPath; });
+      if (!reads_split)
+        throw ConfigError("--file: data plugin '" + lp->descriptor->name + "' reads no file for split '" + split + "'");
+      data_id = id;
+    }
+    if (data_id.empty()) throw ConfigError("--file: the run's pipeline has no data component");
+    if (!std::filesystem::exists(*file)) throw InputError(file->string() + ": no such file");
+    overrides.push_back("components." + data_id + "." + split + "=" + file->string());
+  }
+  Inference inf(registry, run_dir, overrides);
+  return inf.run->evaluate_for_cli(split) + (file ? " (" + file->string() + ")" : std::string()) +
+         " | parameters from " + inf.checkpoint.string();
+}
 
 std::filesystem::path Pipeline::run(const Registry& registry, const RunOptions& options) const {
   std::filesystem::path dir = options.out_dir ? *options.out_dir : std::filesystem::path("runs") / name_;

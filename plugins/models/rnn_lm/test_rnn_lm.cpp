@@ -283,3 +283,37 @@ BOOST_AUTO_TEST_CASE(parameter_errors) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// As a LanguageModel: every row of next_log_probs is a distribution, its log-probabilities of
+// the targets give the loss forward computes, and the state carries from call to call as it
+// does in forward.
+BOOST_AUTO_TEST_CASE(next_log_probs_agree_with_the_loss) {
+  Loaded loaded;
+  for (const char* cell : {"lstm", "gru"}) {
+    BOOST_TEST_CONTEXT(cell) {
+      Lm lm(loaded.registry, std::string("{cell: ") + cell + ", emsize: 4, nhid: 5, nlayers: 2, dropout: 0.3}");
+      auto* as_lm = dynamic_cast<loom::LanguageModel*>(lm.model);
+      BOOST_REQUIRE(as_lm != nullptr);
+      BOOST_TEST(as_lm->vocab_size() == kVocabSize);
+      const loom::Batch batch = lm_batch();
+      const auto* targets = batch.get("targets").ids();
+      lm.reset();
+      const double first = lm.loss(batch, Mode::kEval), second = lm.loss(batch, Mode::kEval);
+      lm.reset();
+      for (double expected : {first, second}) {
+        loom::Graph g(Mode::kEval);
+        loom::Tensor lp = as_lm->next_log_probs(g, batch.get("ids"));
+        BOOST_REQUIRE(lp.dim(0) == 6);
+        BOOST_REQUIRE(lp.dim(1) == kVocabSize);
+        double nll = 0.0;
+        for (int r = 0; r < 6; ++r) {
+          double z = 0.0;
+          for (int v = 0; v < kVocabSize; ++v) z += std::exp(static_cast<double>(lp.data()[r * kVocabSize + v]));
+          BOOST_TEST(z == 1.0, boost::test_tools::tolerance(1e-5));
+          nll -= lp.data()[r * kVocabSize + targets[r]];
+        }
+        BOOST_TEST(nll / 6.0 == expected, boost::test_tools::tolerance(1e-5));
+      }
+    }
+  }
+}
