@@ -3,6 +3,7 @@
 set -u
 loom=$1
 src=$2
+fixtures=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -46,6 +47,45 @@ out=$("$loom" validate "$src/pipelines/quickstart.yaml" --set components.modle.n
 echo "$out" | grep -qF "did you mean 'model'?" || fail "--set: $out"
 out=$("$loom" validate "$src/pipelines/quickstart.yaml" --set components.model.nhid=abc 2>&1); [ $? -eq 2 ] || fail "--set type exit"
 echo "$out" | grep -qF -- "--set components.model.nhid=abc: expected an integer, got 'abc'" || fail "--set type: $out"
+# Hostile files: one line naming the file, exit 2, no crash.
+only_error() {  # the stderr lines other than the OpenBLAS note
+  grep -v '^loom: OpenBLAS' <<< "$1" | grep -v '^$'
+}
+printf 'good words here\nbad \xff\xfe bytes\n' > "$tmp/latin1.txt"
+printf 'some words\n' > "$tmp/ok.txt"
+cat > "$tmp/stream.yaml" <<YAML
+components:
+  tokenizer: { plugin: word, eos: "<eos>" }
+  vocab:     { plugin: frequency }
+  data:      { plugin: lm_stream, train: $tmp/latin1.txt, valid: $tmp/ok.txt, test: $tmp/ok.txt, batch_size: 1, eval_batch_size: 1, bptt: 2 }
+  model:     { plugin: rnn_lm, nhid: 4, emsize: 4, nlayers: 1 }
+  optimizer: { plugin: sgd }
+  ppl:       { plugin: perplexity }
+stages:
+  - build_vocab: {}
+  - train: { epochs: 1 }
+YAML
+out=$("$loom" run "$tmp/stream.yaml" --out "$tmp/r2" --quiet 2>&1); code=$?
+[ $code -eq 2 ] || fail "non-UTF-8 data: exit $code ($out)"
+[ "$(only_error "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -qF "$tmp/latin1.txt:2" && echo "$out" | grep -qi "utf-8" \
+  || fail "non-UTF-8 data: $out"
+sed -i "s|latin1.txt|ok.txt|" "$tmp/stream.yaml"
+"$loom" run "$tmp/stream.yaml" --out "$tmp/r2" --quiet > /dev/null 2>&1 || fail "small lm_stream run"
+printf '#loom-vocab 1\nsome\t1\nwords\t1\nsome\t1\n' > "$tmp/r2/vocab.txt"
+out=$("$loom" evaluate --run "$tmp/r2" 2>&1); code=$?
+[ $code -eq 2 ] && [ "$(only_error "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -qF "$tmp/r2/vocab.txt:4" \
+  || fail "duplicate vocab entry: exit $code: $out"
+printf '#loom-vocab 1\nsome\t1\n\t1\n' > "$tmp/r2/vocab.txt"
+out=$("$loom" evaluate --run "$tmp/r2" 2>&1); code=$?
+[ $code -eq 2 ] && echo "$out" | grep -qF "$tmp/r2/vocab.txt:3" || fail "empty vocab entry: exit $code: $out"
+if [ -n "$fixtures" ]; then
+  out=$("$loom" --plugin-path "$fixtures/wrong_abi" plugins 2>&1); code=$?
+  [ $code -eq 2 ] && [ "$(only_error "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -q "wrong_abi.*ABI" \
+    || fail "wrong ABI plugin: exit $code: $out"
+  out=$("$loom" --plugin-path "$fixtures/no_entry" plugins 2>&1); code=$?
+  [ $code -eq 2 ] && echo "$out" | grep -q "no_entry.*loom_plugin" || fail "plugin without entry point: exit $code: $out"
+fi
+
 "$loom" validate "$src/pipelines/quickstart.yaml" >/dev/null || fail "quickstart must validate"
 "$loom" --help >/dev/null || fail "--help"
 "$loom" plugins rnn_lm | grep -q "tie_weights" || fail "plugins NAME lists parameters"
