@@ -15,31 +15,19 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loomtest import check, errors, finish  # noqa: E402
+import loomtest  # noqa: E402
+
 LOOM, SRC = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="loom-infer-")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
 
 
 def loom(*args, expect=0, stdin=None):
-    r = subprocess.run([LOOM, "--threads", "2", *args], capture_output=True, text=True, input=stdin)
-    if not check(r.returncode == expect, f"loom {' '.join(args[:3])} exited {r.returncode}, expected {expect}"):
-        print(r.stdout[-2000:], r.stderr[-2000:])
-    return r
-
-
-def errors(r):
-    return [l for l in r.stderr.splitlines() if l and not l.startswith("loom: OpenBLAS")]
+    return loomtest.loom(LOOM, *args, expect=expect, stdin=stdin)
 
 
 try:
@@ -129,7 +117,4 @@ stages:
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 
-if failures:
-    print(f"{len(failures)} failure(s)")
-    sys.exit(1)
-print("inference: all passed")
+finish("inference")

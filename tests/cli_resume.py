@@ -18,6 +18,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loomtest import check, finish, results  # noqa: E402
+import loomtest  # noqa: E402
+
 LOOM, SRC = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="loom-resume-")
 PIPELINE = os.path.join(SRC, "pipelines", "quickstart.yaml")
@@ -31,21 +35,8 @@ ARGS = ["--set", f"components.data.dir={TMP}/markov", "--set", "components.data.
         "--set", "components.optimizer.momentum=0.9", "--set", "stages.train.epochs=3",
         "--set", "stages.train.lr_decay=0.7", "--set", "stages.train.lr_decay_after=1",
         "--set", "stages.train.log_interval=10", "--set", "stages.train.checkpoint.every=100"]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
-
-def loom(*args, expect=0):
-    r = subprocess.run([LOOM, "--threads", "2", *args], capture_output=True, text=True)
-    if not check(r.returncode == expect, f"loom {' '.join(args[:3])} ... exited {r.returncode}, expected {expect}"):
-        print(r.stdout[-3000:], r.stderr[-3000:])
-    return r
+def loom(*args, expect=0, stdin=None):
+    return loomtest.loom(LOOM, *args, expect=expect, stdin=stdin)
 
 
 def interrupt_at(args, marker, sig):
@@ -61,19 +52,10 @@ def interrupt_at(args, marker, sig):
     return p.wait(), "".join(out)
 
 
-def without_timing(run_dir):
-    lines = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
-    for l in lines:
-        l.pop("seconds"), l.pop("tokens_per_s")
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
-    summary["train"].pop("seconds")
-    return lines, summary
-
-
 try:
     straight = os.path.join(TMP, "straight")
     loom("run", PIPELINE, *ARGS, "--out", straight, "--quiet")
-    ref_lines, ref_summary = without_timing(straight)
+    ref_lines, ref_summary = results(straight)
     check(len(ref_lines) == 6, f"3 epochs x (train, valid) lines, got {len(ref_lines)}")
 
     # SIGINT in epoch 2, SIGTERM in epoch 3, each resumed.
@@ -92,7 +74,7 @@ try:
     check(resumed_at(out, 2, 300), "first resume starts where SIGINT stopped, mid-epoch:\n" + out[:1500])
     r = loom("resume", run)
     check(resumed_at(r.stdout, 3, 520), "second resume starts where SIGTERM stopped, mid-epoch:\n" + r.stdout[:1500])
-    lines, summary = without_timing(run)
+    lines, summary = results(run)
     check(lines == ref_lines, "metrics.jsonl after two interruptions differs from the uninterrupted run:\n" +
           "\n".join(f"{a}\n{b}" for a, b in zip(lines, ref_lines) if a != b))
     check(summary == ref_summary, f"summary.json differs:\n{summary}\n{ref_summary}")
@@ -102,12 +84,12 @@ try:
 
     # Resuming a finished run trains nothing more and evaluates again, identically.
     r = loom("resume", run)
-    check(without_timing(run) == (ref_lines, ref_summary), "resuming a finished run changed its results")
+    check(results(run) == (ref_lines, ref_summary), "resuming a finished run changed its results")
 
     # A longer schedule continues the finished run; the change is reported.
     r = loom("resume", run, "--set", "stages.train.epochs=4")
     check("stages.train.epochs: 3 in the checkpoint, 4 now: the new value is used" in r.stdout, "epochs change reported:\n" + r.stdout[:1500])
-    check(len(without_timing(run)[0]) == 8, "a fourth epoch was trained")
+    check(len(results(run)[0]) == 8, "a fourth epoch was trained")
 
     # Changes a checkpoint cannot honour are errors naming the key.
     r = loom("resume", run, "--set", "components.model.nhid=32", expect=2)
@@ -151,7 +133,4 @@ try:
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 
-if failures:
-    print(f"{len(failures)} failure(s)")
-    sys.exit(1)
-print("resume: all passed")
+finish("resume")

@@ -19,23 +19,16 @@ import sys
 import tempfile
 from html.parser import HTMLParser
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loomtest import check, finish  # noqa: E402
+import loomtest  # noqa: E402
+
 LOOM, SRC = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="loom-sweep-")
-failures = []
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
-
-
-def loom(*args, expect=0):
-    r = subprocess.run([LOOM, "--threads", "2", *args], capture_output=True, text=True)
-    if not check(r.returncode == expect, f"loom {' '.join(args[:2])} exited {r.returncode}, expected {expect}"):
-        print(r.stdout[-3000:], r.stderr[-3000:])
-    return r
+def loom(*args, expect=0, stdin=None):
+    return loomtest.loom(LOOM, *args, expect=expect, stdin=stdin)
 
 
 pipeline = os.path.join(TMP, "sweep.yaml")
@@ -128,7 +121,4 @@ try:
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 
-if failures:
-    print(f"{len(failures)} failure(s)")
-    sys.exit(1)
-print("sweep: all passed")
+finish("sweep")

@@ -9,7 +9,6 @@ and summary.json must equal an uninterrupted run's, apart from timings.
 
 usage: kill_resume.py LOOM SOURCE_DIR [KILLS] [SEED]
 """
-import json
 import os
 import random
 import shutil
@@ -18,6 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loomtest import results  # noqa: E402
 
 LOOM, SRC = sys.argv[1], sys.argv[2]
 KILLS = int(sys.argv[3]) if len(sys.argv) > 3 else 10
@@ -33,15 +35,6 @@ ARGS = ["--set", f"components.data.dir={TMP}/markov", "--set", "components.data.
         "--set", "stages.train.checkpoint.keep=2"]
 print(f"kill_resume: {KILLS} kills, seed {SEED} (rerun with: kill_resume.py LOOM SRC {KILLS} {SEED})")
 rng = random.Random(SEED)
-
-
-def results(run_dir):
-    lines = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
-    for l in lines:
-        l.pop("seconds"), l.pop("tokens_per_s")
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
-    summary["train"].pop("seconds")
-    return lines, summary
 
 
 def command(run_dir):

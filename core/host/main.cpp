@@ -89,6 +89,15 @@ void load_plugins(loom::Registry& registry, const Global& global, const char* ar
   for (const auto& dir : global.plugin_paths) registry.load_directory(dir, true);
 }
 
+// The global options, with a command's own --threads and --plugin-path added.
+Global with_command_options(const Global& global, const po::variables_map& vm) {
+  Global g = global;
+  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
+  if (vm.count("plugin-path"))
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  return g;
+}
+
 bool wants_help(const std::vector<std::string>& args) {
   for (const auto& a : args)
     if (a == "--help" || a == "-h") return true;
@@ -141,10 +150,7 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     out = dir.string();
     resume = true;
   }
-  Global g = global;
-  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
-  if (vm.count("plugin-path"))
-    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  Global g = with_command_options(global, vm);
   std::vector<std::string> overrides;
   if (vm.count("set")) overrides = vm["set"].as<std::vector<std::string>>();
 
@@ -186,9 +192,7 @@ int plugins_command(const std::vector<std::string>& args, const Global& global, 
     return 0;
   }
   auto vm = parse_command(args, desc, pos);
-  Global g = global;
-  if (vm.count("plugin-path"))
-    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  Global g = with_command_options(global, vm);
   loom::Registry registry;
   load_plugins(registry, g, argv0);
   if (vm.count("name")) {
@@ -243,10 +247,7 @@ int sweep_command(const std::vector<std::string>& args, const Global& global, co
   }
   auto vm = parse_command(args, desc, pos);
   if (!vm.count("file")) throw loom::ConfigError("loom sweep: missing the pipeline FILE (see --help)");
-  Global g = global;
-  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
-  if (vm.count("plugin-path"))
-    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  Global g = with_command_options(global, vm);
   loom::Registry registry;
   load_plugins(registry, g, argv0);
   loom::SweepOptions o;
@@ -293,10 +294,7 @@ int inference_command(const std::string& command, const std::vector<std::string>
   }
   auto vm = parse_command(args, desc, pos);
   if (!vm.count("run")) throw loom::ConfigError("loom " + command + ": missing --run DIR (see --help)");
-  Global g = global;
-  if (vm.count("threads")) g.threads = vm["threads"].as<int>();
-  if (vm.count("plugin-path"))
-    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) g.plugin_paths.push_back(p);
+  Global g = with_command_options(global, vm);
   loom::set_threads(g.threads ? *g.threads : loom::hardware_threads());
   loom::Registry registry;
   load_plugins(registry, g, argv0);
