@@ -384,7 +384,7 @@ class Sweep {
       p.message.clear();
     } else if (code == 130 || code == 143) {
       p.status = "interrupted";
-      p.message = "interrupted; resumes from its checkpoint";
+      p.message = "resumes from its checkpoint";
     } else {
       p.status = "failed";
       p.message = "exit " + std::to_string(code) + ": " + last_error_line(dir / "log.txt");
