@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE registry
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
 #include <string>
 
 #include "loom/errors.hpp"
@@ -19,9 +20,12 @@ BOOST_AUTO_TEST_CASE(loads_every_built_plugin) {
   for (const char* name : {"word", "frequency", "lm_stream", "markov", "rnn_lm", "sgd", "perplexity"})
     BOOST_TEST(r.find(name) != nullptr, name);
   BOOST_TEST(r.find("nope") == nullptr);
-  // A folder seen twice is read once.
+  // A folder seen twice is read once: one plugin per library in it.
   r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
-  BOOST_TEST(r.plugins().size() == 7u);
+  std::size_t libraries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(LOOM_TEST_PLUGIN_DIR))
+    libraries += entry.path().extension() == ".so";
+  BOOST_TEST(r.plugins().size() == libraries);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_another_abi_version) {
