@@ -150,6 +150,9 @@ constexpr double kDefaultGradientTolerance = 2e-2;
 struct MetricReference {
   std::vector<std::pair<double, std::int64_t>> outputs;  // (loss_sum, count) per update
   double expected;
+  // Classification metrics: per update, labels and predicted classes (scored 1, others 0).
+  std::vector<std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>>> classes = {};
+  std::int64_t class_count = 2;
 };
 // Reference values per metric plugin, worked by hand.
 const std::map<std::string, std::vector<MetricReference>> kMetricReferences = {
@@ -160,6 +163,10 @@ const std::map<std::string, std::vector<MetricReference>> kMetricReferences = {
          {{{3 * std::log(12.0), 3}}, 12.0},           // uniform over 12 words
          {{}, std::nan("")},                           // no targets
      }},
+    // Labels 1 0 1 1 predicted 1 1 0 1, then 0 0 predicted 0 1: 3 of 6 right.
+    {"accuracy", {{{}, 0.5, {{{1, 0, 1, 1}, {1, 1, 0, 1}}, {{0, 0}, {0, 1}}}}, {{}, std::nan(""), {}}}},
+    // Class 1 over the same: tp 2, fp 2, fn 1 -> P 1/2, R 2/3, F1 4/7.
+    {"f1", {{{}, 4.0 / 7.0, {{{1, 0, 1, 1}, {1, 1, 0, 1}}, {{0, 0}, {0, 1}}}}, {{}, std::nan(""), {}}}},
 };
 
 }  // namespace
@@ -293,6 +300,16 @@ BOOST_AUTO_TEST_CASE(metrics_reproduce_reference_values) {
           u.output.loss_sum = sum;
           u.output.count = count;
           u.batch.target_tokens = count;
+          updates.push_back(u);
+        }
+        for (const auto& [labels, predicted] : ref.classes) {
+          c::MetricUpdate u;
+          const auto n = static_cast<std::int64_t>(labels.size());
+          u.batch.tensors["labels"] = loom::Tensor::empty(loom::Shape{n}, loom::DType::kInt32);
+          std::copy(labels.begin(), labels.end(), u.batch.tensors["labels"].ids());
+          u.output.predictions = loom::Tensor::zeros(loom::Shape{n, ref.class_count});
+          for (std::int64_t i = 0; i < n; ++i)
+            u.output.predictions.data()[i * ref.class_count + predicted[static_cast<std::size_t>(i)]] = 1.0f;
           updates.push_back(u);
         }
         report(c::metric_matches(env.get<loom::Metric>("subject"), updates, ref.expected, 1e-10));

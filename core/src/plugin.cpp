@@ -75,3 +75,26 @@ ModelOutput Model::forward(Graph& g, const Batch& batch) {
 }
 
 }  // namespace loom
+
+namespace loom {
+
+ClassPredictions class_predictions(const Batch& batch, const ModelOutput& output, const std::string& metric) {
+  auto labels = batch.tensors.find("labels");
+  if (labels == batch.tensors.end() || labels->second.dtype() != DType::kInt32 || labels->second.rank() != 1)
+    throw ConfigError("metric '" + metric + "' needs batches with class labels (int32 [batch]); this data loader has none");
+  const Tensor& p = output.predictions;
+  const std::int64_t rows = labels->second.dim(0);
+  if (!p.defined() || p.dtype() != DType::kFloat32 || p.rank() != 2 || p.dim(0) != rows)
+    throw ConfigError("metric '" + metric + "' needs a model that predicts classes (scores [batch, classes]); this model does not");
+  ClassPredictions out;
+  out.labels = labels->second.ids();
+  out.classes = p.dim(1);
+  out.predicted.resize(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = p.data() + r * out.classes;
+    out.predicted[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(std::max_element(row, row + out.classes) - row);
+  }
+  return out;
+}
+
+}  // namespace loom

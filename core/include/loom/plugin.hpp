@@ -190,6 +190,17 @@ class Optimizer : public Component {
 };
 
 // ---- metrics -------------------------------------------------------------------------------
+// Classification: the data's batch has "labels" (int32 [B], class ids) and the model's output
+// has predictions (float [B, C], class scores or log-probabilities). The predicted class of
+// row b is the first highest score. Throws ConfigError naming `metric` when the batch or the
+// output does not have these (a metric for classes used with another kind of model).
+struct ClassPredictions {
+  const std::int32_t* labels = nullptr;
+  std::vector<std::int32_t> predicted;  // per row
+  std::int64_t classes = 0;             // C
+};
+ClassPredictions class_predictions(const Batch& batch, const ModelOutput& output, const std::string& metric);
+
 class Metric : public Component {
  public:
   void reset() { reset_impl(); }
