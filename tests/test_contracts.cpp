@@ -16,9 +16,11 @@
 #define BOOST_TEST_MODULE contracts
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,16 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
     if (s.type == loom::ParamType::kComponent && !s.choices.empty() && s.choices[0] == "tokenizers") {
       env.add("tok", "word", "{eos: <eos>}");
       params[s.name] = "'@tok'";
+    } else if (s.type == loom::ParamType::kPath && (s.name == "train" || s.name == "valid" || s.name == "test") &&
+               std::any_of(d.params.begin(), d.params.end(), [](const auto& p) { return p.name == "label_column"; })) {
+      // A loader of labelled texts: a CSV file with text and label columns.
+      auto path = tmp / (s.name + ".csv");
+      std::ofstream out(path);
+      out << "text,label\n";
+      std::istringstream lines(corpus_text(s.name == "train" ? 80 : 30, s.name.size(), s.name != "train"));
+      int i = 0;
+      for (std::string line; std::getline(lines, line); ++i) out << "\"" << line << "\"," << (i % 3 ? "pos" : "neg") << "\n";
+      params[s.name] = path.string();
     } else if (s.type == loom::ParamType::kPath && (s.name == "train" || s.name == "valid" || s.name == "test")) {
       auto path = tmp / (s.name + ".txt");
       std::ofstream(path) << corpus_text(s.name == "train" ? 80 : 30, s.name.size(), s.name != "train");

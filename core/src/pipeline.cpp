@@ -813,6 +813,12 @@ class Run {
           " distinct), " + format("%.1f", seconds_since(t0)) + " s -> " + file);
     }
     data.prepare(*vocab);
+    if (auto* labelled = dynamic_cast<const HasLabels*>(&data)) {
+      std::string names;
+      for (const auto& l : labelled->label_names()) names += l + "\n";
+      write_file_atomically(dir_ / "labels.txt", names);
+      say("labels: " + join(labelled->label_names()) + " -> labels.txt");
+    }
     for (const auto& s : data.splits()) {
       std::int64_t unk = data.unknown_tokens(s);
       if (unk > 0) say("  split '" + s + "': " + with_commas(unk) + " tokens not in the vocabulary, mapped to unk");
@@ -1064,6 +1070,7 @@ class Run {
         throw InputError(last_path.string() + ": the checkpoint stands at batch " + std::to_string(st.batch) +
                          " of epoch " + std::to_string(epoch) + ", but split '" + split + "' has " +
                          std::to_string(total) + " batches now");
+      if (auto* shuffled = dynamic_cast<EpochAware*>(&data)) shuffled->start_epoch(epoch);
       if (st.batch == 0) {
         if (decay != 1.0 && epoch > decay_after) optimizer.set_learning_rate(optimizer.learning_rate() * decay);
         if (trainee.stateful) trainee.stateful->reset_state();

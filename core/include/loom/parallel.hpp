@@ -24,6 +24,12 @@ int hardware_threads();
 // Calls body(begin, end) over [0, n) in chunks of at least `grain` items, in parallel when
 // there is enough work. The chunking does not depend on the thread count, so a body whose
 // per-chunk results are combined in chunk order gives identical results at any thread count.
+// How many chunks parallel_chunks makes of n items; chunk c starts at c * grain, so a body
+// can keep per-chunk results in a vector indexed by begin / grain.
+inline std::int64_t parallel_chunk_count(std::int64_t n, std::int64_t grain) {
+  return n <= 0 ? 0 : (n + grain - 1) / grain;
+}
+
 template <class Body>
 void parallel_chunks(std::int64_t n, std::int64_t grain, Body&& body) {
   if (n <= 0) return;

@@ -113,6 +113,24 @@ class DataLoader : public Component {
   virtual std::int64_t unknown_tokens_impl(const std::string& split) const { return 0; }
 };
 
+// Optional: a data loader whose training batches depend on the epoch (shuffled anew every
+// epoch from its seed). The runner calls start_epoch before it reads an epoch's batches,
+// also when a run resumes in the middle of one, so the order is a function of the seed and
+// the epoch alone and a resumed run reads the batches an uninterrupted one would.
+class EpochAware {
+ public:
+  virtual ~EpochAware() = default;
+  virtual void start_epoch(int epoch) = 0;
+};
+
+// Optional: a data loader of labelled examples; its class ids are indices into these names
+// (written to the run folder as labels.txt).
+class HasLabels {
+ public:
+  virtual ~HasLabels() = default;
+  virtual const std::vector<std::string>& label_names() const = 0;
+};
+
 // Optional: a data loader that knows the best achievable scores on its data (a generated
 // corpus), e.g. {"optimum_ppl": 5.59}; reported beside the results.
 class HasReferenceScores {

@@ -397,6 +397,47 @@ inline Failures data_loader_epoch(const DataLoader& loader, const std::string& s
       }
     }
     const auto& first = batches[0].tensors;
+    if (first.count("labels") && first.count("lengths") && first.count("mask") && first.count("ids")) {
+      // Labelled sequences (loom/plugin.hpp's classification layout): ids [T, B] inside the
+      // vocabulary, 1 <= lengths <= T, the mask 1 exactly on the first `length` steps, one
+      // label per column, and target_tokens the sum of the lengths.
+      for (std::int64_t i = 0; i < n; ++i) {
+        const Batch& b = batches[static_cast<std::size_t>(i)];
+        const Tensor& ids = b.get("ids");
+        const Tensor& len = b.get("lengths");
+        const Tensor& mask = b.get("mask");
+        const Tensor& labels = b.get("labels");
+        const std::string at = where + ": batch " + std::to_string(i);
+        if (ids.rank() != 2 || len.rank() != 1 || labels.rank() != 1 || len.dim(0) != ids.dim(1) ||
+            labels.dim(0) != ids.dim(1) || mask.shape() != ids.shape()) {
+          failures.push_back(at + ": ids " + ids.shape().str() + ", lengths " + len.shape().str() + ", mask " +
+                             mask.shape().str() + " and labels " + labels.shape().str() + " do not fit together");
+          return;
+        }
+        const std::int64_t T = ids.dim(0), B = ids.dim(1);
+        std::int64_t tokens = 0;
+        for (std::int64_t j = 0; j < B; ++j) {
+          const std::int32_t l = len.ids()[j];
+          tokens += l;
+          if (l < 1 || l > T) failures.push_back(at + ": length " + std::to_string(l) + " outside 1.." + std::to_string(T));
+          for (std::int64_t t = 0; t < T; ++t) {
+            if (mask.data()[t * B + j] != (t < l ? 1.0f : 0.0f)) {
+              failures.push_back(at + ": the mask of column " + std::to_string(j) + " does not match its length");
+              break;
+            }
+            const std::int32_t id = ids.ids()[t * B + j];
+            if (id < 0 || id >= static_cast<std::int32_t>(vocab.size())) {
+              failures.push_back(at + ": an id outside the vocabulary of " + std::to_string(vocab.size()));
+              return;
+            }
+          }
+        }
+        if (b.target_tokens != tokens)
+          failures.push_back(at + ": target_tokens " + std::to_string(b.target_tokens) + ", the lengths add up to " +
+                             std::to_string(tokens));
+      }
+      return;
+    }
     if (first.count("ids") == 0 || first.count("targets") == 0) return;  // not a stream loader
 
     const std::int64_t width = batches[0].get("ids").rank() == 2 ? batches[0].get("ids").dim(1) : 0;

@@ -1,0 +1,411 @@
+// data/text_classification: labelled texts from CSV (RFC 4180) or TSV files, for sentiment
+// and other classifiers.
+//
+// Splits come from one file each (train, valid, test), or from one `file` cut by `ratios`
+// (default 0.7 / 0.1 / 0.2), or valid is carved from train by `valid_ratio`; every cut is a
+// shuffle from the component's seed, the same at any thread count. Columns are named by the
+// header row, or are 0-based indices for files without one. Label names become ids in sorted
+// order (numerically when every name is a number), or in the order `labels` gives.
+//
+// Batch tensors, time-major like the language-model loaders: "ids" int32 [T, B] padded with
+// the vocabulary's pad id (or 0), "lengths" int32 [B], "mask" float [T, B] (1 on tokens, 0 on
+// padding) and "labels" int32 [B]; T is the longest text of the batch after truncation to
+// `max_length`. Training batches are shuffled every epoch from the seed (EpochAware); with
+// `bucket`, texts of similar length share batches (sorted within windows of 50 batches,
+// which are then shuffled), which wastes less on padding. A text with no tokens gets one
+// unk token, so that every example has a length of at least one.
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include "loom/csv.hpp"
+#include "loom/errors.hpp"
+#include "loom/parallel.hpp"
+#include "loom/plugin.hpp"
+#include "loom/random.hpp"
+#include "loom/text.hpp"
+
+namespace {
+
+struct Example {
+  std::string text;
+  std::int32_t label = 0;
+  std::vector<std::int32_t> ids;
+};
+
+struct Options {
+  std::map<std::string, std::filesystem::path> files;  // split -> file
+  std::filesystem::path file;                          // one file cut by ratios
+  std::vector<double> ratios{0.7, 0.1, 0.2};
+  double valid_ratio = 0.0;
+  std::string text_column, label_column;
+  bool header = true;
+  bool skip_bad_rows = false;
+  std::vector<std::string> labels;  // fixed order, or empty
+  const loom::Tokenizer* tokenizer = nullptr;
+  std::int64_t batch_size = 64, eval_batch_size = 0, max_length = 0;
+  bool shuffle = true, bucket = false;
+  std::uint64_t seed = 1;
+};
+
+bool is_number(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
+class TextClassification : public loom::DataLoader, public loom::EpochAware, public loom::HasLabels {
+ public:
+  explicit TextClassification(Options o) : o_(std::move(o)) { load(); }
+
+  void start_epoch(int epoch) override { epoch_ = epoch; }
+  const std::vector<std::string>& label_names() const override { return labels_; }
+
+ protected:
+  std::vector<std::string> splits_impl() const override {
+    std::vector<std::string> out;
+    for (const char* s : {"train", "valid", "test"})
+      if (splits_.count(s)) out.push_back(s);
+    return out;
+  }
+
+  loom::TokenCounts count_tokens_impl(const std::string& split) const override {
+    const auto& examples = splits_.at(split);
+    std::vector<loom::TokenCounts> parts(loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain));
+    loom::parallel_chunks(static_cast<std::int64_t>(examples.size()), kGrain, [&](std::int64_t b, std::int64_t e) {
+      auto& counts = parts[static_cast<std::size_t>(b / kGrain)];
+      std::vector<std::string> tokens;
+      for (std::int64_t i = b; i < e; ++i) {
+        tokens.clear();
+        o_.tokenizer->tokenize(examples[static_cast<std::size_t>(i)].text, tokens);
+        for (auto& t : tokens) ++counts[t];
+      }
+    });
+    loom::TokenCounts total;
+    for (auto& part : parts)
+      for (auto& [t, c] : part) total[t] += c;
+    return total;
+  }
+
+  void prepare_impl(const loom::Vocab& vocab) override {
+    pad_ = vocab.pad_id() != loom::Vocab::kNone ? vocab.pad_id() : 0;
+    const std::int32_t unk = vocab.unk_id();
+    for (auto& [split, examples] : splits_) {
+      std::vector<std::int64_t> unknown(loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain), 0);
+      loom::parallel_chunks(static_cast<std::int64_t>(examples.size()), kGrain, [&](std::int64_t b, std::int64_t e) {
+        std::vector<std::string> tokens;
+        std::int64_t& unk_count = unknown[static_cast<std::size_t>(b / kGrain)];
+        for (std::int64_t i = b; i < e; ++i) {
+          Example& ex = examples[static_cast<std::size_t>(i)];
+          tokens.clear();
+          o_.tokenizer->tokenize(ex.text, tokens);
+          if (o_.max_length > 0 && static_cast<std::int64_t>(tokens.size()) > o_.max_length)
+            tokens.resize(static_cast<std::size_t>(o_.max_length));
+          ex.ids.clear();
+          for (const auto& t : tokens) {
+            std::int32_t id = vocab.find(t);
+            if (id == loom::Vocab::kNone) {
+              id = unk == loom::Vocab::kNone ? pad_ : unk;
+              ++unk_count;
+            }
+            ex.ids.push_back(id);
+          }
+          if (ex.ids.empty()) ex.ids.push_back(unk == loom::Vocab::kNone ? pad_ : unk);
+        }
+      });
+      unknown_[split] = std::accumulate(unknown.begin(), unknown.end(), std::int64_t{0});
+    }
+    prepared_ = true;
+  }
+
+  std::int64_t num_batches_impl(const std::string& split, loom::Mode mode) const override {
+    const auto n = static_cast<std::int64_t>(splits_.at(split).size());
+    const std::int64_t bs = batch_size(mode);
+    return (n + bs - 1) / bs;
+  }
+
+  loom::Batch batch_impl(const std::string& split, loom::Mode mode, std::int64_t index) const override {
+    LOOM_ASSERT(prepared_, "text_classification: batch() before prepare()");
+    const auto& examples = splits_.at(split);
+    const std::vector<std::int64_t>& order = this->order(split, mode);
+    const std::int64_t bs = batch_size(mode);
+    const std::int64_t begin = index * bs, end = std::min<std::int64_t>(begin + bs, static_cast<std::int64_t>(order.size()));
+    const std::int64_t B = end - begin;
+    std::int64_t T = 1;
+    for (std::int64_t i = begin; i < end; ++i)
+      T = std::max<std::int64_t>(T, static_cast<std::int64_t>(examples[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])].ids.size()));
+    loom::Batch batch;
+    loom::Tensor ids = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
+    loom::Tensor lengths = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+    loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
+    loom::Tensor labels = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+    std::fill(ids.ids(), ids.ids() + T * B, pad_);
+    for (std::int64_t b = 0; b < B; ++b) {
+      const Example& ex = examples[static_cast<std::size_t>(order[static_cast<std::size_t>(begin + b)])];
+      const auto len = static_cast<std::int64_t>(ex.ids.size());
+      for (std::int64_t t = 0; t < len; ++t) {
+        ids.ids()[t * B + b] = ex.ids[static_cast<std::size_t>(t)];
+        mask.data()[t * B + b] = 1.0f;
+      }
+      lengths.ids()[b] = static_cast<std::int32_t>(len);
+      labels.ids()[b] = ex.label;
+      batch.target_tokens += len;
+    }
+    batch.tensors["ids"] = ids;
+    batch.tensors["lengths"] = lengths;
+    batch.tensors["mask"] = mask;
+    batch.tensors["labels"] = labels;
+    return batch;
+  }
+
+  std::int64_t unknown_tokens_impl(const std::string& split) const override {
+    auto it = unknown_.find(split);
+    return it == unknown_.end() ? 0 : it->second;
+  }
+
+ private:
+  static constexpr std::int64_t kGrain = 512;
+
+  std::int64_t batch_size(loom::Mode mode) const {
+    return mode == loom::Mode::kTrain || o_.eval_batch_size <= 0 ? o_.batch_size : o_.eval_batch_size;
+  }
+
+  // The order examples are read in: as stored for evaluation; for training a permutation of
+  // (seed, epoch), by length within windows when bucketing. Cached per (split, mode, epoch).
+  const std::vector<std::int64_t>& order(const std::string& split, loom::Mode mode) const {
+    const int epoch = mode == loom::Mode::kTrain && o_.shuffle ? epoch_ : 0;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_tuple(split, mode == loom::Mode::kTrain, epoch);
+    auto it = orders_.find(key);
+    if (it != orders_.end()) return it->second;
+    const auto& examples = splits_.at(split);
+    std::vector<std::int64_t> order(examples.size());
+    std::iota(order.begin(), order.end(), 0);
+    if (mode == loom::Mode::kTrain && (o_.shuffle || o_.bucket)) {
+      loom::Rng rng(loom::random_bits(loom::stream_key(o_.seed, "shuffle." + split), static_cast<std::uint64_t>(epoch)));
+      if (o_.shuffle) shuffle(order, rng);
+      if (o_.bucket) {
+        const std::int64_t window = o_.batch_size * 50;
+        for (std::size_t w = 0; w < order.size(); w += static_cast<std::size_t>(window)) {
+          auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), w + static_cast<std::size_t>(window)));
+          std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(w), last, [&](std::int64_t a, std::int64_t b) {
+            return examples[static_cast<std::size_t>(a)].ids.size() < examples[static_cast<std::size_t>(b)].ids.size();
+          });
+        }
+        // Whole batches in a new order, so that lengths do not rise through the epoch.
+        std::vector<std::int64_t> batches((order.size() + static_cast<std::size_t>(o_.batch_size) - 1) / static_cast<std::size_t>(o_.batch_size));
+        std::iota(batches.begin(), batches.end(), 0);
+        if (o_.shuffle) shuffle(batches, rng);
+        std::vector<std::int64_t> regrouped;
+        regrouped.reserve(order.size());
+        for (auto b : batches)
+          for (std::int64_t i = b * o_.batch_size; i < std::min<std::int64_t>((b + 1) * o_.batch_size, static_cast<std::int64_t>(order.size())); ++i)
+            regrouped.push_back(order[static_cast<std::size_t>(i)]);
+        order = std::move(regrouped);
+      }
+    }
+    if (orders_.size() > 8) orders_.clear();  // earlier epochs are not read again
+    return orders_[key] = std::move(order);
+  }
+
+  static void shuffle(std::vector<std::int64_t>& v, loom::Rng& rng) {
+    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<std::size_t>(rng.below(i))]);
+  }
+
+  // Reads the files, maps labels to ids and cuts the splits.
+  void load() {
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> raw;  // split -> (text, label)
+    if (!o_.file.empty()) {
+      auto rows = read(o_.file);
+      std::vector<std::int64_t> order(rows.size());
+      std::iota(order.begin(), order.end(), 0);
+      loom::Rng rng(loom::stream_key(o_.seed, "split"));
+      shuffle(order, rng);
+      const double total = o_.ratios[0] + o_.ratios[1] + o_.ratios[2];
+      const auto n = static_cast<std::int64_t>(rows.size());
+      const auto n_train = static_cast<std::int64_t>(static_cast<double>(n) * o_.ratios[0] / total + 0.5);
+      const auto n_valid = static_cast<std::int64_t>(static_cast<double>(n) * o_.ratios[1] / total + 0.5);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const char* split = i < n_train ? "train" : i < n_train + n_valid ? "valid" : "test";
+        raw[split].push_back(std::move(rows[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]));
+      }
+    }
+    for (const auto& [split, path] : o_.files) raw[split] = read(path);
+    if (o_.valid_ratio > 0 && raw.count("train") && !o_.files.count("valid")) {
+      auto& train = raw["train"];
+      std::vector<std::int64_t> order(train.size());
+      std::iota(order.begin(), order.end(), 0);
+      loom::Rng rng(loom::stream_key(o_.seed, "valid_split"));
+      shuffle(order, rng);
+      const auto n_valid = static_cast<std::size_t>(static_cast<double>(train.size()) * o_.valid_ratio + 0.5);
+      std::vector<std::pair<std::string, std::string>> keep, valid;
+      std::vector<bool> to_valid(train.size(), false);
+      for (std::size_t i = 0; i < n_valid; ++i) to_valid[static_cast<std::size_t>(order[i])] = true;
+      for (std::size_t i = 0; i < train.size(); ++i) (to_valid[i] ? valid : keep).push_back(std::move(train[i]));
+      train = std::move(keep);
+      raw["valid"] = std::move(valid);
+    }
+    // Label ids.
+    if (!o_.labels.empty()) {
+      labels_ = o_.labels;
+    } else {
+      std::set<std::string> names;
+      for (const auto& [split, rows] : raw)
+        for (const auto& r : rows) names.insert(r.second);
+      labels_.assign(names.begin(), names.end());
+      if (std::all_of(labels_.begin(), labels_.end(), is_number))
+        std::sort(labels_.begin(), labels_.end(), [](const auto& a, const auto& b) { return std::stod(a) < std::stod(b); });
+    }
+    std::map<std::string, std::int32_t> ids;
+    for (std::size_t i = 0; i < labels_.size(); ++i) ids[labels_[i]] = static_cast<std::int32_t>(i);
+    for (auto& [split, rows] : raw) {
+      auto& examples = splits_[split];
+      for (auto& [text, label] : rows) {
+        auto it = ids.find(label);
+        if (it == ids.end())
+          throw loom::InputError("label '" + label + "' of split '" + split + "' is not one of labels: [" + join(labels_) + "]");
+        examples.push_back({std::move(text), it->second, {}});
+      }
+      if (examples.empty()) throw loom::InputError("split '" + split + "' has no examples");
+    }
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+  }
+
+  // (text, label) rows of a file.
+  std::vector<std::pair<std::string, std::string>> read(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw loom::InputError(path.string() + ": cannot read");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string bytes = ss.str();
+    if (auto bad = loom::find_invalid_utf8(bytes); bad != std::string::npos)
+      throw loom::InputError(path.string() + ":" + std::to_string(1 + std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) +
+                             ": not UTF-8 (byte " + std::to_string(bad) + ")");
+    std::int64_t skipped = 0;
+    auto on_bad = [&](std::int64_t, const std::string&) { ++skipped; };
+    auto records = o_.skip_bad_rows ? loom::parse_csv(bytes, loom::csv_options_for(path), path.string(), on_bad)
+                                    : loom::parse_csv(bytes, loom::csv_options_for(path), path.string());
+    if (records.empty()) throw loom::InputError(path.string() + ": no rows");
+    std::size_t text_col = 0, label_col = 0, first = 0;
+    auto column = [&](const std::string& spec, const char* what) -> std::size_t {
+      if (o_.header) {
+        const auto& head = records[0].fields;
+        auto it = std::find(head.begin(), head.end(), spec);
+        if (it == head.end())
+          throw loom::InputError(path.string() + ":1: no " + what + " column '" + spec + "' (columns: " + join(head) + ")");
+        return static_cast<std::size_t>(it - head.begin());
+      }
+      if (!is_number(spec) || spec.find_first_not_of("0123456789") != std::string::npos)
+        throw loom::InputError(path.string() + ": without a header row, the " + what + " column is a 0-based index, got '" + spec + "'");
+      return static_cast<std::size_t>(std::stoul(spec));
+    };
+    text_col = column(o_.text_column, "text");
+    label_col = column(o_.label_column, "label");
+    first = o_.header ? 1 : 0;
+    std::vector<std::pair<std::string, std::string>> rows;
+    const std::size_t need = std::max(text_col, label_col) + 1;
+    for (std::size_t i = first; i < records.size(); ++i) {
+      auto& r = records[i];
+      if (r.fields.size() < need || r.fields[label_col].empty()) {
+        if (!o_.skip_bad_rows)
+          throw loom::InputError(path.string() + ":" + std::to_string(r.line) + ": " + std::to_string(r.fields.size()) +
+                                 " fields" + (r.fields.size() < need ? ", too few for column " + std::to_string(need - 1)
+                                                                      : std::string(", the label is empty")) +
+                                 " (on_bad_row: skip skips such rows)");
+        ++skipped;
+        continue;
+      }
+      rows.emplace_back(std::move(r.fields[text_col]), std::move(r.fields[label_col]));
+    }
+    if (skipped > 0) skipped_[path.string()] = skipped;
+    return rows;
+  }
+
+  Options o_;
+  std::map<std::string, std::vector<Example>> splits_;
+  std::vector<std::string> labels_;
+  std::map<std::string, std::int64_t> unknown_, skipped_;
+  std::int32_t pad_ = 0;
+  bool prepared_ = false;
+  int epoch_ = 1;
+  mutable std::map<std::tuple<std::string, bool, int>, std::vector<std::int64_t>> orders_;
+  mutable std::mutex mutex_;
+};
+
+const loom::PluginDescriptor& descriptor() {
+  static const loom::PluginDescriptor d{
+      loom::kAbiVersion,
+      loom::Kind::kData,
+      "text_classification",
+      "1.0",
+      "labelled texts from CSV or TSV files, padded batches with lengths and masks",
+      {{"tokenizer", loom::ParamType::kComponent, "", "tokenizer of the texts", {"tokenizers"}},
+       {"train", loom::ParamType::kPath, "", "training file (.csv, or .tsv/.tab)"},
+       {"valid", loom::ParamType::kPath, "", "validation file"},
+       {"test", loom::ParamType::kPath, "", "test file"},
+       {"file", loom::ParamType::kPath, "", "one file cut into train, valid and test by `ratios`"},
+       {"ratios", loom::ParamType::kStringList, "0.7,0.1,0.2", "train, valid and test shares of `file`"},
+       {"valid_ratio", loom::ParamType::kFloat, "0", "carve this share of train out as valid (when no valid file)", {}, 0.0},
+       {"text_column", loom::ParamType::kString, "text", "column of the text: a header name, or a 0-based index with header: false"},
+       {"label_column", loom::ParamType::kString, "label", "column of the label"},
+       {"header", loom::ParamType::kBool, "true", "the first row names the columns"},
+       {"labels", loom::ParamType::kStringList, "", "label names in id order (default: sorted)"},
+       {"batch_size", loom::ParamType::kInt, "64", "examples per training batch", {}, 1},
+       {"eval_batch_size", loom::ParamType::kInt, "0", "examples per evaluation batch (0: batch_size)", {}, 0},
+       {"max_length", loom::ParamType::kInt, "0", "keep the first N tokens of a text (0: all)", {}, 0},
+       {"shuffle", loom::ParamType::kBool, "true", "shuffle training examples every epoch"},
+       {"bucket", loom::ParamType::kBool, "false", "batch texts of similar length together"},
+       {"on_bad_row", loom::ParamType::kString, "error", "a malformed row: error, or skip and count it", {"error", "skip"}}},
+      [](loom::BuildContext& ctx) -> std::unique_ptr<loom::Component> {
+        const auto& p = ctx.params();
+        Options o;
+        o.tokenizer = &ctx.component<loom::Tokenizer>("tokenizer");
+        for (const char* split : {"train", "valid", "test"})
+          if (!p.get_string(split).empty()) o.files[split] = p.get_path(split);
+        if (!p.get_string("file").empty()) {
+          if (!o.files.empty()) p.fail("file", "give either file (cut by ratios) or train/valid/test files, not both");
+          o.file = p.get_path("file");
+        }
+        if (o.files.empty() && o.file.empty()) p.fail("train", "no data: give train (and valid, test) files, or file");
+        std::vector<std::string> ratios;  // [0.8, 0.1, 0.1] or "0.8,0.1,0.1"
+        for (const auto& item : p.get_strings("ratios")) {
+          std::stringstream ss(item);
+          for (std::string r; std::getline(ss, r, ',');) ratios.push_back(r.substr(r.find_first_not_of(' ') == std::string::npos ? 0 : r.find_first_not_of(' ')));
+        }
+        if (ratios.size() != 3) p.fail("ratios", "expects three shares: train, valid, test");
+        for (std::size_t i = 0; i < 3; ++i) {
+          if (!is_number(ratios[i]) || std::stod(ratios[i]) < 0) p.fail("ratios", "'" + ratios[i] + "' is not a share");
+          o.ratios[i] = std::stod(ratios[i]);
+        }
+        if (o.ratios[0] + o.ratios[1] + o.ratios[2] <= 0) p.fail("ratios", "the shares add up to 0");
+        o.valid_ratio = p.get_float("valid_ratio");
+        if (o.valid_ratio >= 1) p.fail("valid_ratio", "must be below 1");
+        o.text_column = p.get_string("text_column");
+        o.label_column = p.get_string("label_column");
+        o.header = p.get_bool("header");
+        o.labels = p.get_strings("labels");
+        o.batch_size = p.get_int("batch_size");
+        o.eval_batch_size = p.get_int("eval_batch_size");
+        o.max_length = p.get_int("max_length");
+        o.shuffle = p.get_bool("shuffle");
+        o.bucket = p.get_bool("bucket");
+        o.skip_bad_rows = p.get_string("on_bad_row") == "skip";
+        o.seed = ctx.seed();
+        return std::make_unique<TextClassification>(std::move(o));
+      }};
+  return d;
+}
+
+}  // namespace
+
+LOOM_PLUGIN(descriptor)
