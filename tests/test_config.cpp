@@ -90,3 +90,71 @@ BOOST_AUTO_TEST_CASE(did_you_mean_only_suggests_close_words) {
   BOOST_TEST(*loom::did_you_mean("epcohs", {"epochs", "split"}) == "epochs");
   BOOST_TEST(!loom::did_you_mean("banana", {"lr", "clip"}).has_value());
 }
+
+// to_yaml() writes the run folder's config.yaml: every key and scalar must read back as the
+// same string. Each of these once came back changed or did not parse (fuzz/fuzz_pipeline,
+// fuzz/regressions/pipeline/).
+BOOST_AUTO_TEST_CASE(to_yaml_reads_back_every_key_and_scalar) {
+  const std::vector<std::string> texts = {
+      "plain", "<unk>", "${data_dir}/train.txt", "", " ", "null", "Null", "NULL", "~", "true",
+      "two\nlines", "tab\there", "cr\r", std::string("nul\0byte", 8), "\x01\x1b\x7f",
+      "quote \" and \\", "build? o", "?", "a ? b", "a: b", "# not a comment", "a #b", "-",
+      "- item", "-1", "-.5", "-x", "--- x", "... y", "..", " lead", "trail ", "[x]", "{x}",
+      "&anchor", "*alias", "!tag", "|", ">", "'single'", "%directive", "@id", "`tick`",
+      "caf\xc3\xa9", "\xe6\x9d\xb1\xe4\xba\xac", "bad \xff utf-8", "\xef\xbb\xbf" "bom",
+      std::string(1100, 'k'), std::string(300, '\x1e')};
+  ConfigNode root = ConfigNode::map({"t.yaml", 1, 1});
+  ConfigNode list = ConfigNode::sequence({"t.yaml", 1, 1});
+  ConfigNode nested = ConfigNode::map({"t.yaml", 1, 1});
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    root.set(texts[i], ConfigNode::scalar(texts[i], {"t.yaml", 1, 1}));
+    list.push_back(ConfigNode::scalar(texts[i], {"t.yaml", 1, 1}));
+    nested.set(std::to_string(i), ConfigNode::scalar(texts[i], {"t.yaml", 1, 1}));
+  }
+  root.set("__list", list);
+  ConfigNode items = ConfigNode::sequence({"t.yaml", 1, 1});
+  items.push_back(nested);
+  root.set("__nested", items);
+  std::string yaml = root.to_yaml();
+  ConfigNode back;
+  BOOST_REQUIRE_NO_THROW(back = loom::parse_yaml(yaml, "back.yaml"));
+  BOOST_REQUIRE(back.is_map());
+  for (const auto& text : texts) {
+    const ConfigNode* value = back.find(text);
+    BOOST_TEST_CONTEXT("key and value " << text.substr(0, 40)) {
+      BOOST_REQUIRE(value != nullptr);
+      BOOST_TEST(value->is_scalar());
+      BOOST_TEST(value->str() == text);
+    }
+  }
+  const ConfigNode* back_list = back.find("__list");
+  BOOST_REQUIRE(back_list != nullptr);
+  BOOST_REQUIRE(back_list->items().size() == texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    BOOST_TEST(back_list->items()[i].str() == texts[i]);
+  const ConfigNode* back_nested = back.find("__nested");
+  BOOST_REQUIRE(back_nested != nullptr);
+  BOOST_REQUIRE(back_nested->items().size() == 1u);
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    BOOST_TEST(back_nested->items()[0].find(std::to_string(i))->str() == texts[i]);
+  // Ordinary values stay plain, so config.yaml stays readable.
+  BOOST_TEST(contains(yaml, "\nplain: plain\n"));
+  BOOST_TEST(contains(yaml, "\n-1: -1\n"));
+}
+
+// A path the system refuses to look up (a name longer than NAME_MAX) is reported like any
+// other bad path; it threw std::filesystem::filesystem_error out of check_params.
+BOOST_AUTO_TEST_CASE(an_unreadable_path_is_reported_not_thrown) {
+  ConfigNode given = loom::parse_yaml("file: " + std::string(300, 'x') + "\n", "p.yaml");
+  std::vector<std::string> errors;
+  BOOST_CHECK_NO_THROW(loom::check_params("c", kSpecs, given, {}, errors));
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(contains(errors[0], "p.yaml:1:7: 'file': cannot read 'xxx"));
+  BOOST_TEST(contains(errors[0], "File name too long"));
+}
+
+BOOST_AUTO_TEST_CASE(booleans_ignore_ascii_case_only) {
+  BOOST_TEST(ConfigNode::scalar("YES", {}).as_bool());
+  BOOST_TEST(!ConfigNode::scalar("Off", {}).as_bool());
+  BOOST_CHECK_THROW(ConfigNode::scalar("tru\xc3\x89", {}).as_bool(), ConfigError);
+}

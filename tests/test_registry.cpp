@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE registry
 #include <boost/test/unit_test.hpp>
 
+#include <stdlib.h>  // mkdtemp
+
 #include <filesystem>
 #include <string>
 
@@ -53,4 +55,23 @@ BOOST_AUTO_TEST_CASE(missing_folder_and_file) {
   r.load_directory("/nonexistent/loom/plugins");  // optional folders may be absent
   expect_error<loom::InputError>([&] { r.load_directory("/nonexistent/loom/plugins", true); }, {"does not exist"});
   expect_error<loom::InputError>([&] { r.load_library("/nonexistent/x.so"); }, {"cannot load plugin library", "/nonexistent/x.so"});
+}
+
+// A "*.so" symlink that loops (ELOOP) or dangles is skipped; it threw filesystem_error, which
+// the host reported as an internal error.
+BOOST_AUTO_TEST_CASE(skips_symlinks_that_loop_or_dangle) {
+  namespace fs = std::filesystem;
+  std::string pattern = (fs::temp_directory_path() / "loom-registry-XXXXXX").string();
+  BOOST_REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+  fs::path dir = pattern;
+  fs::create_symlink("loop.so", dir / "loop.so");
+  fs::create_symlink("missing.so", dir / "dangling.so");
+  fs::copy_file(fs::path(LOOM_TEST_PLUGIN_DIR) / "loom_tokenizers_word.so", dir / "word.so");
+  {
+    loom::Registry r;
+    BOOST_CHECK_NO_THROW(r.load_directory(dir, true));
+    BOOST_TEST(r.plugins().size() == 1u);
+    BOOST_TEST(r.find("word") != nullptr);
+  }
+  fs::remove_all(dir);
 }

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -88,8 +89,10 @@ double ConfigNode::as_double() const {
 
 bool ConfigNode::as_bool() const {
   if (is_scalar()) {
+    // ASCII only: ::tolower on a negative char (any UTF-8 byte) is undefined behaviour.
     std::string v = scalar_;
-    std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+    for (char& c : v)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
     if (v == "false" || v == "no" || v == "off" || v == "0") return false;
   }
@@ -152,19 +155,50 @@ const ConfigNode::Entry& ConfigNode::only_entry() const {
 
 namespace {
 
-bool needs_quotes(const std::string& s) {
-  if (s.empty()) return true;
-  for (char c : s)
-    if (std::string_view(":#{}[],&*!|>'\"%@`").find(c) != std::string_view::npos) return true;
-  return s.front() == ' ' || s.back() == ' ' || s.front() == '-';
+bool is_ascii_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+// Plain only when YAML surely reads the text back unchanged, as a string: letters, digits,
+// UTF-8 and a few punctuation bytes that are never indicators, with a safe first byte (a
+// negative number is plain). Everything else is double-quoted: the plain spellings of null,
+// line breaks, "key: value" and "? " inside a flow list, leading or trailing spaces, ...
+bool needs_quotes(const std::string& s) {
+  if (s.empty() || s == "null" || s == "Null" || s == "NULL") return true;
+  for (char c : s)
+    if (!is_ascii_alnum(c) && static_cast<unsigned char>(c) < 0x80 &&
+        std::string_view(" _.-/+=$()<^;~").find(c) == std::string_view::npos)
+      return true;
+  char first = s.front(), second = s.size() > 1 ? s[1] : '\0';
+  bool safe_first = is_ascii_alnum(first) || static_cast<unsigned char>(first) >= 0x80 ||
+                    std::string_view("_/$(+=<^;").find(first) != std::string_view::npos ||
+                    (first == '.' && second != '.') ||
+                    (first == '-' && ((second >= '0' && second <= '9') || second == '.'));
+  return !safe_first || s.back() == ' ';
+}
+
+// A double-quoted scalar: quote, backslash and control bytes escaped; other bytes, UTF-8 or
+// not, are kept as they are.
 std::string quoted(const std::string& s) {
   if (!needs_quotes(s)) return s;
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (byte < 0x20 || byte == 0x7f) {
+          char escape[8];
+          std::snprintf(escape, sizeof escape, "\\x%02x", byte);
+          out += escape;
+        } else {
+          out += c;
+        }
+    }
   }
   return out + "\"";
 }
@@ -191,9 +225,13 @@ std::string ConfigNode::to_yaml(int indent) const {
       if (entries_.empty()) return "{}";
       // Nested mappings and lists of mappings go on their own lines; leaves stay inline.
       for (const auto& [k, v] : entries_) {
+        std::string key = quoted(k);
         std::string child = v.to_yaml(indent + 2);
         bool block = !child.empty() && child[0] == '\n';
-        out += "\n" + pad + quoted(k) + ":" + (block ? child : " " + child);
+        // YAML reads an implicit key only up to 1024 characters; a longer one, as escaping
+        // can make it, is written as an explicit "? key" with its ": value" on the next line.
+        if (key.size() > 1000) key = "? " + key + "\n" + pad;
+        out += "\n" + pad + key + ":" + (block ? child : " " + child);
       }
       return out;
     }
@@ -404,7 +442,9 @@ std::map<std::string, ConfigNode> check_params(const std::string& what,
   }
   for (const auto& [key, value] : given.entries()) {
     if (std::find(ignored_keys.begin(), ignored_keys.end(), key) != ignored_keys.end()) continue;
-    auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
+    // The binding is captured through a reference: clang before 16 cannot capture a binding.
+    auto spec = std::find_if(specs.begin(), specs.end(),
+                             [&name = key](const ParamSpec& s) { return s.name == name; });
     if (spec == specs.end()) {
       auto hint = did_you_mean(key, names);
       std::string known;
@@ -450,9 +490,15 @@ std::map<std::string, ConfigNode> check_params(const std::string& what,
                                                  value.str() + "'" +
                                                  (hint ? " (did you mean '" + *hint + "'?)" : ""));
           }
-          if (spec->type == ParamType::kPath && value.is_scalar() &&
-              !std::filesystem::exists(value.str()))
-            throw ConfigError(value.where(), "'" + key + "': no such file '" + value.str() + "'");
+          if (spec->type == ParamType::kPath && value.is_scalar()) {
+            // Without the error code, a name the system refuses (too long, say) would throw
+            // filesystem_error out of the check instead of being reported like a missing file.
+            std::error_code ec;
+            if (!std::filesystem::exists(value.str(), ec))
+              throw ConfigError(value.where(), "'" + key + "': " +
+                                                   (ec ? "cannot read '" + value.str() + "': " + ec.message()
+                                                       : "no such file '" + value.str() + "'"));
+          }
           if (spec->type == ParamType::kComponent && value.is_scalar() &&
               (value.str().empty() || value.str()[0] != '@'))
             throw ConfigError(value.where(), "'" + key + "' names a component as \"@id\", got '" +

@@ -28,8 +28,11 @@ void Registry::load_directory(const std::filesystem::path& dir, bool required) {
     if (std::filesystem::equivalent(seen, canonical, ec)) return;
   searched_.push_back(canonical);
   std::vector<std::filesystem::path> files;
+  // The error-code form: a "*.so" symlink that loops is skipped like a dangling one, rather
+  // than throwing filesystem_error out of the loader.
   for (const auto& entry : std::filesystem::directory_iterator(canonical, ec))
-    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
+    if (entry.is_regular_file(ec) && entry.path().extension() == ".so")
+      files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   for (const auto& f : files) load_library(f);
 }

@@ -1,5 +1,4 @@
 #define BOOST_TEST_MODULE markov_corpus
-#define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
 #include <charconv>

@@ -117,13 +117,39 @@ BOOST_AUTO_TEST_CASE(detokenize_round_trip) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(detokenize_drops_eos_anywhere) {
+BOOST_AUTO_TEST_CASE(detokenize_drops_only_the_final_eos) {
   Word w("{eos: <eos>}");
-  BOOST_TEST(w.tok->detokenize({"a", "<eos>", "b", "<eos>"}) == "a b");
+  BOOST_TEST(w.tok->detokenize({"a", "b", "<eos>"}) == "a b");
   BOOST_TEST(w.tok->detokenize({"<eos>"}) == "");
+  // An eos token before the end was in the text: dropping it would lose a word.
+  BOOST_TEST(w.tok->detokenize({"a", "<eos>", "b", "<eos>"}) == "a <eos> b");
+  BOOST_TEST(w.tok->detokenize({"<eos>", "<eos>"}) == "<eos>");
   // Without an eos token, "<eos>" is an ordinary word.
   Word plain;
   BOOST_TEST(plain.tok->detokenize({"a", "<eos>"}) == "a <eos>");
+}
+
+// Found by fuzz/fuzz_tokenizer (fuzz/regressions/tokenizer/): a line that contains the eos
+// spelling, "<EOS>" lowercased to it included, round-trips like any other line.
+BOOST_AUTO_TEST_CASE(a_line_containing_the_eos_token_round_trips) {
+  struct Case {
+    const char* yaml;
+    std::string line;
+  };
+  const std::vector<Case> cases = {{"{eos: <eos>}", "a <eos> b"},
+                                   {"{eos: <eos>}", "<eos>"},
+                                   {"{eos: <eos>, lowercase: true}", "  N stores <EOS>\n"},
+                                   {"{eos: <eos>, lowercase: true}", "<EOS>"}};
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.yaml << " " << loom::testing::contracts::detail::quoted(c.line)) {
+      Word w(c.yaml);
+      Tokens tokens = w.tok->tokenize(c.line);
+      BOOST_TEST(w.tok->tokenize(w.tok->detokenize(tokens)) == tokens,
+                 boost::test_tools::per_element());
+      auto failures = loom::testing::contracts::tokenizer_round_trip(*w.tok, {c.line});
+      BOOST_TEST(failures.empty(), loom::testing::contracts::join(failures));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(passes_the_tokenizer_contract) {

@@ -26,12 +26,16 @@ class WordTokenizer : public loom::Tokenizer {
     if (!eos_.empty()) out.push_back(eos_);
   }
 
+  // Drops the end-of-line token that tokenize appended, the last one. An eos token anywhere
+  // else came from the text itself (a line containing "<eos>", or "<EOS>" when lowercasing)
+  // and is kept, so that detokenize(tokenize(line)) tokenizes back to the same tokens.
   std::string detokenize_impl(const std::vector<std::string>& tokens) const override {
+    std::size_t n = tokens.size();
+    if (n > 0 && !eos_.empty() && tokens.back() == eos_) --n;
     std::string text;
-    for (const auto& t : tokens) {
-      if (!eos_.empty() && t == eos_) continue;
-      if (!text.empty()) text += ' ';
-      text += t;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i > 0) text += ' ';
+      text += tokens[i];
     }
     return text;
   }
