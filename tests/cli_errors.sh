@@ -86,6 +86,14 @@ if [ -n "$fixtures" ]; then
   [ $code -eq 2 ] && echo "$out" | grep -q "no_entry.*loom_plugin" || fail "plugin without entry point: exit $code: $out"
 fi
 
+out=$("$loom" validate "$src/pipelines/quickstart.yaml" --set stages.train=5 2>&1); [ $? -eq 2 ] || fail "--set on a stage exit"
+echo "$out" | grep -qF "'stages.train' names a stage: set its options one by one" || fail "--set on a stage: $out"
+out=$("$loom" validate "$src/pipelines/quickstart.yaml" --set name=/tmp/elsewhere 2>&1); [ $? -eq 2 ] || fail "bad name exit"
+echo "$out" | grep -qF "name must be a plain non-empty name without '/'" || fail "bad name: $out"
+touch "$tmp/blocker"
+out=$("$loom" run "$src/pipelines/quickstart.yaml" --out "$tmp/blocker/run" 2>&1); [ $? -eq 2 ] || fail "run folder under a file: exit"
+echo "$out" | grep -qF "cannot create the run folder '$tmp/blocker/run'" || fail "run folder under a file: $out"
+
 "$loom" validate "$src/pipelines/quickstart.yaml" >/dev/null || fail "quickstart must validate"
 "$loom" --help >/dev/null || fail "--help"
 "$loom" plugins rnn_lm | grep -q "tie_weights" || fail "plugins NAME lists parameters"

@@ -166,7 +166,7 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     return 0;
   }
   int threads = g.threads ? *g.threads : pipeline.threads().value_or(loom::hardware_threads());
-  if (threads < 1) throw loom::ConfigError("--threads must be at least 1");
+  if (threads < 1 || threads > 4096) throw loom::ConfigError("--threads must be between 1 and 4096");
   loom::set_threads(threads);
   loom::RunOptions options;
   if (out) options.out_dir = *out;

@@ -220,6 +220,8 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
     if (!child->is_map() && !child->is_sequence()) *child = ConfigNode::map(where);
     node = child;
   }
+  if (node->is_sequence())
+    throw ConfigError(where, "'" + path + "' names a stage: set its options one by one, e.g. --set " + path + ".epochs=5");
   node->set(keys.back(), value, where);
 }
 
@@ -241,11 +243,18 @@ Pipeline Pipeline::load(const std::filesystem::path& file, const std::vector<std
   }
   substitute_vars(p.root_, vars);
   p.name_ = file.stem().string();
-  if (const ConfigNode* n = p.root_.find("name")) p.name_ = n->str();
+  if (const ConfigNode* n = p.root_.find("name")) {
+    // The name is a folder under runs/: one plain, non-empty path component.
+    if (!n->is_scalar() || n->str().empty() || n->str().find('/') != std::string::npos || n->str() == "." ||
+        n->str() == "..")
+      throw ConfigError(n->where(), "name must be a plain non-empty name without '/' (it names the run folder), got '" +
+                                        (n->is_scalar() ? n->str() : std::string("a list or mapping")) + "'");
+    p.name_ = n->str();
+  }
   if (const ConfigNode* s = p.root_.find("seed")) p.seed_ = static_cast<std::uint64_t>(s->as_int());
   if (const ConfigNode* t = p.root_.find("threads")) {
     auto n = t->as_int();
-    if (n < 1) throw ConfigError(t->where(), "threads must be at least 1, got " + t->str());
+    if (n < 1 || n > 4096) throw ConfigError(t->where(), "threads must be between 1 and 4096, got " + t->str());
     p.threads_ = static_cast<int>(n);
   }
   return p;
@@ -517,7 +526,9 @@ class Run {
   }
 
   void execute() {
-    std::filesystem::create_directories(dir_ / "checkpoints");
+    std::error_code ec;
+    std::filesystem::create_directories(dir_ / "checkpoints", ec);
+    if (ec) throw InputError("cannot create the run folder '" + dir_.string() + "': " + ec.message());
     // What made this run; a manifest still "running" with no end time belongs to a killed run.
     manifest_ = run_manifest(registry_, {options_.command, threads(), seed_});
     if (options_.resume && std::filesystem::exists(dir_ / "manifest.json")) {
