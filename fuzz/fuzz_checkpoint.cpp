@@ -32,8 +32,10 @@ void check(const std::string& bytes, const std::string& what) {
     loom::fuzz::fail(what + ": a parsed checkpoint does not parse after serialize: " + e.what());
   }
   LOOM_FUZZ_CHECK(back.serialize() == again, what + ": serialize, parse, serialize changed the bytes");
-  for (const auto& [name, section] : ck.sections()) {
-    for (const auto& [key, value] : section.values().members()) {
+  for (const auto& entry : ck.sections()) {  // no structured bindings: the lambdas capture them
+    const loom::StateDict& section = entry.second;
+    for (const auto& member : section.values().members()) {
+      const std::string& key = member.first;
       loom::fuzz::user_errors_only("typed read", [&] { section.number(key); });
       loom::fuzz::user_errors_only("typed read", [&] { section.integer(key); });
       loom::fuzz::user_errors_only("typed read", [&] { section.text(key); });

@@ -95,7 +95,8 @@ class TextClassification : public loom::DataLoader, public loom::EpochAware, pub
   void prepare_impl(const loom::Vocab& vocab) override {
     pad_ = vocab.pad_id() != loom::Vocab::kNone ? vocab.pad_id() : 0;
     const std::int32_t unk = vocab.unk_id();
-    for (auto& [split, examples] : splits_) {
+    for (auto& entry : splits_) {  // not a structured binding: the lambda below captures it
+      auto& examples = entry.second;
       std::vector<std::int64_t> unknown(loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain), 0);
       loom::parallel_chunks(static_cast<std::int64_t>(examples.size()), kGrain, [&](std::int64_t b, std::int64_t e) {
         std::vector<std::string> tokens;
@@ -118,7 +119,7 @@ class TextClassification : public loom::DataLoader, public loom::EpochAware, pub
           if (ex.ids.empty()) ex.ids.push_back(unk == loom::Vocab::kNone ? pad_ : unk);
         }
       });
-      unknown_[split] = std::accumulate(unknown.begin(), unknown.end(), std::int64_t{0});
+      unknown_[entry.first] = std::accumulate(unknown.begin(), unknown.end(), std::int64_t{0});
     }
     prepared_ = true;
   }
