@@ -31,6 +31,8 @@ class TextFile {
 
 // The byte offset of the first invalid UTF-8 sequence in `text`, or npos.
 std::size_t find_invalid_utf8(std::string_view text);
+// Appends code point `cp` (at most 0x10FFFF, not a surrogate) encoded as UTF-8.
+void append_utf8(std::string& out, std::uint32_t cp);
 
 // Token counts over all lines.
 TokenCounts count_tokens(const std::vector<std::string_view>& lines, const Tokenizer& tokenizer);

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "loom/plugin.hpp"
+#include "loom/text.hpp"
 
 namespace {
 
@@ -81,24 +82,6 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
       (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
     return 0;
   return len;
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 bool is_ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -178,7 +161,7 @@ void prepare(std::string_view line, bool strip_html, std::string& out) {
       i += len > 0 ? len : 1;
     } else if (line[i] == '&') {
       const Reference r = reference_at(line, i);
-      if (r.length > 0) append_utf8(out, r.code_point);
+      if (r.length > 0) loom::append_utf8(out, r.code_point);
       else out += '&';
       i += r.length > 0 ? r.length : 1;
     } else if (const std::size_t len = utf8_length(line, i); len > 0) {
