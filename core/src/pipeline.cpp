@@ -832,7 +832,12 @@ class Run {
     }
     for (const auto& s : data.splits()) {
       std::int64_t unk = data.unknown_tokens(s);
-      if (unk > 0) say("  split '" + s + "': " + with_commas(unk) + " tokens not in the vocabulary, mapped to unk");
+      if (unk == 0) continue;
+      std::int64_t tokens = 0;
+      for (const auto& [t, c] : data.count_tokens(s)) tokens += c;
+      say("  split '" + s + "': " + with_commas(unk) + " of " + with_commas(tokens) + " tokens (" +
+          format("%.2f", tokens > 0 ? 100.0 * static_cast<double>(unk) / static_cast<double>(tokens) : 0.0) +
+          "%) not in the vocabulary, mapped to unk");
     }
     std::ifstream in(dir_ / file, std::ios::binary);
     std::stringstream text;

@@ -62,8 +62,24 @@ class FrequencyBuilder : public loom::VocabBuilder {
   FrequencyOptions o_;
 };
 
+// The built-in English list: articles, pronouns, auxiliaries, prepositions and other
+// function words. Negations and contrast words (not, no, nor, but, never, very, too, only)
+// are left out on purpose: they change a sentence's sentiment, and classifiers need them.
+const char* const kEnglishStopWords[] = {
+    "a", "an", "the", "and", "or", "if", "then", "than", "so", "as", "of", "at", "by", "for", "with", "about",
+    "against", "between", "into", "through", "during", "before", "after", "above", "below", "to", "from", "up",
+    "down", "in", "out", "on", "off", "over", "under", "again", "further", "once", "here", "there", "when",
+    "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "own",
+    "same", "s", "t", "can", "will", "just", "should", "now", "i", "me", "my", "myself", "we", "our", "ours",
+    "ourselves", "you", "your", "yours", "yourself", "yourselves", "he", "him", "his", "himself", "she", "her",
+    "hers", "herself", "it", "its", "itself", "they", "them", "their", "theirs", "themselves", "what", "which",
+    "who", "whom", "this", "that", "these", "those", "am", "is", "are", "was", "were", "be", "been", "being",
+    "have", "has", "had", "having", "do", "does", "did", "doing", "would", "could", "while", "until", "because"};
+
 std::set<std::string> read_stop_words(const loom::Params& p) {
   std::set<std::string> words;
+  if (p.get_string("stop_words_list") == "english")
+    for (const char* w : kEnglishStopWords) words.insert(w);
   for (const auto& w : p.get_strings("stop_words")) words.insert(w);
   std::string file = p.get_string("stop_words_file");
   if (!file.empty()) {
@@ -99,7 +115,8 @@ const loom::PluginDescriptor& descriptor() {
        {"eos", loom::ParamType::kString, "", "end-of-sequence token (empty: none; a tokenizer's <eos> is counted like any token)"},
        {"lowercase", loom::ParamType::kBool, "false", "merge tokens that differ only in ASCII case"},
        {"stop_words", loom::ParamType::kStringList, "", "tokens never kept (they map to unk)"},
-       {"stop_words_file", loom::ParamType::kPath, "", "file of stop-words, one per line, # comments"}},
+       {"stop_words_file", loom::ParamType::kPath, "", "file of stop-words, one per line, # comments"},
+       {"stop_words_list", loom::ParamType::kString, "", "a built-in list added to the stop-words (english: function words, negations kept)", {"", "english"}}},
       [](loom::BuildContext& ctx) -> std::unique_ptr<loom::Component> {
         const auto& p = ctx.params();
         FrequencyOptions o;

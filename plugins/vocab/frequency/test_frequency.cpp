@@ -71,6 +71,10 @@ const std::vector<OrderCase> kOrderCases = {
     {"{stop_words: [the, on]}", {"<unk>", "cat", "sat", "The", "mat"}},
     {"{stop_words: the}", {"<unk>", "cat", "sat", "The", "on", "mat"}},
     {"{stop_words: [the], max_size: 2}", {"<unk>", "cat", "sat"}},
+    // The built-in English list has "the" and "on" (it is case-sensitive unless lowercase).
+    {"{stop_words_list: english}", {"<unk>", "cat", "sat", "The", "mat"}},
+    {"{stop_words_list: english, lowercase: true}", {"<unk>", "cat", "sat", "mat"}},
+    {"{stop_words_list: english, stop_words: [cat]}", {"<unk>", "sat", "The", "mat"}},
     // Lowercase merges "The" into "the" (5 + 2 = 7).
     {"{lowercase: true}", {"<unk>", "the", "cat", "sat", "on", "mat"}},
     {"{lowercase: true, stop_words: [THE]}", {"<unk>", "cat", "sat", "on", "mat"}},
