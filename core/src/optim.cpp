@@ -1,5 +1,7 @@
 #include "loom/optim.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <utility>
 
@@ -153,6 +155,51 @@ void ElementwiseOptimizer::load_state_impl(const StateDict& in, const Parameters
   }
   state_ = std::move(loaded);
   steps_ = steps;
+}
+
+// ---- Adam and AdamW ---------------------------------------------------------------------------
+
+AdamOptimizer::AdamOptimizer(const Params& p, WeightDecay decay)
+    : ElementwiseOptimizer(OptimizerSettings::from(p)),
+      decoupled_(decay == WeightDecay::kDecoupled),
+      beta1_(float_below(p, "beta1", 1.0)),
+      beta2_(float_below(p, "beta2", 1.0)),
+      eps_(float_positive(p, "eps")),
+      exp_avg_(add_state("exp_avg")),
+      exp_avg_sq_(add_state("exp_avg_sq")),
+      max_exp_avg_sq_(p.get_bool("amsgrad") ? add_state("max_exp_avg_sq") : -1) {}
+
+std::vector<ParamSpec> AdamOptimizer::specific_params() {
+  return {{"beta1", ParamType::kFloat, "0.9", "decay rate of the running mean of g (< 1)", {}, 0.0},
+          {"beta2", ParamType::kFloat, "0.999", "decay rate of the running mean of g^2 (< 1)", {}, 0.0},
+          {"eps", ParamType::kFloat, "1e-8", "added to sqrt(v) after bias correction (> 0)", {}, 0.0},
+          {"amsgrad", ParamType::kBool, "false", "divide by the largest mean of g^2 so far (AMSGrad)"}};
+}
+
+void AdamOptimizer::update(const Slice& s, std::int64_t begin, std::int64_t end) const {
+  const double t = static_cast<double>(s.step);
+  const auto neg_step_size = static_cast<float>(-(lr_ / (1.0 - std::pow(beta1_, t))));
+  const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(beta2_, t)));
+  const auto b1 = static_cast<float>(beta1_), c1 = static_cast<float>(1.0 - beta1_),
+             b2 = static_cast<float>(beta2_), c2 = static_cast<float>(1.0 - beta2_), eps = static_cast<float>(eps_);
+  // Exactly one of the two decays applies.
+  const auto wd = decoupled_ ? 0.0f : static_cast<float>(weight_decay());
+  const auto decay = static_cast<float>(decoupled_ ? 1.0 - lr_ * weight_decay() : 1.0);
+  float* w = s.value;
+  const float* g = s.grad;
+  float* m = s.state[exp_avg_];
+  float* v = s.state[exp_avg_sq_];
+  float* v_max = max_exp_avg_sq_ >= 0 ? s.state[max_exp_avg_sq_] : nullptr;
+  for (std::int64_t i = begin; i < end; ++i) {
+    if (decoupled_) w[i] = w[i] * decay;
+    const float d = wd != 0.0f ? g[i] + wd * w[i] : g[i];
+    m[i] = m[i] * b1 + c1 * d;
+    v[i] = v[i] * b2 + c2 * d * d;
+    float second = v[i];
+    if (v_max != nullptr) second = v_max[i] = std::max(v_max[i], v[i]);
+    const float denom = std::sqrt(second) / bias_correction2_sqrt + eps;
+    w[i] = w[i] + neg_step_size * m[i] / denom;
+  }
 }
 
 }  // namespace loom

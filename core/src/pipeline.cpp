@@ -727,13 +727,10 @@ class Run {
         errors.push_back(where + change + ": the checkpoint's " + kind_noun(*kind) +
                          " cannot change on resume (start a new run, or --set " + key + "=" + was + ")");
       } else {
-        if (kind && *kind == Kind::kOptimizer && key.size() > 3 && key.compare(key.size() - 3, 3, ".lr") == 0)
-          lr_overridden_ = true;
-        notes.push_back(where + change + ": the new value is used" +
-                        (lr_overridden_ && kind && *kind == Kind::kOptimizer && key.size() > 3 &&
-                                 key.compare(key.size() - 3, 3, ".lr") == 0
-                             ? " as the learning rate from here on"
-                             : ""));
+        const bool sets_lr =
+            kind && *kind == Kind::kOptimizer && key.size() > 3 && key.compare(key.size() - 3, 3, ".lr") == 0;
+        lr_overridden_ = lr_overridden_ || sets_lr;
+        notes.push_back(where + change + ": the new value is used" + (sets_lr ? " as the learning rate from here on" : ""));
       }
     }
   }
@@ -807,6 +804,7 @@ class Run {
     auto t0 = Clock::now();
     std::string file = vocab_file_name(vocab_id);
     std::optional<Vocab> vocab;
+    std::map<std::string, std::int64_t> split_tokens;  // tokens per split, once counted
     if (resume_ && resume_->has_section("vocab." + vocab_id)) {
       // The checkpoint's vocabulary, not a new count: ids must mean what they meant.
       write_file_atomically(dir_ / file, resume_->section("vocab." + vocab_id).text("text"));
@@ -817,6 +815,7 @@ class Run {
       TokenCounts counts = data.count_tokens(split);
       std::int64_t total = 0;
       for (const auto& [t, c] : counts) total += c;
+      split_tokens[split] = total;
       vocab = builder.build(counts);
       vocab->save(dir_ / file);
       say("vocabulary '" + vocab_id + "': " + with_commas(static_cast<std::int64_t>(vocab->size())) + " tokens from " +
@@ -833,16 +832,14 @@ class Run {
     for (const auto& s : data.splits()) {
       std::int64_t unk = data.unknown_tokens(s);
       if (unk == 0) continue;
-      std::int64_t tokens = 0;
-      for (const auto& [t, c] : data.count_tokens(s)) tokens += c;
+      if (!split_tokens.count(s))
+        for (const auto& [t, c] : data.count_tokens(s)) split_tokens[s] += c;
+      const std::int64_t tokens = split_tokens[s];
       say("  split '" + s + "': " + with_commas(unk) + " of " + with_commas(tokens) + " tokens (" +
           format("%.2f", tokens > 0 ? 100.0 * static_cast<double>(unk) / static_cast<double>(tokens) : 0.0) +
           "%) not in the vocabulary, mapped to unk");
     }
-    std::ifstream in(dir_ / file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    vocab_texts_[vocab_id] = text.str();
+    vocab_texts_[vocab_id] = vocab->to_text();
     slots_[vocab_id].vocab = std::move(vocab);
     prepared_.insert(data_id);
   }

@@ -169,10 +169,16 @@ std::vector<SweepAxis> sweep_grid(const ConfigNode& root, const std::vector<std:
   return axes;
 }
 
-Json run_results(const std::filesystem::path& run_dir) {
-  Json out = Json::object();
+namespace {
+
+Json read_summary(const std::filesystem::path& run_dir) {
   const auto path = run_dir / "summary.json";
-  Json summary = Json::parse(read_text(path), path.string());
+  return Json::parse(read_text(path), path.string());
+}
+
+// The flat results of a parsed summary.json (see run_results).
+Json results_of(const Json& summary) {
+  Json out = Json::object();
   if (!summary.is_object()) return out;
   if (const Json* ev = summary.find("evaluate"); ev && ev->is_object())
     for (const auto& [split, scores] : ev->members())
@@ -185,6 +191,10 @@ Json run_results(const std::filesystem::path& run_dir) {
   return out;
 }
 
+}  // namespace
+
+Json run_results(const std::filesystem::path& run_dir) { return results_of(read_summary(run_dir)); }
+
 namespace {
 
 struct Point {
@@ -193,7 +203,16 @@ struct Point {
   std::string status = "pending";  // pending | running | done | failed | interrupted
   std::string message;
   Json results = Json::object();
+  Json directions = Json::object();  // metric id -> higher is better, from summary.json
   double seconds = 0.0;
+
+  // Results and metric directions from the point's summary.json, read once.
+  void read_summary_of(const std::filesystem::path& dir) {
+    Json summary = read_summary(dir);
+    results = results_of(summary);
+    const Json* h = summary.is_object() ? summary.find("higher_is_better") : nullptr;
+    directions = h && h->is_object() ? *h : Json::object();
+  }
 };
 
 class Sweep {
@@ -238,16 +257,16 @@ class Sweep {
   std::filesystem::path run() {
     std::filesystem::create_directories(dir_);
     load_previous();
-    std::size_t todo = 0;
-    for (const auto& p : points_) todo += p.status != "done";
+    std::size_t to_run = 0;
+    for (const auto& p : points_) to_run += p.status != "done";
     std::string shape;
     for (const auto& a : axes_) shape += (shape.empty() ? "" : " x ") + std::to_string(a.values.size()) + " " + a.label;
     note("sweep '" + name_ + "': " + shape + " = " + std::to_string(points_.size()) + " points, " +
-         std::to_string(points_.size() - todo) + " done before; " + std::to_string(at_once_) + " at once, " +
+         std::to_string(points_.size() - to_run) + " done before; " + std::to_string(at_once_) + " at once, " +
          std::to_string(threads_each_) + " thread" + (threads_each_ > 1 ? "s" : "") + " each -> " + dir_.string());
     std::vector<std::pair<pid_t, std::size_t>> running;
     std::map<std::size_t, Clock::time_point> started;
-    std::size_t next = 0, finished = points_.size() - todo;
+    std::size_t next = 0, finished = points_.size() - to_run;
     int interrupted = 0;
     for (;;) {
       while (!interrupted && running.size() < static_cast<std::size_t>(at_once_) && next < points_.size()) {
@@ -333,7 +352,7 @@ class Sweep {
     for (auto& p : points_)
       if (status[p.id] == "done" && std::filesystem::exists(dir_ / p.id / "summary.json")) {
         p.status = "done";
-        p.results = run_results(dir_ / p.id);
+        p.read_summary_of(dir_ / p.id);
       }
   }
 
@@ -380,7 +399,7 @@ class Sweep {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (code == 0) {
       p.status = "done";
-      p.results = run_results(dir);
+      p.read_summary_of(dir);
       p.message.clear();
     } else if (code == 130 || code == 143) {
       p.status = "interrupted";
@@ -388,7 +407,7 @@ class Sweep {
     } else {
       p.status = "failed";
       p.message = "exit " + std::to_string(code) + ": " + last_error_line(dir / "log.txt");
-      if (std::filesystem::exists(dir / "summary.json")) p.results = run_results(dir);
+      if (std::filesystem::exists(dir / "summary.json")) p.read_summary_of(dir);
     }
   }
 
@@ -416,9 +435,7 @@ class Sweep {
     if (metric.rfind("best_", 0) == 0) metric = metric.substr(5);
     for (const auto& p : points_) {
       if (p.status != "done") continue;
-      Json summary = Json::parse(read_text(dir_ / p.id / "summary.json"), (dir_ / p.id / "summary.json").string());
-      if (const Json* h = summary.find("higher_is_better"); h && h->is_object())
-        if (const Json* v = h->find(metric); v && v->boolean()) return *v->boolean();
+      if (const Json* v = p.directions.find(metric); v && v->boolean()) return *v->boolean();
     }
     return false;
   }

@@ -54,7 +54,9 @@ const std::string& Vocab::token(std::int32_t id) const {
   return tokens_[static_cast<std::size_t>(id)];
 }
 
-void Vocab::save(const std::filesystem::path& path) const {
+void Vocab::save(const std::filesystem::path& path) const { write_file_atomically(path, to_text()); }
+
+std::string Vocab::to_text() const {
   std::string out = "#loom-vocab 1";
   for (int r = 0; r < 4; ++r)
     if (specials_[r] != kNone)
@@ -63,7 +65,7 @@ void Vocab::save(const std::filesystem::path& path) const {
   out += "\n";
   for (std::size_t i = 0; i < tokens_.size(); ++i)
     out += tokens_[i] + "\t" + std::to_string(counts_[i]) + "\n";
-  write_file_atomically(path, out);
+  return out;
 }
 
 Vocab Vocab::load(const std::filesystem::path& path) {

@@ -104,10 +104,8 @@ class ElementwiseOptimizer : public Optimizer {
   virtual void update(const Slice& slice, std::int64_t begin, std::int64_t end) const = 0;
 
   double step_impl(Parameters& params) final;
-  // A plugin overrides these only to read an older layout of its state: translate it into
-  // this one and call ElementwiseOptimizer::load_state_impl (see optimizers/sgd).
-  void save_state_impl(StateDict& out) const override;
-  void load_state_impl(const StateDict& in, const Parameters& params) override;
+  void save_state_impl(StateDict& out) const final;
+  void load_state_impl(const StateDict& in, const Parameters& params) final;
 
  private:
   struct Buffer {
@@ -124,6 +122,30 @@ class ElementwiseOptimizer : public Optimizer {
   std::vector<Buffer> buffers_;
   std::map<std::string, ParamState> state_;  // by parameter name; trainable ones that stepped
   std::int64_t steps_ = 0;
+};
+
+// Adam and AdamW with PyTorch 1.13's rules, one update for both. Per element at step t,
+// after optional clipping:
+//   kL2 (adam):         g <- g + weight_decay p
+//   kDecoupled (adamw): p <- p (1 - lr weight_decay)
+//   m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
+//   amsgrad: v_max <- max(v_max, v), used for v below
+//   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// eps is added after the bias correction of sqrt(v), as PyTorch does; the per-step scalars
+// are computed in double, then float, as PyTorch's Python arithmetic does.
+class AdamOptimizer : public ElementwiseOptimizer {
+ public:
+  AdamOptimizer(const Params& params, WeightDecay decay);
+  // beta1, beta2, eps and amsgrad: the parameters adam and adamw add to lr, weight_decay and clip.
+  static std::vector<ParamSpec> specific_params();
+
+ protected:
+  void update(const Slice& slice, std::int64_t begin, std::int64_t end) const override;
+
+ private:
+  bool decoupled_;
+  double beta1_, beta2_, eps_;
+  int exp_avg_, exp_avg_sq_, max_exp_avg_sq_;  // state indices; -1 without amsgrad
 };
 
 }  // namespace loom

@@ -46,6 +46,8 @@ class Vocab {
   // Text file: a header line "#loom-vocab 1" with the special roles, then one
   // "token<TAB>count" line per id in order. Saved atomically.
   void save(const std::filesystem::path& path) const;
+  // The text save() writes.
+  std::string to_text() const;
   // Throws InputError naming the file and line (duplicate or empty entries, bad header).
   static Vocab load(const std::filesystem::path& path);
 

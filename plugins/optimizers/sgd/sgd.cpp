@@ -2,9 +2,6 @@
 // without dampening or Nesterov):
 //   g <- g + weight_decay p;  buf <- momentum buf + g (buf = g on the first step);  p <- p - lr buf
 // after optional clipping of the global gradient norm to `clip` (loom/optim.hpp).
-#include <string>
-
-#include "loom/errors.hpp"
 #include "loom/optim.hpp"
 #include "loom/plugin.hpp"
 
@@ -37,36 +34,7 @@ class Sgd : public loom::ElementwiseOptimizer {
     }
   }
 
-  // Also reads the state sgd 1.0 saved ("first_step", "momentum.<parameter index>").
-  void load_state_impl(const loom::StateDict& in, const loom::Parameters& params) override {
-    if (in.has("first_step") && !in.has("step"))
-      return ElementwiseOptimizer::load_state_impl(from_v1(in, params), params);
-    ElementwiseOptimizer::load_state_impl(in, params);
-  }
-
  private:
-  // Version 1.0 knew only whether a step had been taken; one step is all its rule needs.
-  static loom::StateDict from_v1(const loom::StateDict& in, const loom::Parameters& params) {
-    const bool* first = in.value("first_step").boolean();
-    if (first == nullptr) throw loom::InputError(in.origin + ": first_step is not true or false");
-    loom::StateDict out;
-    out.origin = in.origin;
-    out.set("step", loom::Json(*first ? 0 : 1));
-    loom::Json steps = loom::Json::object();
-    if (!*first) {
-      std::size_t index = 0;
-      for (const auto& p : params) {
-        const std::string old_name = "momentum." + std::to_string(index++);
-        if (!p.trainable) continue;
-        steps[p.name] = loom::Json(1);
-        if (in.has_tensor(old_name))
-          out.set_tensor("momentum_buffer." + p.name, in.tensor(old_name));
-      }
-    }
-    out.set("parameter_steps", std::move(steps));
-    return out;
-  }
-
   double momentum_;
   int buffer_;  // index of the momentum buffer; -1 without momentum
 };

@@ -1,7 +1,7 @@
 // optimizers/sgd through the real loader: PyTorch's update rule worked by hand (learning
 // rate, weight decay, momentum) and against PyTorch's steps (tests/fixtures/optimizers/
 // sgd.json), gradient-norm clipping, frozen parameters, minimising a convex quadratic, what
-// every optimizer shares (optimizer_suite.hpp), and state saved by version 1.0.
+// every optimizer shares (optimizer_suite.hpp).
 #define BOOST_TEST_MODULE sgd
 #include <boost/test/unit_test.hpp>
 
@@ -231,42 +231,6 @@ BOOST_AUTO_TEST_CASE(shared_behaviour) {
 
 BOOST_AUTO_TEST_CASE(parameters) {
   optimizer_suite::has_params(registry, "sgd", {{"lr", "0.1"}, {"momentum", "0"}, {"weight_decay", "0"}, {"clip", "0"}});
-}
-
-// Version 1.0 saved "first_step" and one momentum buffer per parameter by index, frozen ones
-// included; checkpoints written by it still resume.
-BOOST_AUTO_TEST_CASE(reads_version_1_state) {
-  loom::StateDict stepped;
-  stepped.origin = "old checkpoint";
-  stepped.set("first_step", false);
-  stepped.set_tensor("momentum.0", loom::Tensor::from(loom::Shape{1}, {7.0f}));
-  stepped.set_tensor("momentum.1", loom::Tensor::from(loom::Shape{2}, {1.0f, 2.0f}));
-  Sgd sgd(registry, "{lr: 0.1, momentum: 0.5}");
-  Params p({{"enc.w", {5.0f}}, {"dec.w", {1.0f, 1.0f}}});
-  p.params.freeze("enc.w");
-  sgd.opt->load_state(stepped, p.params);
-  p.set_grads({{1.0f}, {1.0f, 1.0f}});
-  sgd.opt->step(p.params);
-  // buf = 0.5 [1, 2] + 1 = [1.5, 2]; w = 1 - 0.1 buf
-  BOOST_TEST(Params::get(p.ptrs[1]->value) == (Values{0.85f, 0.8f}), tt::tolerance(1e-6f) << tt::per_element());
-  BOOST_TEST(p.ptrs[0]->value.data()[0] == 5.0f);
-
-  // Before the first step: the next step starts the buffer at g.
-  loom::StateDict fresh;
-  fresh.set("first_step", true);
-  Sgd other(registry, "{lr: 0.1, momentum: 0.5}");
-  Params q({{"w", {1.0f, 1.0f}}});
-  other.opt->load_state(fresh, q.params);
-  q.set_grads({{1.0f, 2.0f}});
-  other.opt->step(q.params);
-  BOOST_TEST(Params::get(q.ptrs[0]->value) == (Values{0.9f, 0.8f}), tt::tolerance(1e-6f) << tt::per_element());
-
-  // A buffer of another shape is still refused.
-  loom::StateDict wrong = stepped;
-  wrong.set_tensor("momentum.1", loom::Tensor::from(loom::Shape{3}, {1.0f, 2.0f, 3.0f}));
-  Sgd third(registry, "{lr: 0.1, momentum: 0.5}");
-  expect_error<loom::InputError>([&] { third.opt->load_state(wrong, p.params); },
-                                 {"old checkpoint", "'momentum_buffer' state of parameter 'dec.w' is [3]"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
