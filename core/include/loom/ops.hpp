@@ -89,7 +89,12 @@ struct RecurrentOutputs {
 // x_proj [T, B, G*H] = x W_ih^T + b_ih for all steps (one GEMM, done by the caller);
 // w_hh [G*H, H]; b_hh [G*H]; h0, c0 [B, H] (c0 undefined unless LSTM).
 // Per step: gates = x_proj[t] + h W_hh^T + b_hh, then the cell's update.
+// mask (optional, float [T, B]): where it is 0 the step is padding and the state carries
+// over unchanged (h_t = h_{t-1}, c_t = c_{t-1}), so h_last is the state after each
+// sequence's last real step, as PyTorch's packed sequences give; its gradient passes
+// through padded steps untouched.
 RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& w_hh,
-                                 const Expr& b_hh, const Expr& h0, const Expr& c0);
+                                 const Expr& b_hh, const Expr& h0, const Expr& c0,
+                                 const Tensor& mask = Tensor());
 
 }  // namespace loom
