@@ -100,6 +100,13 @@ std::vector<OpCase> cases() {
   // The fused loss scaled afterwards: its backward must honour an upstream gradient != 1.
   c.push_back({"linear_log_softmax_nll_scaled", {r({4, 3}, 29), r({6, 3}, 30), r({6}, 31), ids({4}, {1, 5, 0, 3})},
                [](Graph&, auto& x) { return loom::scale(loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value()), 3.0f); }});
+  const Tensor lengths = Tensor::from_ids(Shape{3}, {4, 2, 1});
+  c.push_back({"reverse_sequences", {r({4, 3, 2}, 60)},
+               [lengths](Graph&, auto& x) { return weighted_sum(loom::reverse_sequences(x[0], lengths)); }});
+  c.push_back({"masked_mean_time", {r({4, 3, 2}, 61)},
+               [lengths](Graph&, auto& x) { return weighted_sum(loom::masked_mean_time(x[0], lengths)); }});
+  c.push_back({"masked_max_time", {r({4, 3, 2}, 62)},
+               [lengths](Graph&, auto& x) { return weighted_sum(loom::masked_max_time(x[0], lengths)); }});
   for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnnTanh, CellType::kRnnRelu}) {
     const std::int64_t T = 3, B = 2, H = 3, G = loom::gate_count(cell);
     std::string name = std::string("recurrent_") + loom::nn::cell_name(cell);
@@ -171,6 +178,26 @@ BOOST_AUTO_TEST_CASE(lstm_step_by_hand) {
   double c = s * 0.5 + s * std::tanh(bg);
   BOOST_TEST(out.c_last.value().item() == c, boost::test_tools::tolerance(1e-5));
   BOOST_TEST(out.h_last.value().item() == s * std::tanh(c), boost::test_tools::tolerance(1e-5));
+}
+
+// Values by hand: sequences of lengths 3 and 1 in T = 3, one feature.
+BOOST_AUTO_TEST_CASE(padded_sequence_ops_by_hand) {
+  Graph g(loom::Mode::kEval);
+  // x[t, b]: column 0 is 1, 5, 3; column 1 is 7 then padding 8, 9.
+  Expr x = g.constant(Tensor::from(Shape{3, 2, 1}, {1, 7, 5, 8, 3, 9}));
+  Tensor lengths = Tensor::from_ids(Shape{2}, {3, 1});
+  Tensor rev = loom::reverse_sequences(x, lengths).value();
+  BOOST_TEST((std::vector<float>(rev.data(), rev.data() + 6)) == (std::vector<float>{3, 7, 5, 8, 1, 9}),
+             boost::test_tools::per_element());
+  Tensor back = loom::reverse_sequences(loom::reverse_sequences(x, lengths), lengths).value();
+  BOOST_TEST((std::vector<float>(back.data(), back.data() + 6)) == (std::vector<float>{1, 7, 5, 8, 3, 9}),
+             boost::test_tools::per_element());
+  Tensor mean = loom::masked_mean_time(x, lengths).value();
+  BOOST_TEST(mean.data()[0] == 3.0f);
+  BOOST_TEST(mean.data()[1] == 7.0f);  // padding (8, 9) ignored
+  Tensor max = loom::masked_max_time(x, lengths).value();
+  BOOST_TEST(max.data()[0] == 5.0f);
+  BOOST_TEST(max.data()[1] == 7.0f);
 }
 
 // A sequence of 2 steps padded to 4 inside a batch ends in the same state as the same

@@ -25,6 +25,16 @@ Expr dropout(const Expr& x, float p);
 // y = x * mask, mask a constant float tensor of x's shape (0 drops, 1 keeps): padding masks.
 Expr apply_mask(const Expr& x, const Tensor& mask);
 
+// ---- padded sequences ([T, B, ...] time-major, lengths int32 [B]) ------------------------------
+// y[t, b] = x[len_b - 1 - t, b] for t < len_b, x[t, b] on padding: each sequence reversed
+// within its length (for the backward direction of a bidirectional RNN). Its own inverse.
+Expr reverse_sequences(const Expr& x, const Tensor& lengths);
+// x [T, B, H] -> [B, H]: the mean over each sequence's first len_b steps.
+Expr masked_mean_time(const Expr& x, const Tensor& lengths);
+// x [T, B, H] -> [B, H]: the maximum over each sequence's first len_b steps (the gradient
+// goes to the first step that holds the maximum).
+Expr masked_max_time(const Expr& x, const Tensor& lengths);
+
 // ---- broadcasting and products -------------------------------------------------------------
 // x [rows, n] + b [n] -> [rows, n] (shape of x)
 Expr add_bias(const Expr& x, const Expr& b);
