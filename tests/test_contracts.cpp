@@ -139,6 +139,28 @@ loom::Vocab model_vocab() {
 }
 
 // ids and targets [5, 3] over the 12 ids of model_vocab(), targets the next step's ids.
+// Three padded sequences of lengths 5, 2 and 3 over model_vocab(), labels 0, 1, 2.
+loom::Batch classification_batch() {
+  const std::int64_t T = 5, B = 3;
+  const std::int32_t lengths[B] = {5, 2, 3};
+  loom::Batch b;
+  loom::Tensor ids = loom::Tensor::zeros(loom::Shape{T, B}, loom::DType::kInt32);
+  loom::Tensor len = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+  loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
+  loom::Tensor labels = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+  for (std::int64_t j = 0; j < B; ++j) {
+    len.ids()[j] = lengths[j];
+    labels.ids()[j] = static_cast<std::int32_t>(j);
+    for (std::int64_t t = 0; t < lengths[j]; ++t) {
+      ids.ids()[t * B + j] = static_cast<std::int32_t>(2 + (t * 3 + j * 5) % 10);
+      mask.data()[t * B + j] = 1.0f;
+    }
+    b.target_tokens += lengths[j];
+  }
+  b.tensors = {{"ids", ids}, {"lengths", len}, {"mask", mask}, {"labels", labels}};
+  return b;
+}
+
 loom::Batch model_batch() {
   const std::int64_t T = 5, B = 3;
   loom::Tensor ids = loom::Tensor::zeros(loom::Shape{T, B}, loom::DType::kInt32);
@@ -258,9 +280,18 @@ BOOST_AUTO_TEST_CASE(models_pass_gradient_checks_and_save_load) {
       Fixture f = fixture_for(*d, tmp, env);
       fixture_for(*d, tmp, other_env);
       loom::Model *model = nullptr, *other = nullptr;
+      // A model that names a data loader classifies: give it labelled data and batches.
+      const bool classifier = std::any_of(d->params.begin(), d->params.end(), [](const auto& p) {
+        return p.type == loom::ParamType::kComponent && !p.choices.empty() && p.choices[0] == "data";
+      });
       try {
         for (auto* e : {&env, &other_env}) {
           e->set_vocab("vocab", model_vocab());
+          if (classifier) {
+            std::ofstream(tmp / "labelled.csv") << "text,label\na,x\nb,y\nc,z\n";
+            e->add("tok", "word");
+            e->add("data", "text_classification", "{tokenizer: '@tok', train: " + (tmp / "labelled.csv").string() + "}");
+          }
           e->add("subject", d->name, f.yaml);
         }
         model = &env.get<loom::Model>("subject");
@@ -270,8 +301,9 @@ BOOST_AUTO_TEST_CASE(models_pass_gradient_checks_and_save_load) {
         continue;
       }
       auto tol = kGradientTolerance.count(d->name) ? kGradientTolerance.at(d->name) : kDefaultGradientTolerance;
-      report(c::model_gradients(*model, model_batch(), tol));
-      report(c::model_save_load(*model, model_batch(), tmp / "model.bin", other));
+      const loom::Batch batch = classifier ? classification_batch() : model_batch();
+      report(c::model_gradients(*model, batch, tol));
+      report(c::model_save_load(*model, batch, tmp / "model.bin", other));
     }
   }
 }

@@ -100,6 +100,13 @@ std::vector<OpCase> cases() {
   // The fused loss scaled afterwards: its backward must honour an upstream gradient != 1.
   c.push_back({"linear_log_softmax_nll_scaled", {r({4, 3}, 29), r({6, 3}, 30), r({6}, 31), ids({4}, {1, 5, 0, 3})},
                [](Graph&, auto& x) { return loom::scale(loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value()), 3.0f); }});
+  const Tensor lengths = Tensor::from_ids(Shape{3}, {4, 2, 1});
+  c.push_back({"reverse_sequences", {r({4, 3, 2}, 60)},
+               [lengths](Graph&, auto& x) { return weighted_sum(loom::reverse_sequences(x[0], lengths)); }});
+  c.push_back({"masked_mean_time", {r({4, 3, 2}, 61)},
+               [lengths](Graph&, auto& x) { return weighted_sum(loom::masked_mean_time(x[0], lengths)); }});
+  c.push_back({"masked_max_time", {r({4, 3, 2}, 62)},
+               [lengths](Graph&, auto& x) { return weighted_sum(loom::masked_max_time(x[0], lengths)); }});
   for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnnTanh, CellType::kRnnRelu}) {
     const std::int64_t T = 3, B = 2, H = 3, G = loom::gate_count(cell);
     std::string name = std::string("recurrent_") + loom::nn::cell_name(cell);
@@ -107,6 +114,16 @@ std::vector<OpCase> cases() {
     c.push_back({name, {r({T, B, G * H}, 32), r({G * H, H}, 33, 0.6f), r({G * H}, 34), r({B, H}, 35), r({B, H}, 36)},
                  [cell, lstm](Graph&, auto& x) {
                    auto out = loom::recurrent_layer(cell, x[0], x[1], x[2], x[3], lstm ? x[4] : Expr());
+                   Expr s = loom::add(weighted_sum(out.outputs), loom::scale(weighted_sum(out.h_last), 0.5f));
+                   if (lstm) s = loom::add(s, weighted_sum(out.c_last));
+                   return s;
+                 }});
+    // Padded steps (lengths 4 and 2 of T = 4; column 1 padded at steps 2 and 3): the
+    // gradient passes through them to the real steps.
+    const Tensor mask = Tensor::from(Shape{4, 2}, {1, 1, 1, 1, 1, 0, 1, 0});
+    c.push_back({name + "_masked", {r({4, B, G * H}, 57), r({G * H, H}, 38, 0.6f), r({G * H}, 39), r({B, H}, 40), r({B, H}, 41)},
+                 [cell, lstm, mask](Graph&, auto& x) {
+                   auto out = loom::recurrent_layer(cell, x[0], x[1], x[2], x[3], lstm ? x[4] : Expr(), mask);
                    Expr s = loom::add(weighted_sum(out.outputs), loom::scale(weighted_sum(out.h_last), 0.5f));
                    if (lstm) s = loom::add(s, weighted_sum(out.c_last));
                    return s;
@@ -161,6 +178,52 @@ BOOST_AUTO_TEST_CASE(lstm_step_by_hand) {
   double c = s * 0.5 + s * std::tanh(bg);
   BOOST_TEST(out.c_last.value().item() == c, boost::test_tools::tolerance(1e-5));
   BOOST_TEST(out.h_last.value().item() == s * std::tanh(c), boost::test_tools::tolerance(1e-5));
+}
+
+// Values by hand: sequences of lengths 3 and 1 in T = 3, one feature.
+BOOST_AUTO_TEST_CASE(padded_sequence_ops_by_hand) {
+  Graph g(loom::Mode::kEval);
+  // x[t, b]: column 0 is 1, 5, 3; column 1 is 7 then padding 8, 9.
+  Expr x = g.constant(Tensor::from(Shape{3, 2, 1}, {1, 7, 5, 8, 3, 9}));
+  Tensor lengths = Tensor::from_ids(Shape{2}, {3, 1});
+  Tensor rev = loom::reverse_sequences(x, lengths).value();
+  BOOST_TEST((std::vector<float>(rev.data(), rev.data() + 6)) == (std::vector<float>{3, 7, 5, 8, 1, 9}),
+             boost::test_tools::per_element());
+  Tensor back = loom::reverse_sequences(loom::reverse_sequences(x, lengths), lengths).value();
+  BOOST_TEST((std::vector<float>(back.data(), back.data() + 6)) == (std::vector<float>{1, 7, 5, 8, 3, 9}),
+             boost::test_tools::per_element());
+  Tensor mean = loom::masked_mean_time(x, lengths).value();
+  BOOST_TEST(mean.data()[0] == 3.0f);
+  BOOST_TEST(mean.data()[1] == 7.0f);  // padding (8, 9) ignored
+  Tensor max = loom::masked_max_time(x, lengths).value();
+  BOOST_TEST(max.data()[0] == 5.0f);
+  BOOST_TEST(max.data()[1] == 7.0f);
+}
+
+// A sequence of 2 steps padded to 4 inside a batch ends in the same state as the same
+// sequence run alone for 2 steps: padding does not change the answer.
+BOOST_AUTO_TEST_CASE(masked_steps_keep_the_state) {
+  for (CellType cell : {CellType::kLstm, CellType::kGru, CellType::kRnnTanh}) {
+    const std::int64_t H = 3, G = loom::gate_count(cell);
+    const bool lstm = cell == CellType::kLstm;
+    Tensor xp = random_tensor(Shape{4, 2, G * H}, 50), w = random_tensor(Shape{G * H, H}, 51, 0.6f);
+    Tensor bh = random_tensor(Shape{G * H}, 52), h0 = random_tensor(Shape{2, H}, 53), c0 = random_tensor(Shape{2, H}, 54);
+    Graph g(loom::Mode::kEval);
+    auto batch = loom::recurrent_layer(cell, g.constant(xp), g.constant(w), g.constant(bh), g.constant(h0),
+                                       lstm ? g.constant(c0) : Expr(), Tensor::from(Shape{4, 2}, {1, 1, 1, 1, 1, 0, 1, 0}));
+    // Column 1 alone, its first 2 steps.
+    Tensor xp1 = Tensor::empty(Shape{2, 1, G * H}), h01 = Tensor::empty(Shape{1, H}), c01 = Tensor::empty(Shape{1, H});
+    for (int t = 0; t < 2; ++t) std::copy_n(xp.data() + (t * 2 + 1) * G * H, G * H, xp1.data() + t * G * H);
+    std::copy_n(h0.data() + H, H, h01.data());
+    std::copy_n(c0.data() + H, H, c01.data());
+    auto alone = loom::recurrent_layer(cell, g.constant(xp1), g.constant(w), g.constant(bh), g.constant(h01),
+                                       lstm ? g.constant(c01) : Expr());
+    for (int j = 0; j < H; ++j) {
+      BOOST_TEST(batch.h_last.value().data()[H + j] == alone.h_last.value().data()[j], boost::test_tools::tolerance(1e-6f));
+      if (lstm)
+        BOOST_TEST(batch.c_last.value().data()[H + j] == alone.c_last.value().data()[j], boost::test_tools::tolerance(1e-6f));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(dropout_keeps_expectation_and_is_identity_in_eval) {

@@ -39,6 +39,7 @@ struct Saved {
   Tensor cells;   // [T, B, H] LSTM cell states
   Tensor hproj_n; // [T, B, H] GRU: W_hn h + b_hn (needed for the reset gate's gradient)
   Tensor h0, c0;
+  Tensor mask;     // [T, B]: 0 where a step is padding (the state carries over); undefined: none
   Tensor dc_last;  // [B, H] gradient flowing into the last cell state (LSTM), filled by c_last
 };
 
@@ -50,7 +51,9 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
   float* hp = scratch.data();  // h_{t-1} W_hh^T + b_hh
   const float* h_prev = s.h0.data();
   const float* c_prev = s.cell == CellType::kLstm ? s.c0.data() : nullptr;
+  const float* mask = s.mask.defined() ? s.mask.data() : nullptr;
   for (std::int64_t t = 0; t < s.steps; ++t) {
+    const float* c_old = c_prev;
     for (std::int64_t b = 0; b < B; ++b) std::copy_n(b_hh, GH, hp + b * GH);
     gemm(false, true, B, GH, H, 1.0f, h_prev, H, w_hh, H, 1.0f, hp, GH);
     const float* xp = x_proj + t * B * GH;
@@ -111,6 +114,14 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
         break;
       }
     }
+    // A padded step keeps the state it was given, so the last state is that of the last
+    // real step, as with packed sequences.
+    if (mask)
+      for (std::int64_t b = 0; b < B; ++b)
+        if (mask[t * B + b] == 0.0f) {
+          std::copy_n(h_prev + b * H, H, h + b * H);
+          if (s.cell == CellType::kLstm) std::copy_n(c_old + b * H, H, s.cells.data() + t * B * H + b * H);
+        }
     h_prev = h;
   }
 }
@@ -128,12 +139,23 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
   if (s.cell == CellType::kLstm && s.dc_last.defined())
     std::copy_n(s.dc_last.data(), B * H, dc_next);
   const float* acts = s.acts.data();
+  const float* mask = s.mask.defined() ? s.mask.data() : nullptr;
+  // Padded steps: the gradient of the state passes straight to the step before.
+  Tensor pass_h = mask ? Tensor::empty(Shape{B, H}) : Tensor();
+  Tensor pass_c = mask && s.cell == CellType::kLstm ? Tensor::empty(Shape{B, H}) : Tensor();
   for (std::int64_t t = s.steps - 1; t >= 0; --t) {
     const float* a = acts + t * B * GH;
     const float* h_prev = t > 0 ? out + (t - 1) * B * H : s.h0.data();
     const float* dout_t = d_out ? d_out + t * B * H : nullptr;
     float* dg = d_gates + t * B * GH;
     float* dhp = d_hproj + t * B * GH;
+    if (mask)
+      for (std::int64_t b = 0; b < B; ++b)
+        if (mask[t * B + b] == 0.0f) {
+          for (std::int64_t j = 0; j < H; ++j)
+            pass_h.data()[b * H + j] = dh_next[b * H + j] + (dout_t ? dout_t[b * H + j] : 0.0f);
+          if (pass_c.defined()) std::copy_n(dc_next + b * H, H, pass_c.data() + b * H);
+        }
     switch (s.cell) {
       case CellType::kLstm: {
         const float* c = s.cells.data() + t * B * H;
@@ -191,12 +213,25 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
         break;
       }
     }
+    if (mask)
+      for (std::int64_t b = 0; b < B; ++b)
+        if (mask[t * B + b] == 0.0f) {
+          std::fill_n(dg + b * GH, GH, 0.0f);
+          if (dhp != dg) std::fill_n(dhp + b * GH, GH, 0.0f);
+          if (s.cell == CellType::kGru) std::fill_n(dh_next + b * H, H, 0.0f);
+        }
     if (s.cell != CellType::kGru) {
       // dh_{t-1} = d_gates W_hh
       gemm(false, false, B, H, GH, 1.0f, dg, GH, w_hh, H, 0.0f, dh_next, H);
     } else {
       gemm(false, false, B, H, GH, 1.0f, dhp, GH, w_hh, H, 1.0f, dh_next, H);
     }
+    if (mask)
+      for (std::int64_t b = 0; b < B; ++b)
+        if (mask[t * B + b] == 0.0f) {
+          std::copy_n(pass_h.data() + b * H, H, dh_next + b * H);
+          if (pass_c.defined()) std::copy_n(pass_c.data() + b * H, H, dc_next + b * H);
+        }
   }
   if (dh0) std::copy_n(dh_next, B * H, dh0);
   if (dc0 && s.cell == CellType::kLstm) std::copy_n(dc_next, B * H, dc0);
@@ -205,7 +240,7 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
 }  // namespace
 
 RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& w_hh,
-                                 const Expr& b_hh, const Expr& h0, const Expr& c0) {
+                                 const Expr& b_hh, const Expr& h0, const Expr& c0, const Tensor& mask) {
   check(x_proj.defined() && w_hh.defined() && b_hh.defined() && h0.defined(), "undefined input");
   const Tensor& xv = x_proj.value();
   check(xv.rank() == 3, "x_proj must be [T, B, G*H], got " + xv.shape().str());
@@ -221,6 +256,9 @@ RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& 
   bool lstm = cell == CellType::kLstm;
   if (lstm) check(c0.defined() && c0.value().shape() == Shape({B, H}), "c0 must be [B, H]");
   check(T > 0, "empty sequence");
+  if (mask.defined())
+    check(mask.dtype() == DType::kFloat32 && mask.shape() == Shape({T, B}),
+          "mask " + mask.shape().str() + " is not float [T, B] = [" + std::to_string(T) + ", " + std::to_string(B) + "]");
 
   auto saved = std::make_shared<Saved>();
   saved->cell = cell;
@@ -233,6 +271,7 @@ RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& 
   if (cell == CellType::kGru) saved->hproj_n = Tensor::empty(Shape{T, B, H});
   saved->h0 = h0.value();
   if (lstm) saved->c0 = c0.value();
+  saved->mask = mask;
   Tensor out = Tensor::empty(Shape{T, B, H});
   forward_loop(*saved, xv.data(), w_hh.value().data(), b_hh.value().data(), out.data());
 

@@ -25,6 +25,16 @@ Expr dropout(const Expr& x, float p);
 // y = x * mask, mask a constant float tensor of x's shape (0 drops, 1 keeps): padding masks.
 Expr apply_mask(const Expr& x, const Tensor& mask);
 
+// ---- padded sequences ([T, B, ...] time-major, lengths int32 [B]) ------------------------------
+// y[t, b] = x[len_b - 1 - t, b] for t < len_b, x[t, b] on padding: each sequence reversed
+// within its length (for the backward direction of a bidirectional RNN). Its own inverse.
+Expr reverse_sequences(const Expr& x, const Tensor& lengths);
+// x [T, B, H] -> [B, H]: the mean over each sequence's first len_b steps.
+Expr masked_mean_time(const Expr& x, const Tensor& lengths);
+// x [T, B, H] -> [B, H]: the maximum over each sequence's first len_b steps (the gradient
+// goes to the first step that holds the maximum).
+Expr masked_max_time(const Expr& x, const Tensor& lengths);
+
 // ---- broadcasting and products -------------------------------------------------------------
 // x [rows, n] + b [n] -> [rows, n] (shape of x)
 Expr add_bias(const Expr& x, const Expr& b);
@@ -89,7 +99,12 @@ struct RecurrentOutputs {
 // x_proj [T, B, G*H] = x W_ih^T + b_ih for all steps (one GEMM, done by the caller);
 // w_hh [G*H, H]; b_hh [G*H]; h0, c0 [B, H] (c0 undefined unless LSTM).
 // Per step: gates = x_proj[t] + h W_hh^T + b_hh, then the cell's update.
+// mask (optional, float [T, B]): where it is 0 the step is padding and the state carries
+// over unchanged (h_t = h_{t-1}, c_t = c_{t-1}), so h_last is the state after each
+// sequence's last real step, as PyTorch's packed sequences give; its gradient passes
+// through padded steps untouched.
 RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& w_hh,
-                                 const Expr& b_hh, const Expr& h0, const Expr& c0);
+                                 const Expr& b_hh, const Expr& h0, const Expr& c0,
+                                 const Tensor& mask = Tensor());
 
 }  // namespace loom

@@ -1,0 +1,125 @@
+// models/rnn_classifier through the real loader: padding does not change the logits (a
+// sequence alone and padded inside a batch), finite-difference gradients for every cell,
+// direction and pooling, PyTorch's parameter names and shapes, and the class count from the
+// data's labels.
+#define BOOST_TEST_MODULE rnn_classifier
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "loom/errors.hpp"
+#include "loom/registry.hpp"
+#include "loom/testing/boost_checks.hpp"
+#include "loom/testing/contracts.hpp"
+#include "loom/testing/gradcheck.hpp"
+#include "loom/testing/plugin_test.hpp"
+
+namespace {
+
+loom::Registry& registry() {
+  static loom::Registry r;
+  if (r.plugins().empty()) r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
+  return r;
+}
+
+constexpr std::int64_t kVocab = 9;
+
+// A classifier over a 9-token vocabulary and a 3-label data set.
+struct Classifier {
+  explicit Classifier(const std::string& yaml) : env(registry()) {
+    std::ofstream(tmp / "train.csv") << "text,label\na,x\nb,y\nc,z\n";
+    env.add("tok", "word");
+    env.add("data", "text_classification", "{tokenizer: '@tok', train: " + (tmp / "train.csv").string() + "}");
+    loom::Vocab v;
+    v.set_special(loom::Special::kPad, "<pad>");
+    for (int i = 1; i < kVocab; ++i) v.add("w" + std::to_string(i));
+    env.set_vocab("vocab", v);
+    env.add("model", "rnn_classifier", yaml);
+    model = &env.get<loom::Model>("model");
+  }
+  loom::testing::contracts::TempDir tmp;
+  loom::testing::Env env;
+  loom::Model* model;
+};
+
+// A padded batch of the given sequences (ids), labels 0, 1, 2, 0, ...
+loom::Batch batch_of(const std::vector<std::vector<std::int32_t>>& seqs) {
+  const auto B = static_cast<std::int64_t>(seqs.size());
+  std::int64_t T = 0;
+  for (const auto& s : seqs) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(s.size()));
+  loom::Batch b;
+  loom::Tensor ids = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
+  loom::Tensor len = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+  loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
+  loom::Tensor labels = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+  std::fill(ids.ids(), ids.ids() + T * B, 0);
+  for (std::int64_t j = 0; j < B; ++j) {
+    const auto& s = seqs[static_cast<std::size_t>(j)];
+    for (std::size_t t = 0; t < s.size(); ++t) {
+      ids.ids()[static_cast<std::int64_t>(t) * B + j] = s[t];
+      mask.data()[static_cast<std::int64_t>(t) * B + j] = 1.0f;
+    }
+    len.ids()[j] = static_cast<std::int32_t>(s.size());
+    labels.ids()[j] = static_cast<std::int32_t>(j % 3);
+    b.target_tokens += static_cast<std::int64_t>(s.size());
+  }
+  b.tensors = {{"ids", ids}, {"lengths", len}, {"mask", mask}, {"labels", labels}};
+  return b;
+}
+
+const std::vector<std::string> kConfigs = {
+    "{cell: lstm, emsize: 4, nhid: 5}",
+    "{cell: gru, emsize: 4, nhid: 5, pooling: mean}",
+    "{cell: lstm, emsize: 4, nhid: 3, nlayers: 2, bidirectional: true}",
+    "{cell: gru, emsize: 3, nhid: 4, nlayers: 2, bidirectional: true, pooling: max}",
+    "{cell: lstm, emsize: 3, nhid: 4, bidirectional: true, pooling: mean}",
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(padding_does_not_change_the_logits) {
+  const std::vector<std::vector<std::int32_t>> seqs = {{1, 2, 3, 4, 5, 6}, {7, 8}, {3}, {5, 1, 2, 8}};
+  for (const auto& yaml : kConfigs) {
+    BOOST_TEST_CONTEXT(yaml) {
+      Classifier c(yaml);
+      loom::Graph g(loom::Mode::kEval);
+      loom::ModelOutput together = c.model->forward(g, batch_of(seqs));
+      BOOST_REQUIRE(together.predictions.shape().str() == loom::Shape({4, 3}).str());
+      for (std::size_t j = 0; j < seqs.size(); ++j) {
+        loom::Graph g1(loom::Mode::kEval);
+        loom::ModelOutput alone = c.model->forward(g1, batch_of({seqs[j]}));
+        for (int k = 0; k < 3; ++k) {
+          // Equal up to float rounding: batch width changes only the order of GEMM sums.
+          const float a = together.predictions.data()[j * 3 + k], b = alone.predictions.data()[k];
+          BOOST_TEST(std::abs(a - b) <= 1e-6f + 1e-4f * std::abs(b), a << " in the batch, " << b << " alone");
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
+  const loom::Batch batch = batch_of({{1, 2, 3, 4}, {7, 8}, {3}});
+  for (const auto& yaml : kConfigs) {
+    BOOST_TEST_CONTEXT(yaml) {
+      Classifier c(yaml);
+      auto r = loom::testing::check_model_gradients(*c.model, batch);
+      BOOST_TEST(r.ok(2e-2), "worst error " << r.worst_error << " at " << r.worst_at);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(names_shapes_and_classes) {
+  Classifier c("{cell: lstm, emsize: 4, nhid: 5, nlayers: 2, bidirectional: true}");
+  auto& p = c.model->parameters();
+  BOOST_REQUIRE(p.find("rnn.weight_ih_l0") != nullptr);
+  BOOST_TEST(p.find("rnn.weight_ih_l0")->shape.str() == loom::Shape({20, 4}).str());
+  BOOST_TEST(p.find("rnn.weight_ih_l1_reverse")->shape.str() == loom::Shape({20, 10}).str());  // both directions in
+  BOOST_TEST(p.find("rnn.weight_hh_l1")->shape.str() == loom::Shape({20, 5}).str());
+  BOOST_TEST(p.find("fc.weight")->shape.str() == loom::Shape({3, 10}).str());  // 3 labels in the data
+  BOOST_TEST(p.find("embedding.weight")->shape.str() == loom::Shape({kVocab, 4}).str());
+  loom::testing::expect_error<loom::ConfigError>([] { Classifier("{pooling: first}"); }, "pooling");
+}
