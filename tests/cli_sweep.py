@@ -105,11 +105,11 @@ try:
     # --grid replaces a key of sweep.grid; a point that diverges fails alone (exit 2).
     out2 = os.path.join(TMP, "lr")
     r = loom("sweep", pipeline, *SMALL, "--set", "components.optimizer.clip=0", "--grid", "components.model.nlayers=1",
-             "--grid", "components.optimizer.lr=1,1e30", "--out", out2, expect=2)
+             "--grid", "components.optimizer.lr=1,1e38", "--out", out2, expect=2)
     rows = {r["point"]: r for r in csv.DictReader(open(os.path.join(out2, "results.csv")))}
-    check(set(rows) == {"nhid=8,nlayers=1,lr=1", "nhid=8,nlayers=1,lr=1e30", "nhid=16,nlayers=1,lr=1", "nhid=16,nlayers=1,lr=1e30"},
+    check(set(rows) == {"nhid=8,nlayers=1,lr=1", "nhid=8,nlayers=1,lr=1e38", "nhid=16,nlayers=1,lr=1", "nhid=16,nlayers=1,lr=1e38"},
           f"--grid points: {sorted(rows)}")
-    check(rows.get("nhid=8,nlayers=1,lr=1", {}).get("status") == "done" and rows.get("nhid=8,nlayers=1,lr=1e30", {}).get("status") == "failed",
+    check(rows.get("nhid=8,nlayers=1,lr=1", {}).get("status") == "done" and rows.get("nhid=8,nlayers=1,lr=1e38", {}).get("status") == "failed",
           f"statuses: {[(k, v['status']) for k, v in rows.items()]}")
     check("2 of 4 sweep points failed" in r.stderr and "training diverged" in r.stderr, "failure summary:\n" + r.stderr)
 

@@ -7,6 +7,11 @@
 #include <algorithm>
 #include <memory>
 
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define LOOM_HAVE_MXCSR 1
+#endif
+
 #include "kernels.hpp"
 #include "loom/errors.hpp"
 
@@ -20,7 +25,26 @@ std::unique_ptr<tbb::global_control>& control() {
 int current_threads = 0;
 // OpenBLAS starts with one thread per core; make it single-threaded as soon as the core loads.
 const bool blas_single_threaded = (openblas_set_num_threads(1), true);
+// Subnormal floats on, from the moment the core loads: threads started later inherit the
+// setting, and TBB carries the creating thread's settings into its tasks.
+const bool subnormals_flushed = (flush_subnormals(), true);
 }  // namespace
+
+void flush_subnormals() {
+#ifdef LOOM_HAVE_MXCSR
+  // FTZ (bit 15): results that would be subnormal become 0; DAZ (bit 6): subnormal inputs are
+  // read as 0.
+  _mm_setcsr(_mm_getcsr() | 0x8040u);
+#endif
+}
+
+bool subnormals_are_flushed() {
+#ifdef LOOM_HAVE_MXCSR
+  return (_mm_getcsr() & 0x8040u) == 0x8040u;
+#else
+  return false;
+#endif
+}
 
 namespace kernels {
 
@@ -77,6 +101,7 @@ void set_threads(int n) {
   control() = std::make_unique<tbb::global_control>(
       tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(n));
   openblas_set_num_threads(1);  // parallel products go through kernels::gemm on TBB
+  flush_subnormals();
   current_threads = n;
 }
 

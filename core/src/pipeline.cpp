@@ -1064,7 +1064,13 @@ class Run {
     }
     std::string last_saved = st.epoch > 1 || st.batch > 0
                                  ? "epoch " + std::to_string(st.epoch) + ", batch " + std::to_string(st.batch)
-                                 : "none yet";
+                                 : "";
+    auto where_diverged = [&](int epoch, std::int64_t i, std::int64_t total) {
+      std::string s = " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i + 1) + "/" + std::to_string(total);
+      if (last_saved.empty()) return s + "; no checkpoint was saved yet (try a lower learning rate or gradient clipping)";
+      return s + "; the last checkpoint (" + last_saved + ") stays in " + last_path.string() +
+             " (try a lower learning rate or gradient clipping, then --resume)";
+    };
     auto save = [&](std::initializer_list<std::filesystem::path> paths) {
       std::string bytes = make_checkpoint(st, trainee).serialize();
       for (const auto& path : paths) write_file_atomically(path, bytes);
@@ -1103,19 +1109,13 @@ class Run {
         double batch_loss = out.loss.value().item();
         if (!std::isfinite(batch_loss)) {
           progress.finish();
-          throw DivergedError("training diverged: loss is " + format("%g", batch_loss) + " at epoch " +
-                              std::to_string(epoch) + ", batch " + std::to_string(i + 1) + "/" + std::to_string(total) +
-                              "; the last checkpoint (" + last_saved + ") stays in " + last_path.string() +
-                              " (try a lower learning rate or gradient clipping, then --resume)");
+          throw DivergedError("training diverged: loss is " + format("%g", batch_loss) + where_diverged(epoch, i, total));
         }
         g.backward(out.loss);
         double norm = optimizer.step(params);
         if (!std::isfinite(norm)) {
           progress.finish();
-          throw DivergedError("training diverged: the gradient norm is " + format("%g", norm) + " at epoch " +
-                              std::to_string(epoch) + ", batch " + std::to_string(i + 1) + "/" + std::to_string(total) +
-                              "; the last checkpoint (" + last_saved + ") stays in " + last_path.string() +
-                              " (try a lower learning rate or gradient clipping, then --resume)");
+          throw DivergedError("training diverged: the gradient norm is " + format("%g", norm) + where_diverged(epoch, i, total));
         }
         st.norm_sum += norm;
         params.zero_grad();

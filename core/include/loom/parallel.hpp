@@ -21,6 +21,15 @@ int threads();
 // The number of hardware threads.
 int hardware_threads();
 
+// Subnormal floats (below 1.2e-38) are flushed to zero on x86 (MXCSR FTZ and DAZ): the core
+// does it for the thread that loads it, threads started after inherit it, and set_threads
+// does it again for its caller. Training reaches such values in its gradients, and a matrix
+// product that meets them ran 20-30 times slower (IMDB LSTM backward: 4-7 GFLOP/s against
+// 130 with them flushed). Call flush_subnormals() on a thread made before the core loaded.
+void flush_subnormals();
+// Whether the calling thread flushes subnormals (false where there is no such control).
+bool subnormals_are_flushed();
+
 // Calls body(begin, end) over [0, n) in chunks of at least `grain` items, in parallel when
 // there is enough work. The chunking does not depend on the thread count, so a body whose
 // per-chunk results are combined in chunk order gives identical results at any thread count.
