@@ -52,8 +52,9 @@ loom::data::SentimentSpec parse_arguments(int argc, char** argv, std::filesystem
       if (arg == "--seed") {
         spec.seed = parse_integer<std::uint64_t>(arg, value);
       } else {
-        (arg == "--train" ? spec.train : arg == "--valid" ? spec.valid : spec.test) =
-            parse_integer<std::int64_t>(arg, value);
+        (arg == "--train"   ? spec.train
+         : arg == "--valid" ? spec.valid
+                            : spec.test) = parse_integer<std::int64_t>(arg, value);
       }
     } else if (positional) {
       throw UsageError("unexpected argument '" + std::string(arg) + "'");
@@ -84,8 +85,7 @@ int main(int argc, char** argv) {
   try {
     const loom::data::SentimentCorpus corpus = loom::data::write_sentiment_corpus(spec, dir);
     std::printf("wrote %zu / %zu / %zu sentences (train / valid / test) to %s\n",
-                corpus.train.size(), corpus.valid.size(), corpus.test.size(),
-                dir.string().c_str());
+                corpus.train.size(), corpus.valid.size(), corpus.test.size(), dir.string().c_str());
   } catch (const std::invalid_argument& e) {
     // An odd or too small count is still the caller's argument error.
     std::fprintf(stderr, "loom-sentiment-corpus: %s (%s)\n", e.what(), kUsage);

@@ -21,20 +21,22 @@ namespace fs = std::filesystem;
 // ---- the vocabulary ------------------------------------------------------------------------
 // Ten adjectives of each polarity: which word carries which polarity is part of what a model
 // has to learn.
-constexpr std::array<std::string_view, 10> kPositive = {
-    "good", "great", "fine", "superb", "charming", "clever", "moving", "gripping", "solid", "lovely"};
+constexpr std::array<std::string_view, 10> kPositive = {"good",     "great",  "fine",   "superb",
+                                                        "charming", "clever", "moving", "gripping",
+                                                        "solid",    "lovely"};
 constexpr std::array<std::string_view, 10> kNegative = {
     "bad", "dull", "boring", "weak", "awful", "clumsy", "bland", "tedious", "messy", "poor"};
 // Only intensifiers that read well after "not" ("not very good", "not so bad").
-constexpr std::array<std::string_view, 6> kIntensifiers = {"very", "really", "quite",
+constexpr std::array<std::string_view, 6> kIntensifiers = {"very",  "really", "quite",
                                                            "truly", "so",     "extremely"};
 constexpr std::array<std::string_view, 14> kSubjects = {
-    "the acting", "the plot",   "the story",  "the script",     "the music", "the film", "the movie",
-    "the cast",   "the ending", "the dialogue", "the pacing", "the soundtrack", "it", "this film"};
+    "the acting", "the plot",       "the story", "the script", "the music",
+    "the film",   "the movie",      "the cast",  "the ending", "the dialogue",
+    "the pacing", "the soundtrack", "it",        "this film"};
 constexpr std::array<std::string_view, 4> kVerbs = {"was", "is", "felt", "seemed"};
 // Openers are filler: they never change the label.
-constexpr std::array<std::string_view, 6> kOpeners = {
-    "overall", "honestly", "frankly", "in the end", "to be fair", "all in all"};
+constexpr std::array<std::string_view, 6> kOpeners = {"overall",    "honestly",   "frankly",
+                                                      "in the end", "to be fair", "all in all"};
 
 // ---- generation odds, in percent ------------------------------------------------------------
 constexpr std::uint64_t kOpenerPercent = 30;
@@ -110,8 +112,8 @@ struct Clause {
 };
 
 struct Sentence {
-  int opener = -1;  // index into kOpeners, -1 for none
-  std::size_t form = 0;  // index into kConnectives
+  int opener = -1;                // index into kOpeners, -1 for none
+  std::size_t form = 0;           // index into kConnectives
   std::array<Clause, 2> clauses;  // in written order
 
   Sentiment label() const {
@@ -133,7 +135,8 @@ void append_clause(std::string& out, const Clause& c) {
   }
   if (c.negated) append_words(out, "not");
   if (c.intensifier >= 0) append_words(out, kIntensifiers[static_cast<std::size_t>(c.intensifier)]);
-  append_words(out, (c.positive_adjective ? kPositive : kNegative)[static_cast<std::size_t>(c.adjective)]);
+  append_words(
+      out, (c.positive_adjective ? kPositive : kNegative)[static_cast<std::size_t>(c.adjective)]);
 }
 
 std::string render(const Sentence& s) {
@@ -200,7 +203,8 @@ Clause random_clause(Rng& rng) {
     c.subject = static_cast<int>(rng.below(kSubjects.size()));
     c.verb = static_cast<int>(rng.below(kVerbs.size()));
   }
-  if (rng.percent(kIntensifierPercent)) c.intensifier = static_cast<int>(rng.below(kIntensifiers.size()));
+  if (rng.percent(kIntensifierPercent))
+    c.intensifier = static_cast<int>(rng.below(kIntensifiers.size()));
   c.positive_adjective = rng.below(2) == 1;
   c.adjective = static_cast<int>(rng.below(kPositive.size()));
   return c;
@@ -271,13 +275,13 @@ void validate(const SentimentSpec& spec) {
 using Words = std::vector<std::string_view>;
 
 [[noreturn]] void reject(std::string_view sentence, const std::string& why) {
-  throw std::invalid_argument("not a sentence of the sentiment grammar: '" +
-                              std::string(sentence) + "' (" + why + ")");
+  throw std::invalid_argument("not a sentence of the sentiment grammar: '" + std::string(sentence) +
+                              "' (" + why + ")");
 }
 
 template <std::size_t N>
 std::optional<std::size_t> index_of(const std::array<std::string_view, N>& list,
-                                     std::string_view word) {
+                                    std::string_view word) {
   const auto it = std::find(list.begin(), list.end(), word);
   if (it == list.end()) return std::nullopt;
   return static_cast<std::size_t>(it - list.begin());
@@ -349,7 +353,8 @@ SentimentCorpus generate_sentiment_corpus(const SentimentSpec& spec) {
 namespace {
 
 std::string first_lower(std::string text) {
-  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z') text[0] = static_cast<char>(text[0] - 'A' + 'a');
+  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z')
+    text[0] = static_cast<char>(text[0] - 'A' + 'a');
   return text;
 }
 
@@ -398,7 +403,8 @@ Sentiment sentiment_of(std::string_view sentence) {
     start = end + 1;
   }
   std::size_t begin = 0;
-  if (const std::size_t n = match_phrase(kOpeners, words, 0); n > 0 && n < words.size() && words[n] == ",") {
+  if (const std::size_t n = match_phrase(kOpeners, words, 0);
+      n > 0 && n < words.size() && words[n] == ",") {
     begin = n + 1;
   }
   const auto find = [&](std::size_t from, std::initializer_list<std::string_view> targets) {

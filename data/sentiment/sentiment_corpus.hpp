@@ -68,8 +68,7 @@ SentimentCorpus generate_sentiment_corpus(const SentimentSpec& spec);
 // renamed, replacing an existing one. Returns what it wrote. Throws std::invalid_argument
 // for a bad spec and std::runtime_error (one lower-case line naming the path) when the
 // folder or a file cannot be created or written.
-SentimentCorpus write_sentiment_corpus(const SentimentSpec& spec,
-                                       const std::filesystem::path& dir);
+SentimentCorpus write_sentiment_corpus(const SentimentSpec& spec, const std::filesystem::path& dir);
 
 // The grammar's rule read from the text alone, independent of how the generator labels its
 // sentences: the polarity of the deciding clause. Throws std::invalid_argument (naming the

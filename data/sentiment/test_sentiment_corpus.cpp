@@ -1,7 +1,6 @@
 #define BOOST_TEST_MODULE sentiment_corpus
-#include <boost/test/unit_test.hpp>
-
 #include <algorithm>
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -177,7 +176,8 @@ BOOST_AUTO_TEST_CASE(word_counts_carry_no_information_about_the_label) {
         const std::string bag = bag_of(s.text);
         ++(s.label == Sentiment::kPositive ? bags[bag].second : bags[bag].first);
         const auto [it, fresh] = split_of_bag.emplace(bag, name);
-        BOOST_TEST((fresh || it->second == name), "bag '" << bag << "' in " << it->second << " and " << name);
+        BOOST_TEST((fresh || it->second == name),
+                   "bag '" << bag << "' in " << it->second << " and " << name);
       }
       BOOST_TEST(words.size() > 50u);
       for (const auto& [word, counts] : words)
@@ -213,7 +213,8 @@ BOOST_AUTO_TEST_CASE(every_construct_occurs_and_the_connective_matters) {
   int last_clause_right = 0;
   for (const auto& s : corpus.train) {
     const std::vector<std::string> w = words_of(s.text);
-    for (const char* marker : {"but", "yet", "although", "though", "not", ",", "very", "overall", "it"})
+    for (const char* marker :
+         {"but", "yet", "although", "though", "not", ",", "very", "overall", "it"})
       seen[marker] += static_cast<int>(std::count(w.begin(), w.end(), marker) > 0);
     seen["starts with although"] += w.front() == "although";
     seen["a bare negated first clause"] += w.front() == "not";
@@ -226,11 +227,13 @@ BOOST_AUTO_TEST_CASE(every_construct_occurs_and_the_connective_matters) {
          static_cast<std::size_t>(std::find(w.rbegin(), w.rend(), "although").base() - w.begin()),
          static_cast<std::size_t>(std::find(w.rbegin(), w.rend(), ",").base() - w.begin())});
     std::string last_clause;
-    for (std::size_t i = cut; i < w.size(); ++i) last_clause += (last_clause.empty() ? "" : " ") + w[i];
+    for (std::size_t i = cut; i < w.size(); ++i)
+      last_clause += (last_clause.empty() ? "" : " ") + w[i];
     last_clause_right += sentiment_of(last_clause) == s.label;
   }
   for (const auto& [what, count] : seen) BOOST_TEST(count > 20, what << ": " << count);
-  const double share = static_cast<double>(last_clause_right) / static_cast<double>(corpus.train.size());
+  const double share =
+      static_cast<double>(last_clause_right) / static_cast<double>(corpus.train.size());
   BOOST_TEST_MESSAGE("the last clause alone is right on " << share);
   BOOST_TEST(share > 0.6);
   BOOST_TEST(share < 0.85);
@@ -254,12 +257,15 @@ BOOST_AUTO_TEST_CASE(hand_checked_sentences) {
       {"the plot was not dull though the acting was bad", Sentiment::kPositive},
       {"although the plot was dull , the acting was not bad", Sentiment::kPositive},
       {"although the plot was not dull , the acting was bad", Sentiment::kNegative},
-      {"honestly , the film was not very good but the music was really lovely", Sentiment::kPositive},
-      {"in the end , this film seemed quite clever although it is so tedious", Sentiment::kPositive},
+      {"honestly , the film was not very good but the music was really lovely",
+       Sentiment::kPositive},
+      {"in the end , this film seemed quite clever although it is so tedious",
+       Sentiment::kPositive},
       {"to be fair , although not good , not extremely messy", Sentiment::kPositive},
   };
   for (const auto& [sentence, label] : cases)
-    BOOST_TEST((sentiment_of(sentence) == label), "'" << sentence << "' should be " << loom::data::sentiment_name(label));
+    BOOST_TEST((sentiment_of(sentence) == label),
+               "'" << sentence << "' should be " << loom::data::sentiment_name(label));
 }
 
 BOOST_AUTO_TEST_CASE(sentences_outside_the_grammar_are_refused) {
