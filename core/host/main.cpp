@@ -5,11 +5,13 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,7 @@ constexpr const char* kUsage =
     "                                              sample text from a trained language model\n"
     "  score --run DIR [FILE]                      per-line and total perplexity of text (stdin without FILE)\n"
     "  evaluate --run DIR [--split S] [--file F]   scores of a trained model on a split, or on another file\n"
+    "  predict --run DIR [TEXT]... [--file F]      a classifier's label and probability per text (stdin lines without TEXT)\n"
     "\n"
     "'loom COMMAND --help' shows a command's options.\n";
 
@@ -269,7 +272,7 @@ int sweep_command(const std::vector<std::string>& args, const Global& global, co
   return 0;
 }
 
-// generate, score and evaluate: inference on a trained run folder.
+// generate, score, evaluate and predict: inference on a trained run folder.
 int inference_command(const std::string& command, const std::vector<std::string>& args, const Global& global,
                       const char* argv0) {
   po::options_description desc("loom " + command + " --run DIR [options]");
@@ -284,6 +287,10 @@ int inference_command(const std::string& command, const std::vector<std::string>
   } else if (command == "score") {
     desc.add_options()("file", po::value<std::string>(), "text to score, one entry per line (default: stdin)");
     pos.add("file", 1);
+  } else if (command == "predict") {
+    desc.add_options()("text", po::value<std::vector<std::string>>(), "a text to classify (several: one each; none: the lines of --file or stdin)")(
+        "file", po::value<std::string>(), "texts to classify, one per line");
+    pos.add("text", -1);
   } else {
     desc.add_options()("split", po::value<std::string>()->default_value("test"), "split to evaluate")(
         "file", po::value<std::string>(), "evaluate this file as the split instead of the run's");
@@ -316,6 +323,29 @@ int inference_command(const std::string& command, const std::vector<std::string>
     std::fprintf(stderr, "loom score: %lld lines, %lld tokens (%lld unknown, mapped to unk), perplexity %.4f; parameters from %s\n",
                  static_cast<long long>(s.lines), static_cast<long long>(s.tokens), static_cast<long long>(s.unknown),
                  s.perplexity(), s.checkpoint.c_str());
+  } else if (command == "predict") {
+    loom::PredictSummary s;
+    if (vm.count("text")) {
+      if (vm.count("file")) throw loom::ConfigError("loom predict: give texts or --file, not both");
+      std::string lines;
+      for (std::string text : vm["text"].as<std::vector<std::string>>()) {
+        std::replace(text.begin(), text.end(), '\n', ' ');  // one text, one output line
+        lines += text + "\n";
+      }
+      std::istringstream in(lines);
+      s = loom::predict_text(registry, dir, in, std::cout);
+    } else if (vm.count("file")) {
+      std::string file = vm["file"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) throw loom::InputError(file + ": cannot open");
+      s = loom::predict_text(registry, dir, in, std::cout);
+    } else {
+      s = loom::predict_text(registry, dir, std::cin, std::cout);
+    }
+    std::string counts;
+    for (const auto& [label, n] : s.per_label) counts += (counts.empty() ? "" : ", ") + label + " " + std::to_string(n);
+    std::fprintf(stderr, "loom predict: %lld texts (%s); parameters from %s\n", static_cast<long long>(s.lines),
+                 counts.empty() ? "none" : counts.c_str(), s.checkpoint.c_str());
   } else {
     std::optional<std::filesystem::path> file;
     if (vm.count("file")) file = vm["file"].as<std::string>();
@@ -379,10 +409,10 @@ int dispatch(int argc, char** argv) {
   if (command == "plugins") return plugins_command(rest, global, argv[0]);
   if (command == "report") return report_command(rest);
   if (command == "sweep") return sweep_command(rest, global, argv[0]);
-  if (command == "generate" || command == "score" || command == "evaluate")
+  if (command == "generate" || command == "score" || command == "evaluate" || command == "predict")
     return inference_command(command, rest, global, argv[0]);
   auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report", "sweep", "generate",
-                                           "score", "evaluate"});
+                                           "score", "evaluate", "predict"});
   throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
                           "; see 'loom --help'");
 }

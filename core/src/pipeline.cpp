@@ -78,6 +78,11 @@ const std::map<std::string, std::vector<ParamSpec>>& stage_specs() {
         ref("model", Kind::kModel, "language model that scores"),
         ref("tokenizer", Kind::kTokenizer, "tokenizer of the text"),
         ref("vocab", Kind::kVocab, "vocabulary of the model")}},
+      {"predict",
+       {{"input", ParamType::kPath, "", "text file, one text per line"},
+        {"output", ParamType::kString, "predictions.tsv", "file in the run folder: per line, the label and its probability"},
+        ref("model", Kind::kModel, "classifier that predicts"),
+        ref("data", Kind::kData, "data loader whose labels, tokenizer and batching the texts get")}},
       {"evaluate",
        {{"split", ParamType::kString, "test", "split to evaluate"},
         ref("model", Kind::kModel, "model to evaluate"),
@@ -631,6 +636,8 @@ class Run {
         generate_stage(params);
       } else if (stage == "score") {
         score_stage(params);
+      } else if (stage == "predict") {
+        predict_stage(params);
       }
       write_summary();
     }
@@ -1419,6 +1426,94 @@ class Run {
         (dir_ / p.get_string("output")).string());
   }
 
+  struct PredictTotals {
+    std::int64_t lines = 0;
+    std::map<std::string, std::int64_t> per_label;
+  };
+
+  // The vocabulary a data component was numericalised with: that of its build_vocab stage.
+  const Vocab& vocab_of_data(const std::string& data_id) {
+    for (const auto& [stage, values] : resolved_.stages) {
+      if (stage != "build_vocab") continue;
+      Params p("stage build_vocab", stage, stage_specs().at(stage), values);
+      if (resolve(Kind::kData, p, "data") == data_id) return vocab_of(resolve(Kind::kVocab, p, "vocab"), p, "vocab");
+    }
+    throw ConfigError("the pipeline has no build_vocab stage for data '" + data_id + "', so its texts have no vocabulary");
+  }
+
+  // Label and probability of each line of `in` (`source` names it in messages): the data
+  // component batches the texts as it batches its own, the model scores them; one TSV line
+  // "label<TAB>probability" per input line, in order.
+  PredictTotals predict_texts(Model& model, const std::string& data_id, std::istream& in, std::ostream& out) {
+    auto& data = dynamic_cast<DataLoader&>(get(data_id));
+    auto* batcher = dynamic_cast<const BatchesTexts*>(&data);
+    auto* labelled = dynamic_cast<const HasLabels*>(&data);
+    const std::string& plugin = slots_.at(data_id).decl->plugin->descriptor->name;
+    if (batcher == nullptr || labelled == nullptr)
+      throw ConfigError("predict: data '" + data_id + "' (" + plugin +
+                        ") cannot batch new texts with labels; prediction needs a loader such as text_classification");
+    const Vocab& vocab = vocab_of_data(data_id);
+    const std::vector<std::string>& names = labelled->label_names();
+    if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
+    Graph g(Mode::kEval);
+    PredictTotals total;
+    constexpr std::size_t kChunk = 256;
+    std::vector<std::string> texts;
+    std::string line;
+    auto flush = [&] {
+      if (texts.empty()) return;
+      g.clear();
+      ModelOutput o = model.forward(g, batcher->batch_of_texts(texts, vocab));
+      const Tensor& scores = o.predictions;
+      const auto B = static_cast<std::int64_t>(texts.size()), C = static_cast<std::int64_t>(names.size());
+      if (!scores.defined() || scores.rank() != 2 || scores.dim(0) != B || scores.dim(1) != C)
+        throw ConfigError("predict: the model's predictions are " + (scores.defined() ? scores.shape().str() : std::string("missing")) +
+                          ", not one score per label [" + std::to_string(B) + ", " + std::to_string(C) + "]: is it a classifier?");
+      for (std::int64_t b = 0; b < B; ++b) {
+        const float* row = scores.data() + b * C;
+        const std::int64_t best = std::max_element(row, row + C) - row;  // the first highest, as the metrics take it
+        double sum = 0.0;
+        for (std::int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(row[c]) - row[best]);
+        const std::string& label = names[static_cast<std::size_t>(best)];
+        out << label << "\t" << format("%.4f", 1.0 / sum) << "\n";
+        ++total.per_label[label];
+      }
+      total.lines += B;
+      texts.clear();
+    };
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      texts.push_back(line);
+      if (texts.size() == kChunk) flush();
+    }
+    flush();
+    return total;
+  }
+
+  void predict_stage(const Params& p) {
+    Model& model = get_as<Model>(Kind::kModel, p, "model");
+    const std::string data_id = resolve(Kind::kData, p, "data");
+    const std::string input = p.get_string("input");
+    std::ifstream in(input);
+    if (!in) p.fail("input", "cannot open '" + input + "'");
+    std::ostringstream table;
+    PredictTotals t = predict_texts(model, data_id, in, table);
+    write_file_atomically(dir_ / p.get_string("output"), table.str());
+    Json& j = summary_["predict"];
+    j = Json::object();
+    j["input"] = input;
+    j["lines"] = t.lines;
+    Json& counts = j["labels"];
+    counts = Json::object();
+    std::string described;
+    for (const auto& [label, n] : t.per_label) {
+      counts[label] = n;
+      described += (described.empty() ? "" : ", ") + label + " " + with_commas(n);
+    }
+    say("predict " + input + ": " + with_commas(t.lines) + " lines (" + (described.empty() ? "none" : described) + ") -> " +
+        (dir_ / p.get_string("output")).string());
+  }
+
   // loom evaluate: numericalise the data as the build_vocab stages did, with the run's
   // vocabularies, and evaluate the model on a split.
   std::string evaluate_for_cli(const std::string& split) {
@@ -1546,6 +1641,18 @@ ScoreSummary score_text(const Registry& registry, const std::filesystem::path& r
   s.tokens = t.tokens;
   s.unknown = t.unknown;
   s.log_prob = t.log_prob;
+  s.checkpoint = inf.checkpoint;
+  return s;
+}
+
+PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
+                            std::ostream& out) {
+  Inference inf(registry, run_dir, {});
+  Params none;
+  auto t = inf.run->predict_texts(inf.run->only_model(), inf.run->resolve(Kind::kData, none, "data"), in, out);
+  PredictSummary s;
+  s.lines = t.lines;
+  s.per_label = t.per_label;
   s.checkpoint = inf.checkpoint;
   return s;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,18 @@ struct ScoreSummary {
 // TSV table with a header and a total row. The model's state carries from line to line.
 ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
                         const std::string& source, std::ostream& out);
+
+struct PredictSummary {
+  std::int64_t lines = 0;
+  std::map<std::string, std::int64_t> per_label;  // how many lines got each label
+  std::filesystem::path checkpoint;
+};
+// The classifier's label and its probability for each line of `in`, one TSV line
+// "label<TAB>probability" each, in order. The run's data component (text_classification)
+// tokenises and batches the texts as in training. ConfigError when the model is not a
+// classifier or the data cannot batch new texts.
+PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
+                            std::ostream& out);
 
 // Loss and metrics of the trained model on a split; `file` replaces the data's file of that
 // split. Returns the line to print.

@@ -131,6 +131,15 @@ class HasLabels {
   virtual const std::vector<std::string>& label_names() const = 0;
 };
 
+// Optional: a data loader of texts that batches new texts exactly as it batches its own (same
+// tokenizer, truncation, unknown-token mapping and tensor layout; labels, if any, are 0), for
+// `loom predict` and the predict stage. Row b of the batch is texts[b].
+class BatchesTexts {
+ public:
+  virtual ~BatchesTexts() = default;
+  virtual Batch batch_of_texts(const std::vector<std::string>& texts, const Vocab& vocab) const = 0;
+};
+
 // Optional: a data loader that knows the best achievable scores on its data (a generated
 // corpus), e.g. {"optimum_ppl": 5.59}; reported beside the results.
 class HasReferenceScores {

@@ -203,3 +203,33 @@ BOOST_AUTO_TEST_CASE(malformed_files) {
       {"label 'meh' of split 'train' is not one of labels: [neg, pos]"});
   loom::testing::expect_error<loom::ConfigError>([&] { Loader("{tokenizer: '@tok'}"); }, {"no data"});
 }
+
+// New texts (loom predict) are batched exactly as the split's own texts: same ids, lengths,
+// mask and truncation; unknown words become unk; rows follow the texts' order.
+BOOST_AUTO_TEST_CASE(new_texts_are_batched_as_the_splits_are) {
+  Files f;
+  std::string train = f.write("train.csv", kCsv);
+  Loader l("{tokenizer: '@tok', train: " + train + ", test: " + train +
+           ", text_column: review, label_column: sentiment, batch_size: 8, shuffle: false, max_length: 3}");
+  auto* batcher = dynamic_cast<const loom::BatchesTexts*>(l.data);
+  BOOST_REQUIRE(batcher != nullptr);
+  loom::Batch own = l.data->batch("test", loom::Mode::kEval, 0);
+  loom::Batch fresh = batcher->batch_of_texts({"Great film, really great", "He said \"dull\".\nTwo lines.", "fine"}, l.vocab);
+  for (const char* name : {"ids", "lengths", "mask"}) {
+    const loom::Tensor &a = own.get(name), &b = fresh.get(name);
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(a.shape().str() == b.shape().str());
+      if (a.dtype() == loom::DType::kInt32)
+        BOOST_TEST(std::equal(a.ids(), a.ids() + a.numel(), b.ids()));
+      else
+        BOOST_TEST(std::equal(a.data(), a.data() + a.numel(), b.data()));
+    }
+  }
+  BOOST_TEST(fresh.get("lengths").ids()[0] == 3);  // truncated to max_length
+  BOOST_TEST(fresh.get("labels").ids()[1] == 0);
+  loom::Batch unknown = batcher->batch_of_texts({"zebra", ""}, l.vocab);
+  const std::int32_t unk = l.vocab.unk_id();
+  BOOST_TEST(unknown.get("ids").ids()[0] == unk);  // [T=1, B=2]: the unknown word
+  BOOST_TEST(unknown.get("ids").ids()[1] == unk);  // an empty text gets one unk
+  BOOST_TEST(unknown.get("lengths").ids()[1] == 1);
+}

@@ -59,12 +59,24 @@ bool is_number(const std::string& s) {
   return end == s.c_str() + s.size();
 }
 
-class TextClassification : public loom::DataLoader, public loom::EpochAware, public loom::HasLabels {
+class TextClassification : public loom::DataLoader,
+                           public loom::EpochAware,
+                           public loom::HasLabels,
+                           public loom::BatchesTexts {
  public:
   explicit TextClassification(Options o) : o_(std::move(o)) { load(); }
 
   void start_epoch(int epoch) override { epoch_ = epoch; }
   const std::vector<std::string>& label_names() const override { return labels_; }
+
+  loom::Batch batch_of_texts(const std::vector<std::string>& texts, const loom::Vocab& vocab) const override {
+    std::vector<Example> examples(texts.size());
+    std::vector<std::string> tokens;
+    for (std::size_t i = 0; i < texts.size(); ++i) encode(texts[i], vocab, tokens, examples[i].ids);
+    std::vector<const Example*> rows;
+    for (const auto& ex : examples) rows.push_back(&ex);
+    return make_batch(rows, pad_of(vocab));
+  }
 
  protected:
   std::vector<std::string> splits_impl() const override {
@@ -93,8 +105,7 @@ class TextClassification : public loom::DataLoader, public loom::EpochAware, pub
   }
 
   void prepare_impl(const loom::Vocab& vocab) override {
-    pad_ = vocab.pad_id() != loom::Vocab::kNone ? vocab.pad_id() : 0;
-    const std::int32_t unk = vocab.unk_id();
+    pad_ = pad_of(vocab);
     for (auto& entry : splits_) {  // not a structured binding: the lambda below captures it
       auto& examples = entry.second;
       std::vector<std::int64_t> unknown(loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain), 0);
@@ -103,20 +114,7 @@ class TextClassification : public loom::DataLoader, public loom::EpochAware, pub
         std::int64_t& unk_count = unknown[static_cast<std::size_t>(b / kGrain)];
         for (std::int64_t i = b; i < e; ++i) {
           Example& ex = examples[static_cast<std::size_t>(i)];
-          tokens.clear();
-          o_.tokenizer->tokenize(ex.text, tokens);
-          if (o_.max_length > 0 && static_cast<std::int64_t>(tokens.size()) > o_.max_length)
-            tokens.resize(static_cast<std::size_t>(o_.max_length));
-          ex.ids.clear();
-          for (const auto& t : tokens) {
-            std::int32_t id = vocab.find(t);
-            if (id == loom::Vocab::kNone) {
-              id = unk == loom::Vocab::kNone ? pad_ : unk;
-              ++unk_count;
-            }
-            ex.ids.push_back(id);
-          }
-          if (ex.ids.empty()) ex.ids.push_back(unk == loom::Vocab::kNone ? pad_ : unk);
+          unk_count += encode(ex.text, vocab, tokens, ex.ids);
         }
       });
       unknown_[entry.first] = std::accumulate(unknown.begin(), unknown.end(), std::int64_t{0});
@@ -136,18 +134,59 @@ class TextClassification : public loom::DataLoader, public loom::EpochAware, pub
     const std::vector<std::int64_t>& order = this->order(split, mode);
     const std::int64_t bs = batch_size(mode);
     const std::int64_t begin = index * bs, end = std::min<std::int64_t>(begin + bs, static_cast<std::int64_t>(order.size()));
-    const std::int64_t B = end - begin;
+    std::vector<const Example*> rows;
+    for (std::int64_t i = begin; i < end; ++i) rows.push_back(&examples[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]);
+    return make_batch(rows, pad_);
+  }
+
+  std::int64_t unknown_tokens_impl(const std::string& split) const override {
+    auto it = unknown_.find(split);
+    return it == unknown_.end() ? 0 : it->second;
+  }
+
+ private:
+  static constexpr std::int64_t kGrain = 512;
+
+  static std::int32_t pad_of(const loom::Vocab& vocab) {
+    return vocab.pad_id() != loom::Vocab::kNone ? vocab.pad_id() : 0;
+  }
+
+  // A text's ids: tokens cut to max_length, unknown ones mapped to unk (or pad when the
+  // vocabulary has no unk); a text without tokens gets one. Returns how many were unknown.
+  std::int64_t encode(const std::string& text, const loom::Vocab& vocab, std::vector<std::string>& tokens,
+                      std::vector<std::int32_t>& ids) const {
+    const std::int32_t unk = vocab.unk_id() == loom::Vocab::kNone ? pad_of(vocab) : vocab.unk_id();
+    tokens.clear();
+    o_.tokenizer->tokenize(text, tokens);
+    if (o_.max_length > 0 && static_cast<std::int64_t>(tokens.size()) > o_.max_length)
+      tokens.resize(static_cast<std::size_t>(o_.max_length));
+    ids.clear();
+    std::int64_t unknown = 0;
+    for (const auto& t : tokens) {
+      std::int32_t id = vocab.find(t);
+      if (id == loom::Vocab::kNone) {
+        id = unk;
+        ++unknown;
+      }
+      ids.push_back(id);
+    }
+    if (ids.empty()) ids.push_back(unk);
+    return unknown;
+  }
+
+  // The batch tensors of `rows`, in that order (see the top of the file).
+  static loom::Batch make_batch(const std::vector<const Example*>& rows, std::int32_t pad) {
+    const auto B = static_cast<std::int64_t>(rows.size());
     std::int64_t T = 1;
-    for (std::int64_t i = begin; i < end; ++i)
-      T = std::max<std::int64_t>(T, static_cast<std::int64_t>(examples[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])].ids.size()));
+    for (const Example* ex : rows) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(ex->ids.size()));
     loom::Batch batch;
     loom::Tensor ids = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
     loom::Tensor lengths = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
     loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
     loom::Tensor labels = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-    std::fill(ids.ids(), ids.ids() + T * B, pad_);
+    std::fill(ids.ids(), ids.ids() + T * B, pad);
     for (std::int64_t b = 0; b < B; ++b) {
-      const Example& ex = examples[static_cast<std::size_t>(order[static_cast<std::size_t>(begin + b)])];
+      const Example& ex = *rows[static_cast<std::size_t>(b)];
       const auto len = static_cast<std::int64_t>(ex.ids.size());
       for (std::int64_t t = 0; t < len; ++t) {
         ids.ids()[t * B + b] = ex.ids[static_cast<std::size_t>(t)];
@@ -163,14 +202,6 @@ class TextClassification : public loom::DataLoader, public loom::EpochAware, pub
     batch.tensors["labels"] = labels;
     return batch;
   }
-
-  std::int64_t unknown_tokens_impl(const std::string& split) const override {
-    auto it = unknown_.find(split);
-    return it == unknown_.end() ? 0 : it->second;
-  }
-
- private:
-  static constexpr std::int64_t kGrain = 512;
 
   std::int64_t batch_size(loom::Mode mode) const {
     return mode == loom::Mode::kTrain || o_.eval_batch_size <= 0 ? o_.batch_size : o_.eval_batch_size;
