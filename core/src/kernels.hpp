@@ -19,6 +19,10 @@ constexpr std::int64_t kParallelGemmMin = std::int64_t{1} << 22;
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc);
+// The same product on the calling thread only, for code that is already parallel.
+void gemm_serial(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                 const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                 std::int64_t ldc);
 
 // exp(x) with a relative error below 2e-7 over the float range; saturates like expf.
 inline float fast_exp(float x) {

@@ -10,12 +10,14 @@
 #include "kernels.hpp"
 #include "loom/errors.hpp"
 #include "loom/ops.hpp"
+#include "loom/parallel.hpp"
 
 namespace loom {
 
 using kernels::fast_sigmoid;
 using kernels::fast_tanh;
 using kernels::gemm;
+using kernels::gemm_serial;
 
 int gate_count(CellType cell) {
   switch (cell) {
@@ -43,26 +45,26 @@ struct Saved {
   Tensor dc_last;  // [B, H] gradient flowing into the last cell state (LSTM), filled by c_last
 };
 
+// Runs rows [r0, r1) of the batch through all steps; `hp` is scratch for [B, G*H] of which
+// these rows are used. Rows are independent, so row groups run on different threads.
 void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float* b_hh,
-                  float* out) {
-  const std::int64_t B = s.batch, H = s.hidden, G = s.gates, GH = G * H;
+                  float* out, float* hp, std::int64_t r0, std::int64_t r1) {
+  const std::int64_t B = s.batch, H = s.hidden, G = s.gates, GH = G * H, R = r1 - r0;
   float* acts = s.acts.data();
-  Tensor scratch = Tensor::empty(Shape{B, GH});
-  float* hp = scratch.data();  // h_{t-1} W_hh^T + b_hh
   const float* h_prev = s.h0.data();
   const float* c_prev = s.cell == CellType::kLstm ? s.c0.data() : nullptr;
   const float* mask = s.mask.defined() ? s.mask.data() : nullptr;
   for (std::int64_t t = 0; t < s.steps; ++t) {
     const float* c_old = c_prev;
-    for (std::int64_t b = 0; b < B; ++b) std::copy_n(b_hh, GH, hp + b * GH);
-    gemm(false, true, B, GH, H, 1.0f, h_prev, H, w_hh, H, 1.0f, hp, GH);
+    for (std::int64_t b = r0; b < r1; ++b) std::copy_n(b_hh, GH, hp + b * GH);
+    gemm_serial(false, true, R, GH, H, 1.0f, h_prev + r0 * H, H, w_hh, H, 1.0f, hp + r0 * GH, GH);
     const float* xp = x_proj + t * B * GH;
     float* a = acts + t * B * GH;
     float* h = out + t * B * H;
     switch (s.cell) {
       case CellType::kLstm: {
         float* c = s.cells.data() + t * B * H;
-        for (std::int64_t b = 0; b < B; ++b) {
+        for (std::int64_t b = r0; b < r1; ++b) {
           const float* xr = xp + b * GH;
           const float* hr = hp + b * GH;
           float* ar = a + b * GH;
@@ -85,7 +87,7 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
       }
       case CellType::kGru: {
         float* hn = s.hproj_n.data() + t * B * H;
-        for (std::int64_t b = 0; b < B; ++b) {
+        for (std::int64_t b = r0; b < r1; ++b) {
           const float* xr = xp + b * GH;
           const float* hr = hp + b * GH;
           float* ar = a + b * GH;
@@ -105,7 +107,7 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
       case CellType::kRnnTanh:
       case CellType::kRnnRelu: {
         bool use_tanh = s.cell == CellType::kRnnTanh;
-        for (std::int64_t i = 0; i < B * H; ++i) {
+        for (std::int64_t i = r0 * H; i < r1 * H; ++i) {
           float pre = xp[i] + hp[i];
           float v = use_tanh ? fast_tanh(pre) : (pre > 0.0f ? pre : 0.0f);
           a[i] = v;
@@ -117,7 +119,7 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
     // A padded step keeps the state it was given, so the last state is that of the last
     // real step, as with packed sequences.
     if (mask)
-      for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t b = r0; b < r1; ++b)
         if (mask[t * B + b] == 0.0f) {
           std::copy_n(h_prev + b * H, H, h + b * H);
           if (s.cell == CellType::kLstm) std::copy_n(c_old + b * H, H, s.cells.data() + t * B * H + b * H);
@@ -129,20 +131,21 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
 // Gradients: d_out [T, B, H] (may be null: no gradient reached the outputs);
 // writes d_gates [T, B, G*H] (with respect to x_proj) and d_hproj [T, B, G*H] (with respect
 // to the h W_hh^T + b_hh term; the same as d_gates except for GRU), and returns dh0, dc0.
+// Rows [r0, r1) only, as forward_loop; dh_next, dc_next, pass_h and pass_c are [B, H]
+// scratch (pass_*: only with a mask) of which these rows are used.
 void backward_loop(const Saved& s, const float* out, const float* d_out, const float* w_hh,
-                   float* d_gates, float* d_hproj, float* dh0, float* dc0) {
-  const std::int64_t B = s.batch, H = s.hidden, G = s.gates, GH = G * H;
-  Tensor dh_next_t = Tensor::zeros(Shape{B, H});
-  Tensor dc_next_t = Tensor::zeros(Shape{B, H});
-  float* dh_next = dh_next_t.data();
-  float* dc_next = dc_next_t.data();
+                   float* d_gates, float* d_hproj, float* dh0, float* dc0, float* dh_next, float* dc_next,
+                   float* pass_h_data, float* pass_c_data, std::int64_t r0, std::int64_t r1) {
+  const std::int64_t B = s.batch, H = s.hidden, G = s.gates, GH = G * H, R = r1 - r0;
+  std::fill(dh_next + r0 * H, dh_next + r1 * H, 0.0f);
+  std::fill(dc_next + r0 * H, dc_next + r1 * H, 0.0f);
   if (s.cell == CellType::kLstm && s.dc_last.defined())
-    std::copy_n(s.dc_last.data(), B * H, dc_next);
+    std::copy(s.dc_last.data() + r0 * H, s.dc_last.data() + r1 * H, dc_next + r0 * H);
   const float* acts = s.acts.data();
   const float* mask = s.mask.defined() ? s.mask.data() : nullptr;
   // Padded steps: the gradient of the state passes straight to the step before.
-  Tensor pass_h = mask ? Tensor::empty(Shape{B, H}) : Tensor();
-  Tensor pass_c = mask && s.cell == CellType::kLstm ? Tensor::empty(Shape{B, H}) : Tensor();
+  float* pass_h = mask ? pass_h_data : nullptr;
+  float* pass_c = mask && s.cell == CellType::kLstm ? pass_c_data : nullptr;
   for (std::int64_t t = s.steps - 1; t >= 0; --t) {
     const float* a = acts + t * B * GH;
     const float* h_prev = t > 0 ? out + (t - 1) * B * H : s.h0.data();
@@ -150,17 +153,17 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
     float* dg = d_gates + t * B * GH;
     float* dhp = d_hproj + t * B * GH;
     if (mask)
-      for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t b = r0; b < r1; ++b)
         if (mask[t * B + b] == 0.0f) {
           for (std::int64_t j = 0; j < H; ++j)
-            pass_h.data()[b * H + j] = dh_next[b * H + j] + (dout_t ? dout_t[b * H + j] : 0.0f);
-          if (pass_c.defined()) std::copy_n(dc_next + b * H, H, pass_c.data() + b * H);
+            pass_h[b * H + j] = dh_next[b * H + j] + (dout_t ? dout_t[b * H + j] : 0.0f);
+          if (pass_c) std::copy_n(dc_next + b * H, H, pass_c + b * H);
         }
     switch (s.cell) {
       case CellType::kLstm: {
         const float* c = s.cells.data() + t * B * H;
         const float* c_prev = t > 0 ? c - B * H : s.c0.data();
-        for (std::int64_t b = 0; b < B; ++b) {
+        for (std::int64_t b = r0; b < r1; ++b) {
           const float* ar = a + b * GH;
           float* dr = dg + b * GH;
           for (std::int64_t j = 0; j < H; ++j) {
@@ -180,7 +183,7 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
       }
       case CellType::kGru: {
         const float* hn = s.hproj_n.data() + t * B * H;
-        for (std::int64_t b = 0; b < B; ++b) {
+        for (std::int64_t b = r0; b < r1; ++b) {
           const float* ar = a + b * GH;
           float* dr = dg + b * GH;
           float* dq = dhp + b * GH;
@@ -205,7 +208,7 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
       case CellType::kRnnTanh:
       case CellType::kRnnRelu: {
         bool use_tanh = s.cell == CellType::kRnnTanh;
-        for (std::int64_t k = 0; k < B * H; ++k) {
+        for (std::int64_t k = r0 * H; k < r1 * H; ++k) {
           float dh = dh_next[k] + (dout_t ? dout_t[k] : 0.0f);
           float y = a[k];
           dg[k] = dh * (use_tanh ? 1.0f - y * y : (y > 0.0f ? 1.0f : 0.0f));
@@ -214,7 +217,7 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
       }
     }
     if (mask)
-      for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t b = r0; b < r1; ++b)
         if (mask[t * B + b] == 0.0f) {
           std::fill_n(dg + b * GH, GH, 0.0f);
           if (dhp != dg) std::fill_n(dhp + b * GH, GH, 0.0f);
@@ -222,19 +225,28 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
         }
     if (s.cell != CellType::kGru) {
       // dh_{t-1} = d_gates W_hh
-      gemm(false, false, B, H, GH, 1.0f, dg, GH, w_hh, H, 0.0f, dh_next, H);
+      gemm_serial(false, false, R, H, GH, 1.0f, dg + r0 * GH, GH, w_hh, H, 0.0f, dh_next + r0 * H, H);
     } else {
-      gemm(false, false, B, H, GH, 1.0f, dhp, GH, w_hh, H, 1.0f, dh_next, H);
+      gemm_serial(false, false, R, H, GH, 1.0f, dhp + r0 * GH, GH, w_hh, H, 1.0f, dh_next + r0 * H, H);
     }
     if (mask)
-      for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t b = r0; b < r1; ++b)
         if (mask[t * B + b] == 0.0f) {
-          std::copy_n(pass_h.data() + b * H, H, dh_next + b * H);
-          if (pass_c.defined()) std::copy_n(pass_c.data() + b * H, H, dc_next + b * H);
+          std::copy_n(pass_h + b * H, H, dh_next + b * H);
+          if (pass_c) std::copy_n(pass_c + b * H, H, dc_next + b * H);
         }
   }
-  if (dh0) std::copy_n(dh_next, B * H, dh0);
-  if (dc0 && s.cell == CellType::kLstm) std::copy_n(dc_next, B * H, dc0);
+  if (dh0) std::copy(dh_next + r0 * H, dh_next + r1 * H, dh0 + r0 * H);
+  if (dc0 && s.cell == CellType::kLstm) std::copy(dc_next + r0 * H, dc_next + r1 * H, dc0 + r0 * H);
+}
+
+// Batch rows per group: each group runs the whole time loop on one thread. Fixed, so that
+// results do not depend on the thread count.
+constexpr std::int64_t kRowsPerGroup = 32;
+
+template <class Body>
+void for_row_groups(std::int64_t B, Body&& body) {
+  parallel_chunks(B, kRowsPerGroup, body);
 }
 
 }  // namespace
@@ -273,7 +285,10 @@ RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& 
   if (lstm) saved->c0 = c0.value();
   saved->mask = mask;
   Tensor out = Tensor::empty(Shape{T, B, H});
-  forward_loop(*saved, xv.data(), w_hh.value().data(), b_hh.value().data(), out.data());
+  Tensor scratch = Tensor::empty(Shape{B, G * H});
+  for_row_groups(B, [&](std::int64_t r0, std::int64_t r1) {
+    forward_loop(*saved, xv.data(), w_hh.value().data(), b_hh.value().data(), out.data(), scratch.data(), r0, r1);
+  });
 
   Graph& graph = x_proj.graph();
   int xi = x_proj.id(), wi = w_hh.id(), bi = b_hh.id(), hi = h0.id();
@@ -288,9 +303,17 @@ RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& 
     Tensor dh0 = g.requires_grad(hi) ? Tensor::empty(Shape{B, H}) : Tensor();
     Tensor dc0 = lstm && g.requires_grad(ci) ? Tensor::empty(Shape{B, H}) : Tensor();
     const float* d_out = g.has_grad(self) ? g.grad(self).data() : nullptr;
-    backward_loop(s, g.value(self).data(), d_out, g.value(wi).data(), d_gates.data(),
-                  d_hproj.data(), dh0.defined() ? dh0.data() : nullptr,
-                  dc0.defined() ? dc0.data() : nullptr);
+    Tensor dh_next = Tensor::empty(Shape{B, H}), dc_next = Tensor::empty(Shape{B, H});
+    Tensor pass_h = s.mask.defined() ? Tensor::empty(Shape{B, H}) : Tensor();
+    Tensor pass_c = s.mask.defined() && lstm ? Tensor::empty(Shape{B, H}) : Tensor();
+    const float* w = g.value(wi).data();
+    const float* outputs_value = g.value(self).data();
+    for_row_groups(B, [&](std::int64_t r0, std::int64_t r1) {
+      backward_loop(s, outputs_value, d_out, w, d_gates.data(), d_hproj.data(),
+                    dh0.defined() ? dh0.data() : nullptr, dc0.defined() ? dc0.data() : nullptr, dh_next.data(),
+                    dc_next.data(), pass_h.defined() ? pass_h.data() : nullptr,
+                    pass_c.defined() ? pass_c.data() : nullptr, r0, r1);
+    });
     if (g.requires_grad(xi)) {
       float* gx = g.grad(xi).data();
       const float* dg = d_gates.data();
