@@ -45,6 +45,45 @@ struct Saved {
   Tensor dc_last;  // [B, H] gradient flowing into the last cell state (LSTM), filled by c_last
 };
 
+// One row of an LSTM step: the gates from x_proj + h W_hh^T + b_hh (xr, hr: [4H], gate order
+// i f g o), then c = f c' + i g and h = o tanh c. Every output is its own restrict pointer so
+// that the loop vectorises.
+void lstm_forward_row(const float* xr, const float* hr, float* __restrict ai, float* __restrict af,
+                      float* __restrict ag, float* __restrict ao, const float* c_prev, float* __restrict c,
+                      float* __restrict h, std::int64_t H) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const float i = fast_sigmoid(xr[j] + hr[j]);
+    const float f = fast_sigmoid(xr[H + j] + hr[H + j]);
+    const float g = fast_tanh(xr[2 * H + j] + hr[2 * H + j]);
+    const float o = fast_sigmoid(xr[3 * H + j] + hr[3 * H + j]);
+    ai[j] = i;
+    af[j] = f;
+    ag[j] = g;
+    ao[j] = o;
+    const float cv = f * c_prev[j] + i * g;
+    c[j] = cv;
+    h[j] = o * fast_tanh(cv);
+  }
+}
+
+// Its gradient: from dh (dh_next + d_out) and dc_next, the gates' pre-activation gradients;
+// dc_next becomes the gradient of the previous cell state.
+void lstm_backward_row(const float* ar, const float* c, const float* c_prev, const float* d_out,
+                       const float* dh_next, float* __restrict dc_next, float* __restrict di, float* __restrict df,
+                       float* __restrict dg, float* __restrict d_o, std::int64_t H) {
+  for (std::int64_t j = 0; j < H; ++j) {
+    const float i = ar[j], f = ar[H + j], g = ar[2 * H + j], o = ar[3 * H + j];
+    const float dh = dh_next[j] + (d_out ? d_out[j] : 0.0f);
+    const float tc = fast_tanh(c[j]);
+    const float dc = dc_next[j] + dh * o * (1.0f - tc * tc);
+    di[j] = dc * g * i * (1.0f - i);
+    df[j] = dc * c_prev[j] * f * (1.0f - f);
+    dg[j] = dc * i * (1.0f - g * g);
+    d_o[j] = dh * tc * o * (1.0f - o);
+    dc_next[j] = dc * f;
+  }
+}
+
 // Runs rows [r0, r1) of the batch through all steps; `hp` is scratch for [B, G*H] of which
 // these rows are used. Rows are independent, so row groups run on different threads.
 void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float* b_hh,
@@ -68,19 +107,7 @@ void forward_loop(Saved& s, const float* x_proj, const float* w_hh, const float*
           const float* xr = xp + b * GH;
           const float* hr = hp + b * GH;
           float* ar = a + b * GH;
-          for (std::int64_t j = 0; j < H; ++j) {
-            float i = fast_sigmoid(xr[j] + hr[j]);
-            float f = fast_sigmoid(xr[H + j] + hr[H + j]);
-            float g = fast_tanh(xr[2 * H + j] + hr[2 * H + j]);
-            float o = fast_sigmoid(xr[3 * H + j] + hr[3 * H + j]);
-            ar[j] = i;
-            ar[H + j] = f;
-            ar[2 * H + j] = g;
-            ar[3 * H + j] = o;
-            float cv = f * c_prev[b * H + j] + i * g;  // c = f c' + i g
-            c[b * H + j] = cv;
-            h[b * H + j] = o * fast_tanh(cv);           // h = o tanh c
-          }
+          lstm_forward_row(xr, hr, ar, ar + H, ar + 2 * H, ar + 3 * H, c_prev + b * H, c + b * H, h + b * H, H);
         }
         c_prev = c;
         break;
@@ -166,18 +193,8 @@ void backward_loop(const Saved& s, const float* out, const float* d_out, const f
         for (std::int64_t b = r0; b < r1; ++b) {
           const float* ar = a + b * GH;
           float* dr = dg + b * GH;
-          for (std::int64_t j = 0; j < H; ++j) {
-            std::int64_t k = b * H + j;
-            float i = ar[j], f = ar[H + j], g = ar[2 * H + j], o = ar[3 * H + j];
-            float dh = dh_next[k] + (dout_t ? dout_t[k] : 0.0f);
-            float tc = fast_tanh(c[k]);
-            float dc = dc_next[k] + dh * o * (1.0f - tc * tc);
-            dr[j] = dc * g * i * (1.0f - i);             // d pre_i
-            dr[H + j] = dc * c_prev[k] * f * (1.0f - f);  // d pre_f
-            dr[2 * H + j] = dc * i * (1.0f - g * g);      // d pre_g
-            dr[3 * H + j] = dh * tc * o * (1.0f - o);     // d pre_o
-            dc_next[k] = dc * f;
-          }
+          lstm_backward_row(ar, c + b * H, c_prev + b * H, dout_t ? dout_t + b * H : nullptr, dh_next + b * H,
+                            dc_next + b * H, dr, dr + H, dr + 2 * H, dr + 3 * H, H);
         }
         break;
       }
