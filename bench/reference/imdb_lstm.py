@@ -64,6 +64,7 @@ def main():
     p.add_argument("--input", choices=["packed", "padded"], default="packed",
                    help="packed: pack_padded_sequence; padded: run every step and pick the last real state")
     p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
+    p.add_argument("--test", help="IMDB test.csv: report the trained model's accuracy on it (not timed)")
     p.add_argument("--json", required=True)
     a = p.parse_args()
 
@@ -72,11 +73,15 @@ def main():
     if a.flush_denormal and not torch.set_flush_denormal(True):
         sys.exit("imdb_lstm.py: this CPU cannot flush denormals")
 
-    texts, labels = [], []
-    with open(a.train, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            texts.append(tokenize(row["review"])[: a.max_length] or ["<unk>"])
-            labels.append(row["sentiment"])
+    def read(path):
+        texts, labels = [], []
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                texts.append(tokenize(row["review"])[: a.max_length] or ["<unk>"])
+                labels.append(row["sentiment"])
+        return texts, labels
+
+    texts, labels = read(a.train)
     counts = collections.Counter(t for text in texts for t in text)
     itos = ["<pad>", "<unk>"] + sorted((w for w, c in counts.items() if c >= 5), key=lambda w: (-counts[w], w))
     stoi = {w: i for i, w in enumerate(itos)}
@@ -108,7 +113,23 @@ def main():
         opt.step()
         tokens += int(lengths.sum())
     seconds = time.perf_counter() - start
-    out = {"sequences_per_s": a.batches * a.batch_size / seconds, "tokens_per_s": tokens / seconds,
+    accuracy = None
+    if a.test:
+        model.eval()
+        test_texts, test_labels = read(a.test)
+        test = [([stoi.get(t, 1) for t in text], names.index(y)) for text, y in zip(test_texts, test_labels)]
+        right = 0
+        with torch.no_grad():
+            for i in range(0, len(test), 256):
+                rows = test[i:i + 256]
+                lengths = torch.tensor([len(r[0]) for r in rows])
+                ids = torch.zeros(int(lengths.max()), len(rows), dtype=torch.long)
+                for b, (seq, _) in enumerate(rows):
+                    ids[: len(seq), b] = torch.tensor(seq)
+                predicted = model(ids, lengths, a.input == "packed").argmax(1)
+                right += int((predicted == torch.tensor([r[1] for r in rows])).sum())
+        accuracy = right / len(test)
+    out = {"test_accuracy": accuracy, "sequences_per_s": a.batches * a.batch_size / seconds, "tokens_per_s": tokens / seconds,
            "seconds": seconds, "batches": a.batches, "final_loss": float(loss), "vocab": len(itos),
            "torch": torch.__version__, "threads": a.threads, "input": a.input}
     with open(a.json, "w") as f:
