@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "loom/errors.hpp"
+#include "loom/ops.hpp"
 
 namespace loom {
 
@@ -94,6 +95,25 @@ ClassPredictions class_predictions(const Batch& batch, const ModelOutput& output
     const float* row = p.data() + r * out.classes;
     out.predicted[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(std::max_element(row, row + out.classes) - row);
   }
+  return out;
+}
+
+std::int64_t class_count(const BuildContext& ctx, const std::string& param) {
+  const Params& p = ctx.params();
+  auto* labelled = dynamic_cast<const HasLabels*>(&ctx.component<DataLoader>(param));
+  if (labelled == nullptr) p.fail(param, "names a data loader without labels (use text_classification)");
+  const auto classes = static_cast<std::int64_t>(labelled->label_names().size());
+  if (classes < 2) p.fail(param, "the data has " + std::to_string(classes) + " label(s); a classifier needs 2 or more");
+  return classes;
+}
+
+ModelOutput classification_output(const Expr& logits, const Batch& batch) {
+  NllStats stats;
+  ModelOutput out;
+  out.loss = log_softmax_nll(logits, batch.get("labels"), -1, &stats);
+  out.loss_sum = stats.loss_sum;
+  out.count = stats.count;
+  out.predictions = logits.value().clone();
   return out;
 }
 

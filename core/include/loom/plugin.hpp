@@ -277,6 +277,14 @@ class BuildContext {
   std::uint64_t seed_;
 };
 
+// ---- what classifier models share ----------------------------------------------------------
+// The number of classes of the labelled data loader that `param` names; a ConfigError naming
+// the parameter when the loader has no labels or fewer than 2.
+std::int64_t class_count(const BuildContext& ctx, const std::string& param);
+// Cross-entropy of logits [B, C] against the batch's "labels" [B], as a ModelOutput whose
+// predictions are the logits (for the accuracy and f1 metrics and `loom predict`).
+ModelOutput classification_output(const Expr& logits, const Batch& batch);
+
 using Factory = std::function<std::unique_ptr<Component>(BuildContext&)>;
 
 struct PluginDescriptor {

@@ -31,16 +31,9 @@ class BowClassifier : public loom::Model {
   loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
     const loom::Tensor& ids = batch.get("ids");
     const loom::Tensor& lengths = batch.get("lengths");
-    const loom::Tensor& labels = batch.get("labels");
     loom::Expr mean = loom::masked_mean_time(embedding_(g, ids), lengths);
     loom::Expr logits = fc_(g, dropout_(mean));
-    loom::NllStats stats;
-    loom::ModelOutput out;
-    out.loss = loom::log_softmax_nll(logits, labels, -1, &stats);
-    out.loss_sum = stats.loss_sum;
-    out.count = stats.count;
-    out.predictions = logits.value().clone();
-    return out;
+    return loom::classification_output(logits, batch);
   }
 
  private:
@@ -64,10 +57,7 @@ const loom::PluginDescriptor& descriptor() {
         const auto& p = ctx.params();
         Options o;
         o.vocab = static_cast<std::int64_t>(ctx.vocab("vocab").size());
-        auto* labelled = dynamic_cast<const loom::HasLabels*>(&ctx.component<loom::DataLoader>("data"));
-        if (labelled == nullptr) p.fail("data", "names a data loader without labels (use text_classification)");
-        o.classes = static_cast<std::int64_t>(labelled->label_names().size());
-        if (o.classes < 2) p.fail("data", "the data has " + std::to_string(o.classes) + " label(s); a classifier needs 2 or more");
+        o.classes = loom::class_count(ctx, "data");
         o.emsize = p.get_int("emsize");
         o.dropout = static_cast<float>(p.get_float("dropout"));
         if (o.dropout >= 1.0f) p.fail("dropout", "dropout must be below 1, got " + p.get_string("dropout"));

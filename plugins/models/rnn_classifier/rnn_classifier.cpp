@@ -53,7 +53,6 @@ class RnnClassifier : public loom::Model {
     const loom::Tensor& ids = batch.get("ids");
     const loom::Tensor& lengths = batch.get("lengths");
     const loom::Tensor& mask = batch.get("mask");
-    const loom::Tensor& labels = batch.get("labels");
     const std::int64_t T = ids.dim(0), B = ids.dim(1), H = o_.nhid, D = o_.bidirectional ? 2 : 1;
     const bool lstm = o_.cell == loom::CellType::kLstm;
     loom::Expr x = dropout_(embedding_(g, ids));
@@ -81,13 +80,7 @@ class RnnClassifier : public loom::Model {
                         : o_.pooling == Pooling::kMean ? loom::masked_mean_time(x, lengths)
                                                        : loom::masked_max_time(x, lengths);
     loom::Expr logits = loom::linear(dropout_(pooled), g.param(*out_weight_), g.param(*out_bias_));
-    loom::NllStats stats;
-    loom::ModelOutput out;
-    out.loss = loom::log_softmax_nll(logits, labels, -1, &stats);
-    out.loss_sum = stats.loss_sum;
-    out.count = stats.count;
-    out.predictions = logits.value().clone();
-    return out;
+    return loom::classification_output(logits, batch);
   }
 
  private:
@@ -122,10 +115,7 @@ const loom::PluginDescriptor& descriptor() {
         Options o;
         o.cell = loom::nn::parse_cell(p.get_string("cell"));
         o.vocab = static_cast<std::int64_t>(ctx.vocab("vocab").size());
-        auto* labelled = dynamic_cast<const loom::HasLabels*>(&ctx.component<loom::DataLoader>("data"));
-        if (labelled == nullptr) p.fail("data", "names a data loader without labels (use text_classification)");
-        o.classes = static_cast<std::int64_t>(labelled->label_names().size());
-        if (o.classes < 2) p.fail("data", "the data has " + std::to_string(o.classes) + " label(s); a classifier needs 2 or more");
+        o.classes = loom::class_count(ctx, "data");
         o.emsize = p.get_int("emsize");
         o.nhid = p.get_int("nhid");
         o.nlayers = static_cast<int>(p.get_int("nlayers"));
