@@ -141,24 +141,15 @@ loom::Vocab model_vocab() {
 // ids and targets [5, 3] over the 12 ids of model_vocab(), targets the next step's ids.
 // Three padded sequences of lengths 5, 2 and 3 over model_vocab(), labels 0, 1, 2.
 loom::Batch classification_batch() {
-  const std::int64_t T = 5, B = 3;
-  const std::int32_t lengths[B] = {5, 2, 3};
-  loom::Batch b;
-  loom::Tensor ids = loom::Tensor::zeros(loom::Shape{T, B}, loom::DType::kInt32);
-  loom::Tensor len = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-  loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
-  loom::Tensor labels = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-  for (std::int64_t j = 0; j < B; ++j) {
-    len.ids()[j] = lengths[j];
-    labels.ids()[j] = static_cast<std::int32_t>(j);
-    for (std::int64_t t = 0; t < lengths[j]; ++t) {
-      ids.ids()[t * B + j] = static_cast<std::int32_t>(2 + (t * 3 + j * 5) % 10);
-      mask.data()[t * B + j] = 1.0f;
-    }
-    b.target_tokens += lengths[j];
+  // Lengths 5, 2 and 3 in T = 5, labels 0, 1, 2.
+  std::vector<std::vector<std::int32_t>> sequences;
+  for (std::int32_t j : {0, 1, 2}) {
+    const std::int32_t length = j == 0 ? 5 : j == 1 ? 2 : 3;
+    std::vector<std::int32_t> s;
+    for (std::int32_t t = 0; t < length; ++t) s.push_back(2 + (t * 3 + j * 5) % 10);
+    sequences.push_back(s);
   }
-  b.tensors = {{"ids", ids}, {"lengths", len}, {"mask", mask}, {"labels", labels}};
-  return b;
+  return c::classification_batch(sequences);
 }
 
 loom::Batch model_batch() {

@@ -18,6 +18,8 @@
 #include "loom/testing/gradcheck.hpp"
 #include "loom/testing/plugin_test.hpp"
 
+using loom::testing::contracts::classification_batch;
+
 namespace {
 
 namespace c = loom::testing::contracts;
@@ -51,31 +53,6 @@ struct Classifier {
   loom::Model* model;
 };
 
-// A padded batch of the given sequences (ids); labels given, or 0, 1, 2, 0, ...
-loom::Batch batch_of(const std::vector<std::vector<std::int32_t>>& seqs, std::vector<std::int32_t> labels = {}) {
-  const auto B = static_cast<std::int64_t>(seqs.size());
-  std::int64_t T = 0;
-  for (const auto& s : seqs) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(s.size()));
-  loom::Batch b;
-  loom::Tensor ids = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
-  loom::Tensor len = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-  loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
-  loom::Tensor label = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-  std::fill(ids.ids(), ids.ids() + T * B, 0);
-  for (std::int64_t j = 0; j < B; ++j) {
-    const auto& s = seqs[static_cast<std::size_t>(j)];
-    for (std::size_t t = 0; t < s.size(); ++t) {
-      ids.ids()[static_cast<std::int64_t>(t) * B + j] = s[t];
-      mask.data()[static_cast<std::int64_t>(t) * B + j] = 1.0f;
-    }
-    len.ids()[j] = static_cast<std::int32_t>(s.size());
-    label.ids()[j] = labels.empty() ? static_cast<std::int32_t>(j % 3) : labels[static_cast<std::size_t>(j)];
-    b.target_tokens += static_cast<std::int64_t>(s.size());
-  }
-  b.tensors = {{"ids", ids}, {"lengths", len}, {"mask", mask}, {"labels", label}};
-  return b;
-}
-
 std::vector<float> logits_of(loom::Model& model, const loom::Batch& batch) {
   loom::Graph g(loom::Mode::kEval);
   const loom::Tensor p = model.forward(g, batch).predictions;
@@ -94,7 +71,7 @@ const std::vector<std::string> kConfigs = {"{emsize: 4}", "{emsize: 7}", "{emsiz
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(model_contract_gradients_and_save_load) {
-  const loom::Batch batch = batch_of({{1, 2, 3, 4}, {7, 8}, {3}, {5, 5, 6}});
+  const loom::Batch batch = classification_batch({{1, 2, 3, 4}, {7, 8}, {3}, {5, 5, 6}});
   for (const auto& yaml : kConfigs) {
     BOOST_TEST_CONTEXT(yaml) {
       Classifier a(yaml), b(yaml, 3, 2);
@@ -113,10 +90,10 @@ BOOST_AUTO_TEST_CASE(padding_does_not_change_the_logits) {
   for (const auto& yaml : kConfigs) {
     BOOST_TEST_CONTEXT(yaml) {
       Classifier c(yaml);
-      const std::vector<float> together = logits_of(*c.model, batch_of(seqs));
+      const std::vector<float> together = logits_of(*c.model, classification_batch(seqs));
       BOOST_REQUIRE(together.size() == seqs.size() * 3);
       for (std::size_t j = 0; j < seqs.size(); ++j) {
-        const std::vector<float> alone = logits_of(*c.model, batch_of({seqs[j]}));
+        const std::vector<float> alone = logits_of(*c.model, classification_batch({seqs[j]}));
         check_close({together.begin() + static_cast<std::ptrdiff_t>(3 * j), together.begin() + static_cast<std::ptrdiff_t>(3 * j + 3)},
                     alone, "sequence " + std::to_string(j));
       }
@@ -129,18 +106,18 @@ BOOST_AUTO_TEST_CASE(word_order_does_not_change_the_logits) {
   for (const auto& yaml : kConfigs) {
     BOOST_TEST_CONTEXT(yaml) {
       Classifier c(yaml);
-      const std::vector<float> original = logits_of(*c.model, batch_of({text}));
+      const std::vector<float> original = logits_of(*c.model, classification_batch({text}));
       std::vector<std::int32_t> permuted = text;
       std::reverse(permuted.begin(), permuted.end());
-      check_close(logits_of(*c.model, batch_of({permuted})), original, "reversed");
+      check_close(logits_of(*c.model, classification_batch({permuted})), original, "reversed");
       for (int k = 0; k < 5; ++k) {
         std::next_permutation(permuted.begin(), permuted.end());
-        check_close(logits_of(*c.model, batch_of({permuted})), original, "permutation " + std::to_string(k));
+        check_close(logits_of(*c.model, classification_batch({permuted})), original, "permutation " + std::to_string(k));
       }
       // Another bag of the same length does change them: the check above can fail.
       std::vector<std::int32_t> other = text;
       other[0] = 7;
-      const std::vector<float> changed = logits_of(*c.model, batch_of({other}));
+      const std::vector<float> changed = logits_of(*c.model, classification_batch({other}));
       BOOST_TEST((changed != original));
     }
   }
@@ -152,8 +129,8 @@ BOOST_AUTO_TEST_CASE(learns_bags_but_not_order) {
   Classifier c("{emsize: 8}", 2);
   c.env.add("adam", "adam", "{lr: 0.05}");
   auto& adam = c.env.get<loom::Optimizer>("adam");
-  const loom::Batch bags = batch_of({{1, 4}, {2, 4}, {4, 1, 1}, {2, 2, 4}}, {0, 1, 0, 1});
-  const loom::Batch orders = batch_of({{1, 2, 3}, {3, 2, 1}}, {0, 1});
+  const loom::Batch bags = classification_batch({{1, 4}, {2, 4}, {4, 1, 1}, {2, 2, 4}}, {0, 1, 0, 1});
+  const loom::Batch orders = classification_batch({{1, 2, 3}, {3, 2, 1}}, {0, 1});
   auto& params = c.model->parameters();
   for (int step = 0; step < 200; ++step) {
     for (const loom::Batch* batch : {&bags, &orders}) {

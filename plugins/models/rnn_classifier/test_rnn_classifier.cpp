@@ -17,6 +17,8 @@
 #include "loom/testing/gradcheck.hpp"
 #include "loom/testing/plugin_test.hpp"
 
+using loom::testing::contracts::classification_batch;
+
 namespace {
 
 loom::Registry& registry() {
@@ -45,31 +47,6 @@ struct Classifier {
   loom::Model* model;
 };
 
-// A padded batch of the given sequences (ids), labels 0, 1, 2, 0, ...
-loom::Batch batch_of(const std::vector<std::vector<std::int32_t>>& seqs) {
-  const auto B = static_cast<std::int64_t>(seqs.size());
-  std::int64_t T = 0;
-  for (const auto& s : seqs) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(s.size()));
-  loom::Batch b;
-  loom::Tensor ids = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
-  loom::Tensor len = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-  loom::Tensor mask = loom::Tensor::zeros(loom::Shape{T, B});
-  loom::Tensor labels = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
-  std::fill(ids.ids(), ids.ids() + T * B, 0);
-  for (std::int64_t j = 0; j < B; ++j) {
-    const auto& s = seqs[static_cast<std::size_t>(j)];
-    for (std::size_t t = 0; t < s.size(); ++t) {
-      ids.ids()[static_cast<std::int64_t>(t) * B + j] = s[t];
-      mask.data()[static_cast<std::int64_t>(t) * B + j] = 1.0f;
-    }
-    len.ids()[j] = static_cast<std::int32_t>(s.size());
-    labels.ids()[j] = static_cast<std::int32_t>(j % 3);
-    b.target_tokens += static_cast<std::int64_t>(s.size());
-  }
-  b.tensors = {{"ids", ids}, {"lengths", len}, {"mask", mask}, {"labels", labels}};
-  return b;
-}
-
 const std::vector<std::string> kConfigs = {
     "{cell: lstm, emsize: 4, nhid: 5}",
     "{cell: gru, emsize: 4, nhid: 5, pooling: mean}",
@@ -86,11 +63,11 @@ BOOST_AUTO_TEST_CASE(padding_does_not_change_the_logits) {
     BOOST_TEST_CONTEXT(yaml) {
       Classifier c(yaml);
       loom::Graph g(loom::Mode::kEval);
-      loom::ModelOutput together = c.model->forward(g, batch_of(seqs));
+      loom::ModelOutput together = c.model->forward(g, classification_batch(seqs));
       BOOST_REQUIRE(together.predictions.shape().str() == loom::Shape({4, 3}).str());
       for (std::size_t j = 0; j < seqs.size(); ++j) {
         loom::Graph g1(loom::Mode::kEval);
-        loom::ModelOutput alone = c.model->forward(g1, batch_of({seqs[j]}));
+        loom::ModelOutput alone = c.model->forward(g1, classification_batch({seqs[j]}));
         for (int k = 0; k < 3; ++k) {
           // Equal up to float rounding: batch width changes only the order of GEMM sums.
           const float a = together.predictions.data()[j * 3 + k], b = alone.predictions.data()[k];
@@ -102,7 +79,7 @@ BOOST_AUTO_TEST_CASE(padding_does_not_change_the_logits) {
 }
 
 BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
-  const loom::Batch batch = batch_of({{1, 2, 3, 4}, {7, 8}, {3}});
+  const loom::Batch batch = classification_batch({{1, 2, 3, 4}, {7, 8}, {3}});
   for (const auto& yaml : kConfigs) {
     BOOST_TEST_CONTEXT(yaml) {
       Classifier c(yaml);

@@ -51,6 +51,32 @@ inline std::string join(const Failures& failures) {
   return out;
 }
 
+// A padded classification batch in data/text_classification's layout: "ids" int32 [T, B]
+// (padding 0), "lengths" [B], "mask" float [T, B], "labels" [B] (given, or 0, 1, 2, 0, ...).
+inline Batch classification_batch(const std::vector<std::vector<std::int32_t>>& sequences,
+                                  const std::vector<std::int32_t>& labels = {}) {
+  const auto B = static_cast<std::int64_t>(sequences.size());
+  std::int64_t T = 1;
+  for (const auto& s : sequences) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(s.size()));
+  Batch b;
+  Tensor ids = Tensor::zeros(Shape{T, B}, DType::kInt32);
+  Tensor lengths = Tensor::empty(Shape{B}, DType::kInt32);
+  Tensor mask = Tensor::zeros(Shape{T, B});
+  Tensor label = Tensor::empty(Shape{B}, DType::kInt32);
+  for (std::int64_t j = 0; j < B; ++j) {
+    const auto& s = sequences[static_cast<std::size_t>(j)];
+    for (std::size_t t = 0; t < s.size(); ++t) {
+      ids.ids()[static_cast<std::int64_t>(t) * B + j] = s[t];
+      mask.data()[static_cast<std::int64_t>(t) * B + j] = 1.0f;
+    }
+    lengths.ids()[j] = static_cast<std::int32_t>(s.size());
+    label.ids()[j] = labels.empty() ? static_cast<std::int32_t>(j % 3) : labels[static_cast<std::size_t>(j)];
+    b.target_tokens += static_cast<std::int64_t>(s.size());
+  }
+  b.tensors = {{"ids", ids}, {"lengths", lengths}, {"mask", mask}, {"labels", label}};
+  return b;
+}
+
 // A fresh folder under the system temporary folder, removed with its contents on
 // destruction. For the files the contracts write (checkpoints) and the fixtures of a suite.
 class TempDir {
