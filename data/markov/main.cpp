@@ -15,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "generator_cli.hpp"
 #include "markov_corpus.hpp"
 
 namespace {
@@ -23,21 +24,8 @@ constexpr const char* kUsage =
     "usage: loom-markov-corpus DIR [--seed N] [--vocab N] [--branching N] [--train-tokens N] "
     "[--valid-tokens N] [--test-tokens N]";
 
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Whole-string parse: "12x", "" and out-of-range values are rejected rather than truncated.
-template <typename T>
-T parse_integer(std::string_view flag, std::string_view text, T min_value) {
-  T value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < min_value) {
-    throw UsageError("invalid value for " + std::string(flag) + ": '" + std::string(text) + "'");
-  }
-  return value;
-}
+using loom::data::parse_integer;
+using loom::data::UsageError;
 
 loom::data::MarkovSpec parse_arguments(int argc, char** argv, std::filesystem::path& dir) {
   loom::data::MarkovSpec spec;

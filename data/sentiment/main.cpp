@@ -14,6 +14,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "generator_cli.hpp"
 #include "sentiment_corpus.hpp"
 
 namespace {
@@ -22,21 +23,8 @@ constexpr const char* kUsage =
     "usage: loom-sentiment-corpus DIR [--seed N] [--train N] [--valid N] [--test N] "
     "(sentence counts even, default 4000 / 500 / 1000)";
 
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Whole-string parse: "12x", "", "-3" and out-of-range values are rejected, not truncated.
-template <typename T>
-T parse_integer(std::string_view flag, std::string_view text) {
-  T value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) {
-    throw UsageError("invalid value for " + std::string(flag) + ": '" + std::string(text) + "'");
-  }
-  return value;
-}
+using loom::data::parse_integer;
+using loom::data::UsageError;
 
 loom::data::SentimentSpec parse_arguments(int argc, char** argv, std::filesystem::path& dir) {
   loom::data::SentimentSpec spec;
