@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "markov_corpus.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -26,33 +27,11 @@ using loom::data::MarkovOptimum;
 using loom::data::MarkovSpec;
 using loom::data::write_markov_corpus;
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    // Time plus random_device keeps concurrent runs of the suite apart.
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() / ("loom_markov_test_" + std::to_string(stamp) + "_" +
-                                         std::to_string(std::random_device()()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// The suite's temporary folders.
+struct TempDir : loom::data::testing::TempDir {
+  TempDir() : loom::data::testing::TempDir("loom_markov_test_") {}
 };
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  BOOST_REQUIRE_MESSAGE(in, "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using loom::data::testing::read_file;
 
 // The framework's tokenisation: the words of each line followed by "<eos>".
 std::vector<std::string> tokens_of(const fs::path& path) {

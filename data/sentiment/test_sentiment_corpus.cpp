@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sentiment_corpus.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -29,32 +30,11 @@ using loom::data::SentimentCorpus;
 using loom::data::SentimentSpec;
 using loom::data::write_sentiment_corpus;
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() / ("loom_sentiment_test_" + std::to_string(stamp) + "_" +
-                                         std::to_string(std::random_device()()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// The suite's temporary folders.
+struct TempDir : loom::data::testing::TempDir {
+  TempDir() : loom::data::testing::TempDir("loom_sentiment_test_") {}
 };
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  BOOST_REQUIRE_MESSAGE(in, "cannot open " << path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using loom::data::testing::read_file;
 
 std::vector<std::string> words_of(const std::string& text) {
   std::vector<std::string> words;
