@@ -57,14 +57,6 @@ void gemm_serial(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t 
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
-namespace {
-void gemm_block(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
-                float* c, std::int64_t ldc) {
-  gemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-}  // namespace
-
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc) {
@@ -76,7 +68,7 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, floa
   }
   int parts = threads();
   if (parts == 1 || m * n * k < kParallelGemmMin) {
-    gemm_block(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   // Cut the longer side of C into one block per thread, each a multiple of 16 wide so the
@@ -90,10 +82,10 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, floa
     std::int64_t begin = i * step, size = std::min(step, len - begin);
     if (by_rows) {
       const float* ab = ta ? a + begin : a + begin * lda;
-      gemm_block(ta, tb, size, n, k, alpha, ab, lda, b, ldb, beta, c + begin * ldc, ldc);
+      gemm_serial(ta, tb, size, n, k, alpha, ab, lda, b, ldb, beta, c + begin * ldc, ldc);
     } else {
       const float* bb = tb ? b + begin * ldb : b + begin;
-      gemm_block(ta, tb, m, size, k, alpha, a, lda, bb, ldb, beta, c + begin, ldc);
+      gemm_serial(ta, tb, m, size, k, alpha, a, lda, bb, ldb, beta, c + begin, ldc);
     }
   });
 }

@@ -1438,7 +1438,7 @@ class Run {
       Params p("stage build_vocab", stage, stage_specs().at(stage), values);
       if (resolve(Kind::kData, p, "data") == data_id) return vocab_of(resolve(Kind::kVocab, p, "vocab"), p, "vocab");
     }
-    throw ConfigError("the pipeline has no build_vocab stage for data '" + data_id + "', so its texts have no vocabulary");
+    throw ConfigError("the run's pipeline has no build_vocab stage for data '" + data_id + "', so its texts have no vocabulary");
   }
 
   // Label and probability of each line of `in` (`source` names it in messages): the data
@@ -1517,17 +1517,10 @@ class Run {
   // loom evaluate: numericalise the data as the build_vocab stages did, with the run's
   // vocabularies, and evaluate the model on a split.
   std::string evaluate_for_cli(const std::string& split) {
-    for (const auto& [stage, values] : resolved_.stages) {
-      if (stage != "build_vocab") continue;
-      Params p("stage build_vocab", stage, stage_specs().at(stage), values);
-      std::string data_id = resolve(Kind::kData, p, "data");
-      std::string vocab_id = resolve(Kind::kVocab, p, "vocab");
-      dynamic_cast<DataLoader&>(get(data_id)).prepare(*slots_[vocab_id].vocab);
-      prepared_.insert(data_id);
-    }
     std::string data_id = resolve(Kind::kData, Params(), "data");
-    if (!prepared_.count(data_id)) throw ConfigError("the run's pipeline has no build_vocab stage for data '" + data_id + "'");
     auto& data = dynamic_cast<DataLoader&>(get(data_id));
+    data.prepare(vocab_of_data(data_id));
+    prepared_.insert(data_id);
     if (!data.has_split(split))
       throw ConfigError("--split: the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
     std::vector<std::pair<std::string, Metric*>> metrics;
