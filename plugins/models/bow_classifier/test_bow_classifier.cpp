@@ -30,27 +30,12 @@ loom::Registry& registry() {
   return r;
 }
 
-constexpr std::int64_t kVocab = 9;
+constexpr std::int64_t kVocab = loom::testing::contracts::ClassifierEnv::kVocab;
 
-// A classifier over a 9-token vocabulary and a data set with `labels` labels.
-struct Classifier {
-  explicit Classifier(const std::string& yaml, int labels = 3, std::uint64_t seed = 1) : env(registry(), seed) {
-    std::ofstream csv(tmp / "train.csv");
-    csv << "text,label\n";
-    for (int i = 0; i < labels; ++i) csv << "a," << static_cast<char>('x' + i) << "\n";
-    csv.close();
-    env.add("tok", "word");
-    env.add("data", "text_classification", "{tokenizer: '@tok', train: " + (tmp / "train.csv").string() + "}");
-    loom::Vocab v;
-    v.set_special(loom::Special::kPad, "<pad>");
-    for (int i = 1; i < kVocab; ++i) v.add("w" + std::to_string(i));
-    env.set_vocab("vocab", v);
-    env.add("model", "bow_classifier", yaml);
-    model = &env.get<loom::Model>("model");
-  }
-  c::TempDir tmp;
-  loom::testing::Env env;
-  loom::Model* model;
+// The model over a 9-token vocabulary and a data set with `labels` labels.
+struct Classifier : loom::testing::contracts::ClassifierEnv {
+  explicit Classifier(const std::string& yaml, int labels = 3, std::uint64_t seed = 1)
+      : ClassifierEnv(registry(), "bow_classifier", yaml, labels, seed) {}
 };
 
 std::vector<float> logits_of(loom::Model& model, const loom::Batch& batch) {

@@ -27,24 +27,12 @@ loom::Registry& registry() {
   return r;
 }
 
-constexpr std::int64_t kVocab = 9;
+constexpr std::int64_t kVocab = loom::testing::contracts::ClassifierEnv::kVocab;
 
-// A classifier over a 9-token vocabulary and a 3-label data set.
-struct Classifier {
-  explicit Classifier(const std::string& yaml) : env(registry()) {
-    std::ofstream(tmp / "train.csv") << "text,label\na,x\nb,y\nc,z\n";
-    env.add("tok", "word");
-    env.add("data", "text_classification", "{tokenizer: '@tok', train: " + (tmp / "train.csv").string() + "}");
-    loom::Vocab v;
-    v.set_special(loom::Special::kPad, "<pad>");
-    for (int i = 1; i < kVocab; ++i) v.add("w" + std::to_string(i));
-    env.set_vocab("vocab", v);
-    env.add("model", "rnn_classifier", yaml);
-    model = &env.get<loom::Model>("model");
-  }
-  loom::testing::contracts::TempDir tmp;
-  loom::testing::Env env;
-  loom::Model* model;
+// The model over a 9-token vocabulary and a data set with `labels` labels.
+struct Classifier : loom::testing::contracts::ClassifierEnv {
+  explicit Classifier(const std::string& yaml, int labels = 3, std::uint64_t seed = 1)
+      : ClassifierEnv(registry(), "rnn_classifier", yaml, labels, seed) {}
 };
 
 const std::vector<std::string> kConfigs = {

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -97,6 +98,32 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// A classifier model plugin built over a 9-token vocabulary (<pad>, then w1 .. w8) and a
+// text_classification loader whose data has `labels` labels: the classifier suites' fixture.
+struct ClassifierEnv {
+  static constexpr std::int64_t kVocab = 9;
+  ClassifierEnv(const Registry& registry, const std::string& plugin, const std::string& yaml, int labels = 3,
+                std::uint64_t seed = 1)
+      : env(registry, seed) {
+    {
+      std::ofstream csv(tmp / "train.csv");
+      csv << "text,label\n";
+      for (int i = 0; i < labels; ++i) csv << "a," << static_cast<char>('x' + i) << "\n";
+    }
+    env.add("tok", "word");
+    env.add("data", "text_classification", "{tokenizer: '@tok', train: " + (tmp / "train.csv").string() + "}");
+    Vocab v;
+    v.set_special(Special::kPad, "<pad>");
+    for (int i = 1; i < kVocab; ++i) v.add("w" + std::to_string(i));
+    env.set_vocab("vocab", v);
+    env.add("model", plugin, yaml);
+    model = &env.get<Model>("model");
+  }
+  TempDir tmp;
+  Env env;
+  Model* model;
 };
 
 namespace detail {
