@@ -158,3 +158,98 @@ BOOST_AUTO_TEST_CASE(booleans_ignore_ascii_case_only) {
   BOOST_TEST(!ConfigNode::scalar("Off", {}).as_bool());
   BOOST_CHECK_THROW(ConfigNode::scalar("tru\xc3\x89", {}).as_bool(), ConfigError);
 }
+
+namespace {
+
+// The message of the ConfigError `f` throws, or "<no error>", so a failed check shows it.
+template <typename F>
+std::string config_error_of(F f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+std::string parse_error(const std::string& text, const std::string& file) {
+  return config_error_of([&] { loom::parse_yaml(text, file); });
+}
+
+// "a: &a [x, x, ...]", then each level a list of nine aliases of the one before: 9^levels
+// values once the aliases are copied out.
+std::string laughs(int levels) {
+  std::string text, name = "a";
+  text += "a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < levels; ++level) {
+    std::string next(1, static_cast<char>('a' + level));
+    text += next + ": &" + next + " [";
+    for (int i = 0; i < 9; ++i) text += (i ? ", *" : "*") + name;
+    text += "]\n";
+    name = next;
+  }
+  return text;
+}
+
+std::string nested_lists(int depth) { return std::string(depth, '[') + "x" + std::string(depth, ']'); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(aliases_are_copied_within_limits) {
+  ConfigNode root = loom::parse_yaml("defaults: &d {lr: 0.1, clip: [1, 2]}\nmodel: *d\n", "a.yaml");
+  BOOST_TEST(root.find("model")->find("lr")->as_double() == 0.1);
+  BOOST_TEST(root.find("model")->find("clip")->items().size() == 2u);
+  // Four levels are 9^4 = 6561 values: well within the limit.
+  BOOST_CHECK_NO_THROW(loom::parse_yaml(laughs(4), "l.yaml"));
+}
+
+BOOST_AUTO_TEST_CASE(a_document_that_expands_too_far_is_refused) {
+  std::string m = parse_error(laughs(9), "l.yaml");
+  BOOST_TEST(m.rfind("l.yaml:1:", 0) == 0, m);  // one of the x on the first line
+  BOOST_TEST(contains(m, ": the document expands to more than 100000 values (an alias repeated too often?)"), m);
+
+  // The limit itself: the root list and its items count, kMaxYamlValues in all is fine.
+  auto list = [](std::int64_t items) {
+    std::string text = "[x";
+    for (std::int64_t i = 1; i < items; ++i) text += ",x";
+    return text + "]";
+  };
+  BOOST_CHECK_NO_THROW(loom::parse_yaml(list(loom::kMaxYamlValues - 1), "big.yaml"));
+  m = parse_error(list(loom::kMaxYamlValues), "big.yaml");
+  BOOST_TEST(contains(m, "big.yaml:1:" + std::to_string(2 * loom::kMaxYamlValues) +
+                             ": the document expands to more than 100000 values"), m);
+}
+
+BOOST_AUTO_TEST_CASE(a_document_that_nests_too_deep_is_refused) {
+  BOOST_CHECK_NO_THROW(loom::parse_yaml(nested_lists(loom::kMaxYamlDepth), "d.yaml"));
+  std::string m = parse_error(nested_lists(loom::kMaxYamlDepth + 1), "d.yaml");
+  BOOST_TEST(contains(m, "d.yaml:1:65: the document nests lists and mappings more than 64 deep"), m);
+  // Aliases nest too: 40 levels inside 40 levels.
+  std::string half = std::string(40, '[') + "x" + std::string(40, ']');
+  m = parse_error("a: &a " + half + "\nb: " + std::string(40, '[') + "*a" + std::string(40, ']') + "\n",
+                  "d.yaml");
+  BOOST_TEST(contains(m, "d.yaml:1:"), m);
+  BOOST_TEST(contains(m, ": the document nests lists and mappings more than 64 deep"), m);
+}
+
+BOOST_AUTO_TEST_CASE(an_alias_inside_its_own_node_is_refused) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"a: &a [*a]\n", "r.yaml:1:8: alias refers to the node that contains it"},
+      {"a: &a {b: *a}\n", "r.yaml:1:11: alias refers to the node that contains it"},
+      {"a: &a\n  b:\n    - c: *a\n", "r.yaml:3:10: alias refers to the node that contains it"},
+  };
+  for (const auto& [text, expected] : cases) BOOST_TEST(parse_error(text, "r.yaml") == expected, text);
+  // An alias of a finished node, or of a sibling, is no recursion.
+  BOOST_CHECK_NO_THROW(loom::parse_yaml("a: &a [1]\nb: [*a, *a]\nc: {d: *a}\n", "r.yaml"));
+}
+
+BOOST_AUTO_TEST_CASE(a_second_document_is_refused) {
+  BOOST_TEST(parse_error("a: 1\n---\nb: 2\n", "m.yaml") ==
+             "m.yaml:2:1: a pipeline is one YAML document; a second one starts here");
+  BOOST_TEST(parse_error("a: 1\n--- \n", "m.yaml") ==
+             "m.yaml:2:1: a pipeline is one YAML document; a second one starts here");
+  // One document, with its markers, or none.
+  BOOST_TEST(loom::parse_yaml("---\na: 1\n...\n", "m.yaml").find("a")->as_int() == 1);
+  BOOST_TEST(loom::parse_yaml("", "m.yaml").is_null());
+  BOOST_TEST(loom::parse_yaml("# nothing\n", "m.yaml").is_null());
+}

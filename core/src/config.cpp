@@ -1,5 +1,6 @@
 #include "loom/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -246,44 +247,103 @@ SourceLocation location_of(const YAML::Mark& mark, const std::string& file) {
   return {file, mark.line + 1, mark.column + 1};
 }
 
-ConfigNode convert(const YAML::Node& node, const std::string& file) {
-  SourceLocation where = location_of(node.Mark(), file);
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return ConfigNode::scalar(node.Scalar(), where);
-    case YAML::NodeType::Sequence: {
-      ConfigNode seq = ConfigNode::sequence(where);
-      for (const auto& item : node) seq.push_back(convert(item, file));
-      return seq;
-    }
-    case YAML::NodeType::Map: {
-      ConfigNode map = ConfigNode::map(where);
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar())
-          throw ConfigError(location_of(kv.first.Mark(), file), "mapping keys must be plain names");
-        std::string key = kv.first.Scalar();
-        SourceLocation key_where = location_of(kv.first.Mark(), file);
-        if (map.find(key) != nullptr)
-          throw ConfigError(key_where, "duplicate key '" + key + "'");
-        map.set(key, convert(kv.second, file), key_where);
-      }
-      return map;
-    }
-    default:  // null or undefined
-      return ConfigNode();
+// Reads the event stream before the tree is built, for what the tree no longer shows: where
+// each document starts, and an alias met while the node it names is still open (the node
+// would contain itself, and copying it out would never end).
+class StreamScan : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> document_starts;
+  std::optional<YAML::Mark> recursive_alias;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { document_starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (!recursive_alias && std::find(open_.begin(), open_.end(), anchor) != open_.end())
+      recursive_alias = mark;
   }
-}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open_.push_back(anchor);
+  }
+  void OnSequenceEnd() override { open_.pop_back(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open_.push_back(anchor);
+  }
+  void OnMapEnd() override { open_.pop_back(); }
+
+ private:
+  std::vector<YAML::anchor_t> open_;  // anchors of the lists and mappings being read
+};
+
+// yaml-cpp keeps an alias as a second reference to one node; the ConfigNode tree copies it,
+// so the copies are counted against kMaxYamlValues and kMaxYamlDepth.
+class Converter {
+ public:
+  explicit Converter(const std::string& file) : file_(file) {}
+
+  ConfigNode convert(const YAML::Node& node, int depth = 1) {
+    SourceLocation where = location_of(node.Mark(), file_);
+    if (++values_ > kMaxYamlValues)
+      throw ConfigError(where, "the document expands to more than " + std::to_string(kMaxYamlValues) +
+                                   " values (an alias repeated too often?)");
+    if (depth > kMaxYamlDepth && (node.IsSequence() || node.IsMap()))
+      throw ConfigError(where, "the document nests lists and mappings more than " +
+                                   std::to_string(kMaxYamlDepth) + " deep");
+    switch (node.Type()) {
+      case YAML::NodeType::Scalar:
+        return ConfigNode::scalar(node.Scalar(), where);
+      case YAML::NodeType::Sequence: {
+        ConfigNode seq = ConfigNode::sequence(where);
+        for (const auto& item : node) seq.push_back(convert(item, depth + 1));
+        return seq;
+      }
+      case YAML::NodeType::Map: {
+        ConfigNode map = ConfigNode::map(where);
+        for (const auto& kv : node) {
+          if (!kv.first.IsScalar())
+            throw ConfigError(location_of(kv.first.Mark(), file_), "mapping keys must be plain names");
+          std::string key = kv.first.Scalar();
+          SourceLocation key_where = location_of(kv.first.Mark(), file_);
+          if (map.find(key) != nullptr) throw ConfigError(key_where, "duplicate key '" + key + "'");
+          map.set(key, convert(kv.second, depth + 1), key_where);
+        }
+        return map;
+      }
+      default:  // null or undefined
+        return ConfigNode();
+    }
+  }
+
+ private:
+  const std::string& file_;
+  std::int64_t values_ = 0;
+};
 
 }  // namespace
 
 ConfigNode parse_yaml(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
+    StreamScan scan;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    while (parser.HandleNextDocument(scan)) {
+      if (scan.recursive_alias)
+        throw ConfigError(location_of(*scan.recursive_alias, file),
+                          "alias refers to the node that contains it");
+      if (scan.document_starts.size() > 1)
+        throw ConfigError(location_of(scan.document_starts[1], file),
+                          "a pipeline is one YAML document; a second one starts here");
+    }
+    if (scan.document_starts.empty()) return ConfigNode();
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(location_of(e.mark, file), "malformed YAML: " + e.msg);
   }
-  return convert(root, file);
+  return Converter(file).convert(root);
 }
 
 ConfigNode load_yaml_file(const std::filesystem::path& path) {

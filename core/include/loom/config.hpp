@@ -69,7 +69,14 @@ class ConfigNode {
   SourceLocation where_;
 };
 
-// Parses YAML text; errors (malformed YAML, duplicate keys) name `file:line:col`.
+// What one document may expand to once its aliases are copied out: far above any real
+// pipeline, far below what a "billion laughs" document (nested aliases) would take.
+inline constexpr std::int64_t kMaxYamlValues = 100000;  // nodes: scalars, lists and mappings
+inline constexpr int kMaxYamlDepth = 64;                 // lists and mappings inside each other
+
+// Parses YAML text that holds one document (or none: the result is null); errors name
+// `file:line:col`: malformed YAML, duplicate keys, a second document, an alias inside the
+// node it refers to, and a document that expands past kMaxYamlValues or kMaxYamlDepth.
 ConfigNode parse_yaml(const std::string& text, const std::string& file);
 // Reads and parses a file; a missing file is a ConfigError naming it.
 ConfigNode load_yaml_file(const std::filesystem::path& path);
