@@ -253,3 +253,87 @@ BOOST_AUTO_TEST_CASE(a_second_document_is_refused) {
   BOOST_TEST(loom::parse_yaml("", "m.yaml").is_null());
   BOOST_TEST(loom::parse_yaml("# nothing\n", "m.yaml").is_null());
 }
+
+BOOST_AUTO_TEST_CASE(variables_build_on_each_other) {
+  ConfigNode root = loom::parse_yaml(
+      "vars:\n  root: /data\n  train: \"${root}/train.txt\"\n  both: \"${train} ${valid}\"\n"
+      "  valid: \"${root}/valid.txt\"\nx: \"${both}\"\n",
+      "v.yaml");
+  auto vars = loom::resolve_vars(*root.find("vars"));
+  BOOST_TEST(vars.at("train") == "/data/train.txt");
+  BOOST_TEST(vars.at("both") == "/data/train.txt /data/valid.txt");
+  loom::substitute_vars(root, vars);
+  BOOST_TEST(root.find("x")->str() == "/data/train.txt /data/valid.txt");
+  BOOST_TEST(root.find("vars")->find("train")->str() == "/data/train.txt");
+  BOOST_TEST(loom::resolve_vars(ConfigNode()).empty());
+
+  // Values that refer to others are expanded by substitute_vars too: no "${" is left.
+  ConfigNode plain = loom::parse_yaml("x: \"${a}\"\n", "v.yaml");
+  loom::substitute_vars(plain, {{"a", "${b}/x"}, {"b", "${c}"}, {"c", "/data"}});
+  BOOST_TEST(plain.find("x")->str() == "/data/x");
+}
+
+BOOST_AUTO_TEST_CASE(variable_cycles_and_bad_variables_name_the_variable) {
+  auto resolve_error = [](const std::string& text) {
+    return config_error_of([&] { loom::resolve_vars(*loom::parse_yaml(text, "v.yaml").find("vars")); });
+  };
+  BOOST_TEST(resolve_error("vars:\n  a: ${b}\n  b: ${a}\n") == "v.yaml:2:6: variable cycle: a -> b -> a");
+  BOOST_TEST(resolve_error("vars:\n  a: x${a}\n") == "v.yaml:2:6: variable cycle: a -> a");
+  // Only the variables of the cycle are named, at the first one's value.
+  BOOST_TEST(resolve_error("vars:\n  x: ${b}\n  a: ${c}\n  b: ${a}\n  c: ${b}\n") ==
+             "v.yaml:4:6: variable cycle: b -> a -> c -> b");
+  BOOST_TEST(resolve_error("vars:\n  root: /d\n  a: ${rot}/x\n") ==
+             "v.yaml:3:6: unknown variable '${rot}' (did you mean 'root'?)");
+  BOOST_TEST(resolve_error("vars:\n  a: ${b\n") == "v.yaml:2:6: unterminated '${' in '${b'");
+  BOOST_TEST(resolve_error("vars:\n  a: [1]\n") == "v.yaml:2:6: variable 'a' must be a plain value");
+  BOOST_TEST(resolve_error("vars: [a]\n") == "v.yaml:1:7: vars: expects a mapping of names to values");
+
+  // Without resolve_vars, a cycle among the values is reported where it is used.
+  ConfigNode root = loom::parse_yaml("x: \"${a}\"\n", "v.yaml");
+  BOOST_TEST(config_error_of([&] { loom::substitute_vars(root, {{"a", "${b}"}, {"b", "${a}"}}); }) ==
+             "v.yaml:1:4: variable cycle: a -> b -> a");
+}
+
+// Parameter names of data/text_classification.
+const std::vector<std::string> kClassificationParams = {
+    "tokenizer", "train", "valid", "test", "file", "ratios", "valid_ratio", "text_column",
+    "label_column", "header", "labels", "batch_size", "eval_batch_size", "max_length", "shuffle",
+    "bucket", "on_bad_row"};
+
+BOOST_AUTO_TEST_CASE(did_you_mean_prefers_the_one_name_a_word_is_part_of) {
+  // "labels" is one edit away, but "label" is the first part of label_column alone.
+  BOOST_TEST(loom::did_you_mean("label", kClassificationParams).value_or("-") == "label_column");
+  BOOST_TEST(loom::did_you_mean("batch", kClassificationParams).value_or("-") == "batch_size");
+  BOOST_TEST(loom::did_you_mean("length", kClassificationParams).value_or("-") == "max_length");
+  // Two names end in "column": edit distance decides, and finds neither close enough.
+  BOOST_TEST(!loom::did_you_mean("column", kClassificationParams).has_value());
+  // Typos still go by edit distance.
+  BOOST_TEST(loom::did_you_mean("shufle", kClassificationParams).value_or("-") == "shuffle");
+  BOOST_TEST(loom::did_you_mean("lables", kClassificationParams).value_or("-") == "labels");
+
+  std::vector<ParamSpec> specs;
+  for (const auto& name : kClassificationParams) specs.push_back({name, ParamType::kString, "", ""});
+  std::vector<std::string> errors;
+  loom::check_params("c", specs, loom::parse_yaml("label: sentiment\n", "t.yaml"), {}, errors);
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0] == "t.yaml:1:1: c: unknown parameter 'label' (did you mean 'label_column'?)");
+}
+
+BOOST_AUTO_TEST_CASE(paths_may_be_left_unchecked) {
+  ConfigNode given = loom::parse_yaml("file: /nonexistent/f.txt\n", "u.yaml");
+  std::vector<std::string> errors;
+  auto values = loom::check_params("c", kSpecs, given, {}, errors, loom::PathCheck::kUnchecked);
+  BOOST_TEST(errors.empty());
+  BOOST_TEST(values.at("file").str() == "/nonexistent/f.txt");
+  BOOST_TEST(values.at("file").where().str() == "u.yaml:1:7");
+  // Every other check still applies.
+  loom::check_params("c", kSpecs, loom::parse_yaml("nhid: 0\n", "u.yaml"), {}, errors, loom::PathCheck::kUnchecked);
+  BOOST_REQUIRE(errors.size() == 2u);
+  BOOST_TEST(contains(errors[0], "u.yaml:1:7: 'nhid' must be at least 1, got 0"));
+  BOOST_TEST(contains(errors[1], "missing required parameter 'file'"));
+  // The default still looks.
+  errors.clear();
+  loom::check_params("c", kSpecs, given, {}, errors);
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(contains(errors[0], "u.yaml:1:7: 'file': no such file '/nonexistent/f.txt'"));
+}

@@ -354,10 +354,48 @@ ConfigNode load_yaml_file(const std::filesystem::path& path) {
   return parse_yaml(buffer.str(), path.string());
 }
 
-void substitute_vars(ConfigNode& node, const std::map<std::string, std::string>& vars) {
-  if (node.is_scalar()) {
-    const std::string& s = node.str();
-    if (s.find("${") == std::string::npos) return;
+namespace {
+
+// Expands ${name} references. A variable's value may hold references too: it is expanded in
+// turn (once; the result is kept), and a variable met again while it is being expanded closes
+// a cycle.
+class VarExpander {
+ public:
+  struct Var {
+    std::string text;
+    SourceLocation where;  // empty: report at the text that uses the variable
+  };
+
+  explicit VarExpander(std::map<std::string, Var> vars) : vars_(std::move(vars)) {}
+
+  // `text` as written at `where`, every reference expanded.
+  std::string expand(const std::string& text, const SourceLocation& where) {
+    origin_ = where;
+    return expand_text(text, where);
+  }
+
+  // The expanded value of a variable that exists.
+  std::string value(const std::string& name) {
+    if (auto it = done_.find(name); it != done_.end()) return it->second;
+    auto open = std::find(chain_.begin(), chain_.end(), name);
+    if (open != chain_.end()) {
+      std::string cycle;
+      for (auto it = open; it != chain_.end(); ++it) cycle += *it + " -> ";
+      throw ConfigError(where_of(*open), "variable cycle: " + cycle + name);
+    }
+    chain_.push_back(name);
+    std::string out = expand_text(vars_.at(name).text, where_of(name));
+    chain_.pop_back();
+    return done_[name] = out;
+  }
+
+ private:
+  SourceLocation where_of(const std::string& name) const {
+    const SourceLocation& where = vars_.at(name).where;
+    return where.str().empty() ? origin_ : where;
+  }
+
+  std::string expand_text(const std::string& s, const SourceLocation& where) {
     std::string out;
     std::size_t i = 0;
     while (i < s.size()) {
@@ -367,34 +405,71 @@ void substitute_vars(ConfigNode& node, const std::map<std::string, std::string>&
         break;
       }
       std::size_t close = s.find('}', open);
-      if (close == std::string::npos) throw ConfigError(node.where(), "unterminated '${' in '" + s + "'");
+      if (close == std::string::npos)
+        throw ConfigError(where, "unterminated '${' in '" + s + "'");
       out += s.substr(i, open - i);
       std::string name = s.substr(open + 2, close - open - 2);
-      auto it = vars.find(name);
-      if (it == vars.end()) {
+      if (vars_.count(name) == 0) {
         std::vector<std::string> names;
-        for (const auto& [k, v] : vars) names.push_back(k);
+        for (const auto& [k, v] : vars_) names.push_back(k);
         auto hint = did_you_mean(name, names);
-        throw ConfigError(node.where(), "unknown variable '${" + name + "}'" +
-                                            (hint ? " (did you mean '" + *hint + "'?)" : std::string(" (define it under vars:)")));
+        throw ConfigError(where, "unknown variable '${" + name + "}'" +
+                                     (hint ? " (did you mean '" + *hint + "'?)"
+                                           : std::string(" (define it under vars:)")));
       }
-      out += it->second;
+      out += value(name);
       i = close + 1;
     }
-    node = ConfigNode::scalar(out, node.where());
+    return out;
+  }
+
+  std::map<std::string, Var> vars_;
+  std::map<std::string, std::string> done_;
+  std::vector<std::string> chain_;  // the variables being expanded, outermost first
+  SourceLocation origin_;
+};
+
+void substitute_in(ConfigNode& node, VarExpander& expander) {
+  if (node.is_scalar()) {
+    if (node.str().find("${") == std::string::npos) return;
+    node = ConfigNode::scalar(expander.expand(node.str(), node.where()), node.where());
     return;
   }
   if (node.is_sequence()) {
     ConfigNode copy = ConfigNode::sequence(node.where());
     for (auto item : node.items()) {
-      substitute_vars(item, vars);
+      substitute_in(item, expander);
       copy.push_back(std::move(item));
     }
     node = std::move(copy);
     return;
   }
   if (node.is_map())
-    for (auto& [k, v] : node.entries()) substitute_vars(v, vars);
+    for (auto& [k, v] : node.entries()) substitute_in(v, expander);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> resolve_vars(const ConfigNode& vars) {
+  if (vars.is_null()) return {};
+  if (!vars.is_map()) throw ConfigError(vars.where(), "vars: expects a mapping of names to values");
+  std::map<std::string, VarExpander::Var> raw;
+  for (const auto& [k, val] : vars.entries()) {
+    if (!val.is_scalar()) throw ConfigError(val.where(), "variable '" + k + "' must be a plain value");
+    raw[k] = {val.str(), val.where()};
+  }
+  VarExpander expander(raw);
+  std::map<std::string, std::string> out;
+  // In the order written, so that the first cycle in the file is the one reported.
+  for (const auto& [k, val] : vars.entries()) out[k] = expander.value(k);
+  return out;
+}
+
+void substitute_vars(ConfigNode& node, const std::map<std::string, std::string>& vars) {
+  std::map<std::string, VarExpander::Var> raw;
+  for (const auto& [k, v] : vars) raw[k] = {v, {}};
+  VarExpander expander(std::move(raw));
+  substitute_in(node, expander);
 }
 
 namespace {
@@ -420,6 +495,20 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 
 std::optional<std::string> did_you_mean(const std::string& word,
                                         const std::vector<std::string>& candidates) {
+  // A word that is a whole part of a longer name is more likely that name shortened than a
+  // typo of a closer spelling: "label" among labels and label_column means label_column.
+  std::optional<std::string> part_of;
+  int parts_matched = 0;
+  for (const auto& c : candidates) {
+    const std::size_t first_end = c.find('_'), last_start = c.rfind('_');
+    if (word.empty() || first_end == std::string::npos) continue;
+    if (c.compare(0, first_end, word) == 0 || c.compare(last_start + 1, std::string::npos, word) == 0) {
+      part_of = c;
+      ++parts_matched;
+    }
+  }
+  if (parts_matched == 1) return part_of;
+
   std::optional<std::string> best;
   std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
   for (const auto& c : candidates) {
@@ -489,7 +578,8 @@ std::map<std::string, ConfigNode> check_params(const std::string& what,
                                                const std::vector<ParamSpec>& specs,
                                                const ConfigNode& given,
                                                const std::vector<std::string>& ignored_keys,
-                                               std::vector<std::string>& errors) {
+                                               std::vector<std::string>& errors,
+                                               PathCheck paths) {
   std::map<std::string, ConfigNode> values;
   std::vector<std::string> names;
   for (const auto& s : specs) names.push_back(s.name);
@@ -550,7 +640,7 @@ std::map<std::string, ConfigNode> check_params(const std::string& what,
                                                  value.str() + "'" +
                                                  (hint ? " (did you mean '" + *hint + "'?)" : ""));
           }
-          if (spec->type == ParamType::kPath && value.is_scalar()) {
+          if (spec->type == ParamType::kPath && value.is_scalar() && paths == PathCheck::kMustExist) {
             // Without the error code, a name the system refuses (too long, say) would throw
             // filesystem_error out of the check instead of being reported like a missing file.
             std::error_code ec;

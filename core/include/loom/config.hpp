@@ -81,11 +81,20 @@ ConfigNode parse_yaml(const std::string& text, const std::string& file);
 // Reads and parses a file; a missing file is a ConfigError naming it.
 ConfigNode load_yaml_file(const std::filesystem::path& path);
 
-// Replaces ${name} in every scalar with the value from `vars`; an unknown name is an error
-// at the scalar's location.
+// The `vars:` mapping of a pipeline (null: none) as names and values, each value with its own
+// ${name} references expanded, so that variables may build on each other
+// (train: "${root}/train.txt"). Throws ConfigError at the value: not a mapping, a value that is
+// not a plain scalar, an unknown name, or a cycle ("variable cycle: a -> b -> a").
+std::map<std::string, std::string> resolve_vars(const ConfigNode& vars);
+
+// Replaces ${name} in every scalar with the value from `vars`, expanding ${...} inside those
+// values in turn, so no scalar keeps a "${". An unknown name, an unterminated "${" and a
+// cycle among the values are errors at the scalar's location.
 void substitute_vars(ConfigNode& node, const std::map<std::string, std::string>& vars);
 
-// The closest candidate to `word` by edit distance, when close enough to be a likely typo.
+// The candidate most likely meant by `word`: the only one that has `word` as its first or
+// last '_'-separated part (label -> label_column), else the closest by edit distance when
+// close enough to be a likely typo.
 std::optional<std::string> did_you_mean(const std::string& word,
                                         const std::vector<std::string>& candidates);
 
@@ -97,7 +106,7 @@ enum class ParamType {
   kBool,
   kString,
   kStringList,  // a list of strings, or one string
-  kPath,        // a path to an input file that must exist
+  kPath,        // a path to an input file that must exist (unless PathCheck::kUnchecked)
   kComponent,   // "@id" of another component; empty default = the only one of its kind
 };
 const char* param_type_name(ParamType type);
@@ -144,13 +153,19 @@ class Params {
   std::map<std::string, ConfigNode> values_;
 };
 
+// Whether check_params looks for the files that kPath parameters name. kUnchecked is for
+// reopening a trained run (inference) when the files it was trained on have moved.
+enum class PathCheck { kMustExist, kUnchecked };
+
 // Checks `given` (a component's mapping, minus "plugin") against `specs`, appending one
 // message per problem (unknown key with did-you-mean, wrong type, missing required value,
-// value outside choices or range) to `errors`. Returns the values with defaults filled in.
+// value outside choices or range, a missing file unless `paths` is kUnchecked) to `errors`.
+// Returns the values with defaults filled in.
 std::map<std::string, ConfigNode> check_params(const std::string& what,
                                                const std::vector<ParamSpec>& specs,
                                                const ConfigNode& given,
                                                const std::vector<std::string>& ignored_keys,
-                                               std::vector<std::string>& errors);
+                                               std::vector<std::string>& errors,
+                                               PathCheck paths = PathCheck::kMustExist);
 
 }  // namespace loom
