@@ -233,3 +233,86 @@ BOOST_AUTO_TEST_CASE(new_texts_are_batched_as_the_splits_are) {
   BOOST_TEST(unknown.get("ids").ids()[1] == unk);  // an empty text gets one unk
   BOOST_TEST(unknown.get("lengths").ids()[1] == 1);
 }
+
+// A data row with more fields than the header (or the first row) has a field too many, most
+// often a comma in an unquoted text; its columns cannot be trusted.
+BOOST_AUTO_TEST_CASE(rows_wider_than_the_header_are_bad_rows) {
+  Files f;
+  std::string wide = f.write("wide.csv", "text,label\na,x\nb,y\nshifted, text,z\nd,x\nfine,y\nlast,too,wide\n");
+  loom::testing::expect_error<loom::InputError>([&] { Loader("{tokenizer: '@tok', train: " + wide + "}"); },
+                                                {"wide.csv:4: 3 fields, the header has 2 (on_bad_row: skip skips such rows)"});
+  Loader skip("{tokenizer: '@tok', train: " + wide + ", on_bad_row: skip}");
+  BOOST_TEST(skip.label_order("train", loom::Mode::kEval).size() == 4u);
+  std::string tsv = f.write("wide.tsv", "x\tone\ny\ttwo\tthree\n");
+  loom::testing::expect_error<loom::InputError>(
+      [&] { Loader("{tokenizer: '@tok', train: " + tsv + ", header: false, label_column: '0', text_column: '1'}"); },
+      {"wide.tsv:2: 3 fields, the first row has 2"});
+}
+
+BOOST_AUTO_TEST_CASE(a_file_without_data_rows_is_named) {
+  Files f;
+  std::string head = f.write("head.csv", "text,label\n");
+  loom::testing::expect_error<loom::InputError>([&] { Loader("{tokenizer: '@tok', train: " + head + "}"); },
+                                                {"head.csv: a header row and no data rows"});
+  loom::testing::expect_error<loom::InputError>([&] { Loader("{tokenizer: '@tok', file: " + head + "}"); },
+                                                {"head.csv: a header row and no data rows"});
+  std::string broken = f.write("broken.csv", "text,label\n\"a\"b,x\nc,d,e\n");
+  loom::testing::expect_error<loom::InputError>(
+      [&] { Loader("{tokenizer: '@tok', train: " + broken + ", on_bad_row: skip}"); },
+      {"broken.csv: no data rows: all 2 are malformed (on_bad_row: skip skipped them)"});
+  // A split left empty by valid_ratio names the file it was carved from, and why.
+  std::string two = f.write("two.csv", "text,label\na,x\nb,y\n");
+  loom::testing::expect_error<loom::InputError>(
+      [&] { Loader("{tokenizer: '@tok', train: " + two + ", valid_ratio: 0.1}"); },
+      {"two.csv: split 'valid' has no examples (valid_ratio 0.1 of its 2 rows gives it none)"});
+  loom::testing::expect_error<loom::InputError>(
+      [&] { Loader("{tokenizer: '@tok', train: " + two + ", valid_ratio: 0.9}"); },
+      {"two.csv: split 'train' has no examples (valid_ratio 0.9 takes all of its 2 rows)"});
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_label_is_a_bad_row) {
+  Files f;
+  std::string path = f.write("empty_label.csv", "text,label\na,x\nb,\nc,y\n");
+  loom::testing::expect_error<loom::InputError>([&] { Loader("{tokenizer: '@tok', train: " + path + "}"); },
+                                                {"empty_label.csv:3: 2 fields, the label is empty"});
+  Loader skip("{tokenizer: '@tok', train: " + path + ", on_bad_row: skip}");
+  BOOST_TEST(skip.labels() == (std::vector<std::string>{"x", "y"}), boost::test_tools::per_element());
+  // A label that is not one of `labels` names its file and line.
+  loom::testing::expect_error<loom::InputError>(
+      [&] { Loader("{tokenizer: '@tok', train: " + path + ", on_bad_row: skip, labels: [x]}"); },
+      {"empty_label.csv:4: label 'y' of split 'train' is not one of labels: [x]"});
+}
+
+// vocab/frequency with `unk: ''` builds a vocabulary without an unknown token, and documents
+// that unknown tokens are then an error: no word may quietly become id 0 (or pad).
+BOOST_AUTO_TEST_CASE(without_an_unk_token_unknown_words_are_errors) {
+  Files f;
+  std::string train = f.write("train.csv", "text,label\nknown words,x\nmore words,y\n");
+  std::string test = f.write("test.csv", "text,label\nknown words,x\nknown strange,y\n");
+  std::string empty = f.write("empty.csv", "text,label\nknown,x\n\"\",y\n");
+  loom::testing::Env env(registry());
+  env.add("tok", "word");
+  env.add("vocab", "frequency", "{unk: ''}");
+  env.add("data", "text_classification", "{tokenizer: '@tok', train: " + train + ", test: " + test + "}");
+  env.add("empty", "text_classification", "{tokenizer: '@tok', train: " + empty + "}");
+  auto& data = env.get<loom::DataLoader>("data");
+  loom::Vocab vocab = env.get<loom::VocabBuilder>("vocab").build(data.count_tokens("train"));
+  BOOST_REQUIRE(vocab.unk_id() == loom::Vocab::kNone);
+  loom::testing::expect_error<loom::InputError>(
+      [&] { data.prepare(vocab); },
+      {"test.csv:3: token 'strange' is not in the vocabulary, which has no unk token"});
+  loom::testing::expect_error<loom::InputError>(
+      [&] { dynamic_cast<const loom::BatchesTexts&>(data).batch_of_texts({"known", "zebra"}, vocab); },
+      {"text 2: token 'zebra' is not in the vocabulary, which has no unk token"});
+  // An empty text stands as pad when there is no unk, and is an error with neither.
+  loom::testing::expect_error<loom::InputError>(
+      [&] { env.get<loom::DataLoader>("empty").prepare(vocab); },
+      {"empty.csv:3: an empty text, and the vocabulary has neither an unk nor a pad token for it"});
+  env.add("vocab_pad", "frequency", "{unk: '', pad: <pad>}");
+  loom::Vocab with_pad = env.get<loom::VocabBuilder>("vocab_pad").build(data.count_tokens("train"));
+  auto& padded = env.get<loom::DataLoader>("empty");
+  padded.prepare(with_pad);
+  auto b = padded.batch("train", loom::Mode::kEval, 0);
+  BOOST_TEST(b.get("ids").ids()[1] == with_pad.pad_id());
+  BOOST_TEST(b.get("lengths").ids()[1] == 1);
+}

@@ -13,12 +13,14 @@
 // `max_length`. Training batches are shuffled every epoch from the seed (EpochAware); with
 // `bucket`, texts of similar length share batches (sorted within windows of 50 batches,
 // which are then shuffled), which wastes less on padding. A text with no tokens gets one
-// unk token, so that every example has a length of at least one.
+// unk token (pad when the vocabulary has no unk), so that every example has a length of at
+// least one. Without an unk token, a word not in the vocabulary is an error, not an id.
 #include <algorithm>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -35,6 +37,23 @@ struct Example {
   std::string text;
   std::int32_t label = 0;
   std::vector<std::int32_t> ids;
+  std::int64_t line = 0;  // in its split's file
+};
+
+// A data row of a file, before labels become ids.
+struct Row {
+  std::string text, label;
+  std::int64_t line = 0;
+};
+
+// Why a text has no ids: a word the vocabulary lacks (and it has no unk token), or an empty
+// text and neither an unk nor a pad token to stand for it.
+struct EncodeProblem {
+  std::string token;  // empty for an empty text
+  std::string message() const {
+    return token.empty() ? "an empty text, and the vocabulary has neither an unk nor a pad token for it"
+                         : "token '" + token + "' is not in the vocabulary, which has no unk token";
+  }
 };
 
 struct Options {
@@ -72,7 +91,11 @@ class TextClassification : public loom::DataLoader,
   loom::Batch batch_of_texts(const std::vector<std::string>& texts, const loom::Vocab& vocab) const override {
     std::vector<Example> examples(texts.size());
     std::vector<std::string> tokens;
-    for (std::size_t i = 0; i < texts.size(); ++i) encode(texts[i], vocab, tokens, examples[i].ids);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      std::optional<EncodeProblem> problem;
+      encode(texts[i], vocab, tokens, examples[i].ids, problem);
+      if (problem) throw loom::InputError("text " + std::to_string(i + 1) + ": " + problem->message());
+    }
     std::vector<const Example*> rows;
     for (const auto& ex : examples) rows.push_back(&ex);
     return make_batch(rows, pad_of(vocab));
@@ -108,15 +131,23 @@ class TextClassification : public loom::DataLoader,
     pad_ = pad_of(vocab);
     for (auto& entry : splits_) {  // not a structured binding: the lambda below captures it
       auto& examples = entry.second;
-      std::vector<std::int64_t> unknown(loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain), 0);
+      const std::size_t chunks = loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain);
+      std::vector<std::int64_t> unknown(chunks, 0);
+      // Each chunk's first problem, so that the first in the file is reported at any thread count.
+      std::vector<std::pair<std::int64_t, std::optional<EncodeProblem>>> problems(chunks);
       loom::parallel_chunks(static_cast<std::int64_t>(examples.size()), kGrain, [&](std::int64_t b, std::int64_t e) {
         std::vector<std::string> tokens;
-        std::int64_t& unk_count = unknown[static_cast<std::size_t>(b / kGrain)];
+        const auto c = static_cast<std::size_t>(b / kGrain);
         for (std::int64_t i = b; i < e; ++i) {
           Example& ex = examples[static_cast<std::size_t>(i)];
-          unk_count += encode(ex.text, vocab, tokens, ex.ids);
+          std::optional<EncodeProblem> problem;
+          unknown[c] += encode(ex.text, vocab, tokens, ex.ids, problem);
+          if (problem && !problems[c].second) problems[c] = {ex.line, problem};
         }
       });
+      for (const auto& [line, problem] : problems)
+        if (problem)
+          throw loom::InputError(sources_.at(entry.first) + ":" + std::to_string(line) + ": " + problem->message());
       unknown_[entry.first] = std::accumulate(unknown.begin(), unknown.end(), std::int64_t{0});
     }
     prepared_ = true;
@@ -151,11 +182,12 @@ class TextClassification : public loom::DataLoader,
     return vocab.pad_id() != loom::Vocab::kNone ? vocab.pad_id() : 0;
   }
 
-  // A text's ids: tokens cut to max_length, unknown ones mapped to unk (or pad when the
-  // vocabulary has no unk); a text without tokens gets one. Returns how many were unknown.
+  // A text's ids: tokens cut to max_length, unknown ones mapped to unk; a text without tokens
+  // gets unk, or pad when the vocabulary has no unk. Returns how many were unknown. Without
+  // an unk token, an unknown word (or an empty text and no pad either) is set in `problem`.
   std::int64_t encode(const std::string& text, const loom::Vocab& vocab, std::vector<std::string>& tokens,
-                      std::vector<std::int32_t>& ids) const {
-    const std::int32_t unk = vocab.unk_id() == loom::Vocab::kNone ? pad_of(vocab) : vocab.unk_id();
+                      std::vector<std::int32_t>& ids, std::optional<EncodeProblem>& problem) const {
+    const std::int32_t unk = vocab.unk_id();
     tokens.clear();
     o_.tokenizer->tokenize(text, tokens);
     if (o_.max_length > 0 && static_cast<std::int64_t>(tokens.size()) > o_.max_length)
@@ -165,12 +197,17 @@ class TextClassification : public loom::DataLoader,
     for (const auto& t : tokens) {
       std::int32_t id = vocab.find(t);
       if (id == loom::Vocab::kNone) {
+        if (unk == loom::Vocab::kNone && !problem) problem = EncodeProblem{t};
         id = unk;
         ++unknown;
       }
       ids.push_back(id);
     }
-    if (ids.empty()) ids.push_back(unk);
+    if (ids.empty()) {
+      const std::int32_t stand_in = unk != loom::Vocab::kNone ? unk : vocab.pad_id();
+      if (stand_in == loom::Vocab::kNone && !problem) problem = EncodeProblem{};
+      ids.push_back(stand_in);
+    }
     return unknown;
   }
 
@@ -251,7 +288,9 @@ class TextClassification : public loom::DataLoader,
 
   // Reads the files, maps labels to ids and cuts the splits.
   void load() {
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>> raw;  // split -> (text, label)
+    std::map<std::string, std::vector<Row>> raw;  // split -> rows
+    // Why a split is empty, when it is, after its file's name.
+    std::map<std::string, std::string> why_empty;
     if (!o_.file.empty()) {
       auto rows = read(o_.file);
       std::vector<std::int64_t> order(rows.size());
@@ -266,8 +305,13 @@ class TextClassification : public loom::DataLoader,
         const char* split = i < n_train ? "train" : i < n_train + n_valid ? "valid" : "test";
         raw[split].push_back(std::move(rows[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]));
       }
+      // A share too small for any row leaves its split out, as a share of 0 does.
+      for (const char* split : {"train", "valid", "test"}) sources_[split] = o_.file.string();
     }
-    for (const auto& [split, path] : o_.files) raw[split] = read(path);
+    for (const auto& [split, path] : o_.files) {
+      raw[split] = read(path);
+      sources_[split] = path.string();
+    }
     if (o_.valid_ratio > 0 && raw.count("train") && !o_.files.count("valid")) {
       auto& train = raw["train"];
       std::vector<std::int64_t> order(train.size());
@@ -275,7 +319,13 @@ class TextClassification : public loom::DataLoader,
       loom::Rng rng(loom::stream_key(o_.seed, "valid_split"));
       shuffle(order, rng);
       const auto n_valid = static_cast<std::size_t>(static_cast<double>(train.size()) * o_.valid_ratio + 0.5);
-      std::vector<std::pair<std::string, std::string>> keep, valid;
+      sources_["valid"] = sources_["train"];
+      std::ostringstream ratio;
+      ratio << o_.valid_ratio;
+      const std::string of_rows = " of its " + std::to_string(train.size()) + " rows";
+      if (n_valid == 0) why_empty["valid"] = "valid_ratio " + ratio.str() + of_rows + " gives it none";
+      if (n_valid == train.size()) why_empty["train"] = "valid_ratio " + ratio.str() + " takes all" + of_rows;
+      std::vector<Row> keep, valid;
       std::vector<bool> to_valid(train.size(), false);
       for (std::size_t i = 0; i < n_valid; ++i) to_valid[static_cast<std::size_t>(order[i])] = true;
       for (std::size_t i = 0; i < train.size(); ++i) (to_valid[i] ? valid : keep).push_back(std::move(train[i]));
@@ -288,7 +338,7 @@ class TextClassification : public loom::DataLoader,
     } else {
       std::set<std::string> names;
       for (const auto& [split, rows] : raw)
-        for (const auto& r : rows) names.insert(r.second);
+        for (const auto& r : rows) names.insert(r.label);
       labels_.assign(names.begin(), names.end());
       if (std::all_of(labels_.begin(), labels_.end(), is_number))
         std::sort(labels_.begin(), labels_.end(), [](const auto& a, const auto& b) { return std::stod(a) < std::stod(b); });
@@ -296,14 +346,18 @@ class TextClassification : public loom::DataLoader,
     std::map<std::string, std::int32_t> ids;
     for (std::size_t i = 0; i < labels_.size(); ++i) ids[labels_[i]] = static_cast<std::int32_t>(i);
     for (auto& [split, rows] : raw) {
+      const std::string& source = sources_.at(split);
       auto& examples = splits_[split];
-      for (auto& [text, label] : rows) {
-        auto it = ids.find(label);
+      for (auto& row : rows) {
+        auto it = ids.find(row.label);
         if (it == ids.end())
-          throw loom::InputError("label '" + label + "' of split '" + split + "' is not one of labels: [" + join(labels_) + "]");
-        examples.push_back({std::move(text), it->second, {}});
+          throw loom::InputError(source + ":" + std::to_string(row.line) + ": label '" + row.label + "' of split '" +
+                                 split + "' is not one of labels: [" + join(labels_) + "]");
+        examples.push_back({std::move(row.text), it->second, {}, row.line});
       }
-      if (examples.empty()) throw loom::InputError("split '" + split + "' has no examples");
+      if (examples.empty())
+        throw loom::InputError(source + ": split '" + split + "' has no examples" +
+                               (why_empty.count(split) ? " (" + why_empty[split] + ")" : ""));
     }
   }
 
@@ -313,8 +367,8 @@ class TextClassification : public loom::DataLoader,
     return out;
   }
 
-  // (text, label) rows of a file.
-  std::vector<std::pair<std::string, std::string>> read(const std::filesystem::path& path) {
+  // The data rows of a file.
+  std::vector<Row> read(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw loom::InputError(path.string() + ": cannot read");
     std::stringstream ss;
@@ -328,6 +382,8 @@ class TextClassification : public loom::DataLoader,
     auto records = o_.skip_bad_rows ? loom::parse_csv(bytes, loom::csv_options_for(path), path.string(), on_bad)
                                     : loom::parse_csv(bytes, loom::csv_options_for(path), path.string());
     if (records.empty()) throw loom::InputError(path.string() + ": no rows");
+    if (o_.header && records.size() == 1 && skipped == 0)
+      throw loom::InputError(path.string() + ": a header row and no data rows");
     std::size_t text_col = 0, label_col = 0, first = 0;
     auto column = [&](const std::string& spec, const char* what) -> std::size_t {
       if (o_.header) {
@@ -344,21 +400,32 @@ class TextClassification : public loom::DataLoader,
     text_col = column(o_.text_column, "text");
     label_col = column(o_.label_column, "label");
     first = o_.header ? 1 : 0;
-    std::vector<std::pair<std::string, std::string>> rows;
+    std::vector<Row> rows;
     const std::size_t need = std::max(text_col, label_col) + 1;
+    // A row wider than the first one has a field too many: most often a delimiter in an
+    // unquoted text, which shifted its columns.
+    const std::size_t width = records[0].fields.size();
     for (std::size_t i = first; i < records.size(); ++i) {
       auto& r = records[i];
-      if (r.fields.size() < need || r.fields[label_col].empty()) {
+      std::string problem;
+      if (r.fields.size() < need)
+        problem = ", too few for column " + std::to_string(need - 1);
+      else if (r.fields.size() > width)
+        problem = std::string(o_.header ? ", the header has " : ", the first row has ") + std::to_string(width);
+      else if (r.fields[label_col].empty())
+        problem = ", the label is empty";
+      if (!problem.empty()) {
         if (!o_.skip_bad_rows)
           throw loom::InputError(path.string() + ":" + std::to_string(r.line) + ": " + std::to_string(r.fields.size()) +
-                                 " fields" + (r.fields.size() < need ? ", too few for column " + std::to_string(need - 1)
-                                                                      : std::string(", the label is empty")) +
-                                 " (on_bad_row: skip skips such rows)");
+                                 " fields" + problem + " (on_bad_row: skip skips such rows)");
         ++skipped;
         continue;
       }
-      rows.emplace_back(std::move(r.fields[text_col]), std::move(r.fields[label_col]));
+      rows.push_back({std::move(r.fields[text_col]), std::move(r.fields[label_col]), r.line});
     }
+    if (rows.empty())
+      throw loom::InputError(path.string() + ": no data rows: all " + std::to_string(skipped) +
+                             " are malformed (on_bad_row: skip skipped them)");
     if (skipped > 0) skipped_[path.string()] = skipped;
     return rows;
   }
@@ -367,6 +434,7 @@ class TextClassification : public loom::DataLoader,
   std::map<std::string, std::vector<Example>> splits_;
   std::vector<std::string> labels_;
   std::map<std::string, std::int64_t> unknown_, skipped_;
+  std::map<std::string, std::string> sources_;  // split -> the file its rows come from
   std::int32_t pad_ = 0;
   bool prepared_ = false;
   int epoch_ = 1;

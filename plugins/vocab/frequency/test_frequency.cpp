@@ -255,3 +255,19 @@ BOOST_AUTO_TEST_CASE(passes_the_vocabulary_contract) {
     BOOST_TEST(failures.empty(), loom::testing::contracts::join(failures));
   }
 }
+
+// An empty unk means no unknown token, however YAML spells the emptiness: the vocabulary has
+// no unk role and no "<unk>" entry, and a lookup of an unknown word gives kNone, never an id
+// (the loaders then report the word; see data/text_classification's tests).
+BOOST_AUTO_TEST_CASE(an_empty_unk_means_no_unknown_token) {
+  for (const char* yaml : {"{unk: ''}", "{unk: \"\"}", "{unk: }", "{unk: ~}", "{unk: null}"}) {
+    BOOST_TEST_CONTEXT(yaml) {
+      loom::Vocab v = build(yaml, kCounts);
+      BOOST_TEST(v.unk_id() == loom::Vocab::kNone);
+      BOOST_TEST(v.find("<unk>") == loom::Vocab::kNone);
+      BOOST_TEST(v.id("zebra") == loom::Vocab::kNone);
+      BOOST_TEST(v.id("the") == 0);  // ids start at the first kept word
+      BOOST_TEST(v.to_text().rfind("#loom-vocab 1\n", 0) == 0);
+    }
+  }
+}
