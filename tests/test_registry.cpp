@@ -50,6 +50,34 @@ BOOST_AUTO_TEST_CASE(refuses_a_duplicate_name) {
                      {"two plugins are named 'word'", "duplicate_word.so"});
 }
 
+BOOST_AUTO_TEST_CASE(refuses_descriptors_without_kind_name_or_factory) {
+  loom::Registry r;
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/bad_kind", true); },
+                                 {"bad_kind.so", "unknown kind (42)"});
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/empty_name", true); },
+                                 {"empty_name.so", "empty name"});
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/null_factory", true); },
+                                 {"null_factory.so", "plugin 'no_factory' has no factory"});
+  BOOST_TEST(r.plugins().empty());
+}
+
+// The dynamic loader names a missing symbol by its mangled name; the message gives the C++
+// name and the likely cause.
+BOOST_AUTO_TEST_CASE(names_an_undefined_symbol_demangled) {
+  loom::Registry r;
+  expect_error<loom::InputError>([&] { r.load_directory(kFixtures + "/undefined_symbol", true); },
+                                 {"undefined_symbol.so", "loom::removed_in_this_version(int)",
+                                  "built against another loom or compiler?"});
+}
+
+// --plugin-path may name one library instead of a folder.
+BOOST_AUTO_TEST_CASE(a_required_path_may_be_one_library) {
+  loom::Registry r;
+  r.load_directory(std::string(LOOM_TEST_PLUGIN_DIR) + "/loom_tokenizers_word.so", true);
+  BOOST_TEST(r.plugins().size() == 1u);
+  BOOST_TEST(r.find("word") != nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(missing_folder_and_file) {
   loom::Registry r;
   r.load_directory("/nonexistent/loom/plugins");  // optional folders may be absent

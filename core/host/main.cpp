@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -32,7 +33,7 @@ constexpr const char* kUsage =
     "usage: loom [--threads N] [--plugin-path DIR]... COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run FILE [--set key=value]... [--out DIR] [--resume]\n"
+    "  run FILE [--set key=value]... [--out DIR] [--resume | --overwrite]\n"
     "                                              train and evaluate as the pipeline says\n"
     "  resume RUN_DIR [--set key=value]...         continue a stopped run from its last checkpoint\n"
     "  validate FILE [--set key=value]...          check a pipeline without running it\n"
@@ -129,7 +130,8 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
         "quiet,q", "no progress output");
   }
   if (command == "run")
-    desc.add_options()("resume", "continue the run in the run folder from checkpoints/last.ckpt");
+    desc.add_options()("resume", "continue the run in the run folder from checkpoints/last.ckpt")(
+        "overwrite", "replace an earlier run in the run folder (its checkpoints, metrics and summary)");
   po::positional_options_description pos;
   pos.add("file", 1);
   if (wants_help(args)) {
@@ -175,6 +177,8 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
   if (out) options.out_dir = *out;
   options.quiet = vm.count("quiet") > 0;
   options.resume = resume;
+  options.overwrite = vm.count("overwrite") > 0;
+  if (options.resume && options.overwrite) throw loom::ConfigError("loom run: --resume and --overwrite exclude each other");
   options.command = command_line;
   loom::install_interrupt_handlers();
   if (!options.quiet)
@@ -432,6 +436,14 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const loom::DivergedError& e) {
     std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const loom::ResourceError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    // Large allocations are checked against the memory available before they are made
+    // (ResourceError, naming what was being allocated); this is what slipped past them.
+    std::fprintf(stderr, "loom: out of memory (a smaller model, batch or text may fit)\n");
     return 2;
   } catch (const loom::Interrupted& e) {
     // The shell's convention for a process ended by a signal: 128 + its number.

@@ -14,20 +14,6 @@
 
 namespace loom {
 
-std::string SourceLocation::str() const {
-  if (file.empty()) return "";
-  if (line <= 0) return file;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
-
-ConfigError::ConfigError(const SourceLocation& where, const std::string& message)
-    : std::runtime_error(where.str().empty() ? message : where.str() + ": " + message) {}
-
-void assertion_failed(const char* expr, const char* file, int line, const std::string& message) {
-  throw AssertionError(std::string("internal error: ") + message + " (" + expr + " at " + file +
-                       ":" + std::to_string(line) + ")");
-}
-
 ConfigNode ConfigNode::scalar(std::string value, SourceLocation where) {
   ConfigNode n;
   n.kind_ = Kind::kScalar;

@@ -31,6 +31,23 @@ const char* kind_noun(Kind kind) {
   return "?";
 }
 
+// The key functions of the plugin interfaces (see plugin.hpp): their vtables and typeinfo are
+// emitted here, in libloom_core, and nowhere else.
+Component::~Component() = default;
+Tokenizer::~Tokenizer() = default;
+VocabBuilder::~VocabBuilder() = default;
+DataLoader::~DataLoader() = default;
+EpochAware::~EpochAware() = default;
+HasLabels::~HasLabels() = default;
+BatchesTexts::~BatchesTexts() = default;
+HasReferenceScores::~HasReferenceScores() = default;
+Model::~Model() = default;
+Stateful::~Stateful() = default;
+LanguageModel::~LanguageModel() = default;
+Optimizer::~Optimizer() = default;
+Metric::~Metric() = default;
+BuildContext::~BuildContext() = default;
+
 const Tensor& Batch::get(const std::string& name) const {
   auto it = tensors.find(name);
   LOOM_ASSERT(it != tensors.end(), "batch has no tensor '" + name + "'");
@@ -98,11 +115,15 @@ ClassPredictions class_predictions(const Batch& batch, const ModelOutput& output
   return out;
 }
 
+std::vector<std::string> BuildContext::label_names(const std::string& param) const {
+  auto* labelled = dynamic_cast<const HasLabels*>(&component<DataLoader>(param));
+  if (labelled == nullptr) params_.fail(param, "names a data loader without labels (use text_classification)");
+  return labelled->label_names();
+}
+
 std::int64_t class_count(const BuildContext& ctx, const std::string& param) {
   const Params& p = ctx.params();
-  auto* labelled = dynamic_cast<const HasLabels*>(&ctx.component<DataLoader>(param));
-  if (labelled == nullptr) p.fail(param, "names a data loader without labels (use text_classification)");
-  const auto classes = static_cast<std::int64_t>(labelled->label_names().size());
+  const auto classes = static_cast<std::int64_t>(ctx.label_names(param).size());
   if (classes < 2) p.fail(param, "the data has " + std::to_string(classes) + " label(s); a classifier needs 2 or more");
   return classes;
 }

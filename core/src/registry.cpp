@@ -1,27 +1,86 @@
 #include "loom/registry.hpp"
 
+#include <cxxabi.h>
+
 #include <boost/dll/shared_library.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <mutex>
 
 #include "loom/errors.hpp"
 
 namespace loom {
 
-Registry::Registry() = default;
+namespace {
 
-Registry::~Registry() {
-  // Descriptors live in the libraries: forget them first, then unload.
-  plugins_.clear();
-  libraries_.clear();
+// Every plugin library ever loaded, kept until the process exits. Objects a plugin made (its
+// components, an exception it threw, a std::function it returned) point into its code and
+// read-only data, and some of them outlive any one registry: an exception on its way to
+// main, say. Unloading is what turned such an exception into a crash, so nothing is unloaded.
+void keep_loaded(std::shared_ptr<boost::dll::shared_library> lib) {
+  static std::mutex mutex;
+  static auto* libraries = new std::vector<std::shared_ptr<boost::dll::shared_library>>();  // never freed
+  std::lock_guard<std::mutex> lock(mutex);
+  libraries->push_back(std::move(lib));
 }
+
+// The dynamic loader's message with C++ names demangled: "undefined symbol: _ZN4loom..." reads
+// "undefined symbol: loom::Vocab::find(...) const".
+std::string demangle_symbols(const std::string& message) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < message.size()) {
+    std::size_t start = message.find("_Z", i);
+    if (start == std::string::npos) {
+      out += message.substr(i);
+      break;
+    }
+    std::size_t end = start;
+    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '_' ||
+                                    message[end] == '.'))
+      ++end;
+    out += message.substr(i, start - i);
+    std::string mangled = message.substr(start, end - start);
+    int status = 0;
+    char* plain = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+    out += status == 0 && plain != nullptr ? std::string(plain) : mangled;
+    std::free(plain);
+    i = end;
+  }
+  if (message.find("undefined symbol") != std::string::npos)
+    out += " (built against another loom or compiler? rebuild the plugin against this loom)";
+  return out;
+}
+
+bool known_kind(Kind kind) {
+  switch (kind) {
+    case Kind::kTokenizer:
+    case Kind::kVocab:
+    case Kind::kData:
+    case Kind::kModel:
+    case Kind::kOptimizer:
+    case Kind::kMetric: return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Registry::Registry() = default;
+Registry::~Registry() = default;
 
 void Registry::load_directory(const std::filesystem::path& dir, bool required) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    if (required) throw InputError("plugin folder '" + dir.string() + "' does not exist");
-    return;
+    if (!required) return;
+    if (std::filesystem::is_regular_file(dir, ec)) {
+      // --plugin-path may name one library as well as a folder of them.
+      load_library(dir);
+      return;
+    }
+    throw InputError("plugin folder '" + dir.string() + "' does not exist");
   }
   std::filesystem::path canonical = std::filesystem::canonical(dir, ec);
   for (const auto& seen : searched_)
@@ -46,8 +105,9 @@ void Registry::load_library(const std::filesystem::path& file) {
   try {
     lib->load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    throw InputError("cannot load plugin library '" + file.string() + "': " + e.what());
+    throw InputError("cannot load plugin library '" + file.string() + "': " + demangle_symbols(e.what()));
   }
+  keep_loaded(lib);
   if (!lib->has("loom_plugin"))
     throw InputError("'" + file.string() +
                      "' is not a loom plugin: it has no 'loom_plugin' entry point "
@@ -60,11 +120,15 @@ void Registry::load_library(const std::filesystem::path& file) {
     throw InputError("'" + file.string() + "' was built for loom ABI version " +
                      std::to_string(d->abi_version) + ", this loom has version " +
                      std::to_string(kAbiVersion) + ": rebuild the plugin against this loom");
+  if (!known_kind(d->kind))
+    throw InputError("'" + file.string() + "': its descriptor has an unknown kind (" +
+                     std::to_string(static_cast<int>(d->kind)) + ")");
+  if (d->name.empty()) throw InputError("'" + file.string() + "': its descriptor has an empty name");
+  if (!d->factory) throw InputError("'" + file.string() + "': plugin '" + d->name + "' has no factory");
   for (const auto& p : plugins_)
     if (p.descriptor->name == d->name)
       throw InputError("two plugins are named '" + d->name + "': '" + p.file.string() +
                        "' and '" + canonical.string() + "'");
-  libraries_.push_back(lib);
   plugins_.push_back({d, canonical});
 }
 

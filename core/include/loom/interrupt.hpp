@@ -6,6 +6,8 @@
 #include <exception>
 #include <string>
 
+#include "loom/export.hpp"
+
 namespace loom {
 
 // Installs the handlers (the host calls this before running a pipeline).
@@ -18,9 +20,10 @@ void clear_interrupt();
 void request_interrupt(int signal);
 
 // Thrown by the runner after it has saved; the host exits with 128 + signal (130, 143).
-class Interrupted : public std::exception {
+class LOOM_API Interrupted : public std::exception {
  public:
   Interrupted(int signal, std::string message) : signal_(signal), message_(std::move(message)) {}
+  ~Interrupted() override;
   int signal() const { return signal_; }
   const char* what() const noexcept override { return message_.c_str(); }
 

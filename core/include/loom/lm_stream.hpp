@@ -17,7 +17,7 @@
 
 namespace loom {
 
-class LmStreamLoader : public DataLoader {
+class LOOM_API LmStreamLoader : public DataLoader {
  public:
   struct Options {
     std::map<std::string, std::filesystem::path> files;  // split -> text file

@@ -76,7 +76,7 @@ double float_positive(const Params& params, const std::string& name);
 // it, and leaves the optimizer as it was.
 //
 // Not thread-safe: one step at a time (the step itself uses TBB's threads).
-class ElementwiseOptimizer : public Optimizer {
+class LOOM_API ElementwiseOptimizer : public Optimizer {
  public:
   // step() calls so far (restored by load_state).
   std::int64_t steps() const { return steps_; }
@@ -133,7 +133,7 @@ class ElementwiseOptimizer : public Optimizer {
 //   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // eps is added after the bias correction of sqrt(v), as PyTorch does; the per-step scalars
 // are computed in double, then float, as PyTorch's Python arithmetic does.
-class AdamOptimizer : public ElementwiseOptimizer {
+class LOOM_API AdamOptimizer : public ElementwiseOptimizer {
  public:
   AdamOptimizer(const Params& params, WeightDecay decay);
   // beta1, beta2, eps and amsgrad: the parameters adam and adamw add to lr, weight_decay and clip.

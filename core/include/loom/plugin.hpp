@@ -19,6 +19,7 @@
 
 #include "loom/checkpoint.hpp"
 #include "loom/config.hpp"
+#include "loom/export.hpp"
 #include "loom/graph.hpp"
 #include "loom/parameters.hpp"
 #include "loom/tensor.hpp"
@@ -28,7 +29,8 @@ namespace loom {
 
 // Bumped whenever a class or function a plugin uses changes layout or meaning.
 // 2: optimizers, metrics and stateful models save and load their state (checkpoints).
-constexpr int kAbiVersion = 2;
+// 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
+constexpr int kAbiVersion = 3;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -36,15 +38,20 @@ const char* kind_folder(Kind kind);
 // "tokenizer", "vocabulary builder", ...: for messages.
 const char* kind_noun(Kind kind);
 
-// Every component derives from this; destroyed before its library is unloaded.
-class Component {
+// Every component derives from this. Plugin libraries stay loaded until the process exits.
+//
+// Every class in this file is exported from libloom_core with its destructor defined there
+// (its key function), so that its vtable and typeinfo exist once, in the core: dynamic_cast
+// between these interfaces works across libraries, whatever a plugin's visibility settings.
+class LOOM_API Component {
  public:
-  virtual ~Component() = default;
+  virtual ~Component();
 };
 
 // ---- tokenizers ----------------------------------------------------------------------------
-class Tokenizer : public Component {
+class LOOM_API Tokenizer : public Component {
  public:
+  ~Tokenizer() override;
   // Appends the tokens of one line of text to `out`. Thread-safe (const).
   void tokenize(std::string_view line, std::vector<std::string>& out) const {
     tokenize_impl(line, out);
@@ -68,8 +75,9 @@ class Tokenizer : public Component {
 // ---- vocabulary builders -------------------------------------------------------------------
 using TokenCounts = std::unordered_map<std::string, std::int64_t>;
 
-class VocabBuilder : public Component {
+class LOOM_API VocabBuilder : public Component {
  public:
+  ~VocabBuilder() override;
   // Decides which tokens enter (min_freq, max_size, stop-words, specials). Deterministic:
   // the same counts give the same ids.
   Vocab build(const TokenCounts& counts) const { return build_impl(counts); }
@@ -89,8 +97,9 @@ struct Batch {
   const Tensor& get(const std::string& name) const;
 };
 
-class DataLoader : public Component {
+class LOOM_API DataLoader : public Component {
  public:
+  ~DataLoader() override;
   // "train", "valid", "test": the splits this loader has.
   std::vector<std::string> splits() const { return splits_impl(); }
   bool has_split(const std::string& split) const;
@@ -117,34 +126,34 @@ class DataLoader : public Component {
 // epoch from its seed). The runner calls start_epoch before it reads an epoch's batches,
 // also when a run resumes in the middle of one, so the order is a function of the seed and
 // the epoch alone and a resumed run reads the batches an uninterrupted one would.
-class EpochAware {
+class LOOM_API EpochAware {
  public:
-  virtual ~EpochAware() = default;
+  virtual ~EpochAware();
   virtual void start_epoch(int epoch) = 0;
 };
 
 // Optional: a data loader of labelled examples; its class ids are indices into these names
 // (written to the run folder as labels.txt).
-class HasLabels {
+class LOOM_API HasLabels {
  public:
-  virtual ~HasLabels() = default;
+  virtual ~HasLabels();
   virtual const std::vector<std::string>& label_names() const = 0;
 };
 
 // Optional: a data loader of texts that batches new texts exactly as it batches its own (same
 // tokenizer, truncation, unknown-token mapping and tensor layout; labels, if any, are 0), for
 // `loom predict` and the predict stage. Row b of the batch is texts[b].
-class BatchesTexts {
+class LOOM_API BatchesTexts {
  public:
-  virtual ~BatchesTexts() = default;
+  virtual ~BatchesTexts();
   virtual Batch batch_of_texts(const std::vector<std::string>& texts, const Vocab& vocab) const = 0;
 };
 
 // Optional: a data loader that knows the best achievable scores on its data (a generated
 // corpus), e.g. {"optimum_ppl": 5.59}; reported beside the results.
-class HasReferenceScores {
+class LOOM_API HasReferenceScores {
  public:
-  virtual ~HasReferenceScores() = default;
+  virtual ~HasReferenceScores();
   virtual std::map<std::string, double> reference_scores() const = 0;
 };
 
@@ -156,8 +165,9 @@ struct ModelOutput {
   Tensor predictions;         // optional, model-specific
 };
 
-class Model : public Component {
+class LOOM_API Model : public Component {
  public:
+  ~Model() override;
   Parameters& parameters() { return parameters_; }
   const Parameters& parameters() const { return parameters_; }
   // Builds the forward computation of one batch on `g` (training or evaluation per g.mode()).
@@ -171,9 +181,9 @@ class Model : public Component {
 // Optional: a model that carries state from one batch to the next (RNN language models).
 // The state is detached between batches and reset at the start of every split. It is part
 // of a checkpoint, so that a run resumed mid-epoch continues with the same state.
-class Stateful {
+class LOOM_API Stateful {
  public:
-  virtual ~Stateful() = default;
+  virtual ~Stateful();
   virtual void reset_state() = 0;
   // The carried state, e.g. tensors "h.0", "c.0"; an empty dict when there is none yet.
   virtual void save_state(StateDict& out) const = 0;
@@ -183,9 +193,9 @@ class Stateful {
 
 // Optional: a model of the next token, for sampling text and scoring arbitrary text
 // (loom generate, loom score, and the generate and score stages).
-class LanguageModel {
+class LOOM_API LanguageModel {
  public:
-  virtual ~LanguageModel() = default;
+  virtual ~LanguageModel();
   // Log-probabilities of the next token after every position of ids [T, B]: [T * B, V],
   // row t * B + b, in evaluation mode (g.mode() is kEval). Carries state from call to call
   // as forward does (Stateful), so a text can be fed a piece at a time.
@@ -195,8 +205,9 @@ class LanguageModel {
 };
 
 // ---- optimizers ----------------------------------------------------------------------------
-class Optimizer : public Component {
+class LOOM_API Optimizer : public Component {
  public:
+  ~Optimizer() override;
   // One update from the gradients in `params`; clipping, if configured, happens here.
   // Returns the gradient norm before clipping.
   double step(Parameters& params) { return step_impl(params); }
@@ -228,8 +239,9 @@ struct ClassPredictions {
 };
 ClassPredictions class_predictions(const Batch& batch, const ModelOutput& output, const std::string& metric);
 
-class Metric : public Component {
+class LOOM_API Metric : public Component {
  public:
+  ~Metric() override;
   void reset() { reset_impl(); }
   void update(const Batch& batch, const ModelOutput& output) { update_impl(batch, output); }
   double value() const { return value_impl(); }
@@ -250,9 +262,9 @@ class Metric : public Component {
 
 // ---- building components -------------------------------------------------------------------
 // What a factory gets: its checked parameters and access to the components it names.
-class BuildContext {
+class LOOM_API BuildContext {
  public:
-  virtual ~BuildContext() = default;
+  virtual ~BuildContext();
   const Params& params() const { return params_; }
   std::uint64_t seed() const { return seed_; }
 
@@ -267,6 +279,11 @@ class BuildContext {
   // The vocabulary built by the vocabulary component a parameter names; a ConfigError when
   // no build_vocab stage has built it yet.
   virtual const Vocab& vocab(const std::string& param) const = 0;
+  // The class names of the labelled data loader a parameter names: its label_names() while
+  // training; for a trained run opened for inference, the run's labels.txt, so that a model
+  // can be rebuilt without reading the training data. ConfigError naming the parameter when
+  // the loader has no labels.
+  virtual std::vector<std::string> label_names(const std::string& param) const;
 
  protected:
   BuildContext(Params params, std::uint64_t seed) : params_(std::move(params)), seed_(seed) {}

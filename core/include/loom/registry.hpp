@@ -1,16 +1,12 @@
 #pragma once
-// Finds, loads and keeps plugin libraries. The registry owns every library handle and never
-// unloads one before it is destroyed; destroy it only after every component it made.
+// Finds and loads plugin libraries. A library once loaded stays loaded until the process
+// exits (an object a plugin made, such as an exception it threw, may outlive the registry).
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "loom/plugin.hpp"
-
-namespace boost::dll {
-class shared_library;
-}
 
 namespace loom {
 
@@ -27,8 +23,10 @@ class Registry {
   Registry& operator=(const Registry&) = delete;
 
   // Loads every "*.so" in `dir` (in name order). A missing folder is skipped unless
-  // `required`. Errors are InputErrors naming the file: not loadable, no "loom_plugin"
-  // entry point, another ABI version, or a name some other library already registered.
+  // `required`; a required path that is a file is loaded as one library. Errors are
+  // InputErrors naming the file: not loadable (undefined symbols demangled), no "loom_plugin"
+  // entry point, another ABI version, a descriptor without a name, a known kind or a
+  // factory, or a name some other library already registered.
   void load_directory(const std::filesystem::path& dir, bool required = false);
   void load_library(const std::filesystem::path& file);
 
@@ -40,7 +38,6 @@ class Registry {
   const std::vector<std::filesystem::path>& searched() const { return searched_; }
 
  private:
-  std::vector<std::shared_ptr<boost::dll::shared_library>> libraries_;
   std::vector<LoadedPlugin> plugins_;
   std::vector<std::filesystem::path> searched_;
 };
