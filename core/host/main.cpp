@@ -167,6 +167,12 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     std::fprintf(stderr, "note: %s has a sweep: section; this %s uses the base values (loom sweep runs the grid)\n",
                  file.c_str(), command.c_str());
   if (command == "validate") {
+    const auto problems = pipeline.check_components(registry);
+    if (!problems.empty()) {
+      std::string all;
+      for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
+      throw loom::ConfigError(all);
+    }
     std::cout << file << ": ok\n";
     return 0;
   }
@@ -276,6 +282,16 @@ int sweep_command(const std::vector<std::string>& args, const Global& global, co
   return 0;
 }
 
+// A text file to read line by line; a folder, or a file that cannot be opened, is an
+// InputError naming it (an ifstream opens a folder and reads nothing from it).
+std::ifstream open_text_file(const std::string& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) throw loom::InputError(file + ": a folder, not a text file");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw loom::InputError(file + ": cannot open (" + std::strerror(errno) + ")");
+  return in;
+}
+
 // generate, score, evaluate and predict: inference on a trained run folder.
 int inference_command(const std::string& command, const std::vector<std::string>& args, const Global& global,
                       const char* argv0) {
@@ -318,8 +334,7 @@ int inference_command(const std::string& command, const std::vector<std::string>
     loom::ScoreSummary s;
     if (vm.count("file")) {
       std::string file = vm["file"].as<std::string>();
-      std::ifstream in(file);
-      if (!in) throw loom::InputError(file + ": cannot open");
+      std::ifstream in = open_text_file(file);
       s = loom::score_text(registry, dir, in, file, std::cout);
     } else {
       s = loom::score_text(registry, dir, std::cin, "stdin", std::cout);
@@ -337,14 +352,13 @@ int inference_command(const std::string& command, const std::vector<std::string>
         lines += text + "\n";
       }
       std::istringstream in(lines);
-      s = loom::predict_text(registry, dir, in, std::cout);
+      s = loom::predict_text(registry, dir, in, "argument", std::cout);
     } else if (vm.count("file")) {
       std::string file = vm["file"].as<std::string>();
-      std::ifstream in(file);
-      if (!in) throw loom::InputError(file + ": cannot open");
-      s = loom::predict_text(registry, dir, in, std::cout);
+      std::ifstream in = open_text_file(file);
+      s = loom::predict_text(registry, dir, in, file, std::cout);
     } else {
-      s = loom::predict_text(registry, dir, std::cin, std::cout);
+      s = loom::predict_text(registry, dir, std::cin, "stdin", std::cout);
     }
     std::string counts;
     for (const auto& [label, n] : s.per_label) counts += (counts.empty() ? "" : ", ") + label + " " + std::to_string(n);

@@ -426,7 +426,18 @@ void finish_manifest(Json& manifest, const std::string& status) {
 }
 
 void write_manifest(const std::filesystem::path& run_dir, const Json& manifest) {
-  write_file_atomically(run_dir / "manifest.json", manifest.dump(2) + "\n");
+  const std::filesystem::path path = run_dir / "manifest.json";
+  const std::string text = manifest.dump(2) + "\n";
+  try {
+    write_file_atomically(path, text);
+  } catch (const ResourceError&) {
+    // No room for a second copy beside the first, as on a full disk: rewrite the file in
+    // place, in the blocks its old text frees, so that it still tells how the run ended.
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw;
+  }
 }
 
 }  // namespace loom

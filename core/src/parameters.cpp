@@ -1,6 +1,7 @@
 #include "loom/parameters.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -64,7 +65,18 @@ void initialise(Parameter& p, std::uint64_t seed) {
 void Parameters::finalize(std::uint64_t seed) {
   LOOM_ASSERT(!finalized_, "finalize called twice");
   std::int64_t total = 0;
-  for (const auto& p : params_) total += padded(p.shape.numel());
+  for (const auto& p : params_)
+    if (__builtin_add_overflow(total, padded(p.shape.numel()), &total))
+      throw ResourceError("the model's parameters have more values than a 64-bit count holds");
+  // Values and gradients, allocated here: refused with the figure rather than half-way
+  // through (an optimizer's buffers are checked when it allocates them).
+  const double need = 8.0 * static_cast<double>(total);
+  const std::uint64_t available = available_memory_bytes();
+  if (need > static_cast<double>(available))
+    throw ResourceError("the model has " + std::to_string(total) + " parameters, which need " +
+                        bytes_text(static_cast<std::uint64_t>(std::min(need, 1.8e19))) +
+                        " for their values and gradients; " + bytes_text(available) +
+                        " of memory is available (choose smaller layers or a smaller vocabulary)");
   values_ = Tensor::zeros(Shape{total});
   grads_ = Tensor::zeros(Shape{total});
   std::int64_t offset = 0;
@@ -197,11 +209,27 @@ class Reader {
 
 }  // namespace
 
+namespace {
+
+// A failed write: the temporary file goes (a full disk stays no fuller than before), and the
+// error says which file. Lack of space is a resource the user can free (ResourceError);
+// anything else is a failure of the system (RuntimeError).
+[[noreturn]] void write_failed(const std::filesystem::path& path, const std::filesystem::path& tmp,
+                               const char* what, int err) {
+  ::unlink(tmp.c_str());
+  const std::string message = std::string("cannot ") + what + " '" + path.string() + "': " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    throw ResourceError(message + " (free some space, then continue with loom resume)");
+  throw RuntimeError(message);
+}
+
+}  // namespace
+
 void write_file_atomically(const std::filesystem::path& path, const std::string& bytes) {
   std::filesystem::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());  // two processes writing one file never share a temporary
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw RuntimeError("cannot write '" + tmp.string() + "': " + std::strerror(errno));
+  if (fd < 0) write_failed(path, tmp, "write", errno);
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -209,15 +237,17 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      throw RuntimeError("cannot write '" + tmp.string() + "': " + std::strerror(err));
+      write_failed(path, tmp, "write", err);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw RuntimeError("cannot flush '" + tmp.string() + "': " + std::strerror(errno));
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw RuntimeError("cannot rename '" + tmp.string() + "': " + ec.message());
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    write_failed(path, tmp, "flush", err);
+  }
+  if (::close(fd) != 0) write_failed(path, tmp, "flush", errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) write_failed(path, tmp, "rename the new", errno);
   // The rename itself lives in the folder: flush it too, so the new name survives a crash.
   std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -225,6 +255,24 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+std::size_t remove_stale_temporaries(const std::filesystem::path& dir) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    if (at == std::string::npos || !entry.is_regular_file(ec)) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    // A temporary of a live process is its write in progress; kill(pid, 0) fails with ESRCH
+    // once that process is gone.
+    if (pid == ::getpid() || (::kill(pid, 0) == 0 || errno == EPERM)) continue;
+    if (std::filesystem::remove(entry.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 void Parameters::save(const std::filesystem::path& path) const {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -20,6 +21,8 @@
 #include "loom/parameters.hpp"
 #include "loom/random.hpp"
 #include "loom/report.hpp"
+#include "loom/run_folder.hpp"
+#include "loom/text.hpp"
 
 namespace loom {
 
@@ -239,13 +242,7 @@ Pipeline Pipeline::load(const std::filesystem::path& file, const std::vector<std
                       "a pipeline is a mapping with components: and stages:");
   for (const auto& o : overrides) apply_override(p.root_, o);
   std::map<std::string, std::string> vars;
-  if (const ConfigNode* v = p.root_.find("vars")) {
-    if (!v->is_map() && !v->is_null()) throw ConfigError(v->where(), "vars: expects a mapping of names to values");
-    for (const auto& [k, val] : v->entries()) {
-      if (!val.is_scalar()) throw ConfigError(val.where(), "variable '" + k + "' must be a plain value");
-      vars[k] = val.str();
-    }
-  }
+  if (const ConfigNode* v = p.root_.find("vars")) vars = resolve_vars(*v);
   substitute_vars(p.root_, vars);
   p.name_ = file.stem().string();
   if (const ConfigNode* n = p.root_.find("name")) {
@@ -322,7 +319,43 @@ std::string resolve_ref(const std::vector<ComponentDecl>& comps, Kind kind, cons
               ": \"@id\"");
 }
 
-Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std::vector<std::string>& errors) {
+// A stage's `metrics` must name metric components, and train's `select` one of those (or
+// 'loss'): found here, before any work, rather than when the stage runs.
+void check_metric_names(const std::vector<ComponentDecl>& comps, const std::string& stage,
+                        std::map<std::string, ConfigNode>& values, std::vector<std::string>& errors) {
+  std::vector<std::string> metric_ids;
+  for (const auto& c : comps)
+    if (c.plugin && c.plugin->descriptor->kind == Kind::kMetric) metric_ids.push_back(c.id);
+  auto err = [&](const ConfigNode& at, const std::string& m) {
+    errors.push_back((at.where().str().empty() ? "" : at.where().str() + ": ") + "stage '" + stage + "': " + m);
+  };
+  std::vector<std::string> computed = metric_ids;
+  if (values.count("metrics") && !values["metrics"].is_null()) {
+    computed.clear();
+    for (const auto& id : values["metrics"].as_strings()) {
+      if (std::find(metric_ids.begin(), metric_ids.end(), id) != metric_ids.end()) {
+        computed.push_back(id);
+        continue;
+      }
+      auto hint = did_you_mean(id, metric_ids);
+      err(values["metrics"], "'metrics' names '" + id + "', which is not a metric component" +
+                                 (hint ? " (did you mean '" + *hint + "'?)"
+                                       : " (metrics: " + (metric_ids.empty() ? std::string("none") : join(metric_ids)) + ")"));
+    }
+  }
+  if (!values.count("select")) return;
+  const ConfigNode& select = values["select"];
+  const std::string id = select.is_scalar() ? select.str() : "";
+  if (id.empty() || id == "loss" || std::find(computed.begin(), computed.end(), id) != computed.end()) return;
+  std::vector<std::string> choices = computed;
+  choices.push_back("loss");
+  auto hint = did_you_mean(id, choices);
+  err(select, "'select' names '" + id + "', which is not a computed metric or 'loss'" +
+                  (hint ? " (did you mean '" + *hint + "'?)" : " (choose from: " + join(choices) + ")"));
+}
+
+Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std::vector<std::string>& errors,
+                          PathCheck paths = PathCheck::kMustExist) {
   Resolved r;
   auto err = [&](const SourceLocation& w, const std::string& m) {
     errors.push_back((w.str().empty() ? "" : w.str() + ": ") + m);
@@ -366,7 +399,7 @@ Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std:
       if (c.plugin == nullptr) continue;
       const ConfigNode& decl = *comps->find(c.id);
       const auto& d = *c.plugin->descriptor;
-      c.values = check_params("component '" + c.id + "' (" + d.name + ")", d.params, decl, {"plugin"}, errors);
+      c.values = check_params("component '" + c.id + "' (" + d.name + ")", d.params, decl, {"plugin"}, errors, paths);
       for (const auto& spec : d.params) {
         if (spec.type != ParamType::kComponent || !c.values.count(spec.name)) continue;
         auto kind = kind_from_folder(spec.choices.empty() ? "" : spec.choices[0]);
@@ -402,12 +435,13 @@ Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std:
                             (hint ? " (did you mean '" + *hint + "'?)" : " (stages: " + join(stage_names) + ")"));
       continue;
     }
-    auto values = check_params("stage '" + name + "'", spec->second, flatten(body), {}, errors);
+    auto values = check_params("stage '" + name + "'", spec->second, flatten(body), {}, errors, paths);
     for (const auto& s : spec->second) {
       if (s.type != ParamType::kComponent || !values.count(s.name)) continue;
       resolve_ref(r.components, *kind_from_folder(s.choices[0]), values[s.name], "stage '" + name + "': '" + s.name + "'",
                   &errors, item.where());
     }
+    check_metric_names(r.components, name, values, errors);
     r.stages.emplace_back(name, values);
     r.stage_wheres.push_back(item.where());
   }
@@ -416,14 +450,14 @@ Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std:
 
 }  // namespace
 
-std::vector<std::string> Pipeline::check(const Registry& registry) const {
+std::vector<std::string> Pipeline::check(const Registry& registry, PathCheck paths) const {
   std::vector<std::string> errors;
-  resolve_pipeline(root_, registry, errors);
+  resolve_pipeline(root_, registry, errors, paths);
   return errors;
 }
 
-void Pipeline::validate(const Registry& registry) const {
-  auto errors = check(registry);
+void Pipeline::validate(const Registry& registry, PathCheck paths) const {
+  auto errors = check(registry, paths);
   if (!errors.empty()) throw ConfigError(join(errors, "\n"));
 }
 
@@ -509,6 +543,7 @@ class RunContext : public BuildContext {
   RunContext(Run& run, Params params, std::uint64_t seed, const std::vector<ParamSpec>& specs)
       : BuildContext(std::move(params), seed), run_(run), specs_(specs) {}
   const Vocab& vocab(const std::string& param) const override;
+  std::vector<std::string> label_names(const std::string& param) const override;
 
  protected:
   Component& component_for(const std::string& param) const override;
@@ -525,7 +560,7 @@ class Run {
       std::filesystem::path dir, const RunOptions& options)
       : registry_(registry), root_(root), seed_(seed), name_(std::move(name)), dir_(std::move(dir)), options_(options) {
     std::vector<std::string> errors;
-    resolved_ = resolve_pipeline(root_, registry_, errors);
+    resolved_ = resolve_pipeline(root_, registry_, errors, options_.paths);
     if (!errors.empty()) throw ConfigError(join(errors, "\n"));
     for (auto& c : resolved_.components) slots_[c.id].decl = &c;
   }
@@ -534,6 +569,9 @@ class Run {
     std::error_code ec;
     std::filesystem::create_directories(dir_ / "checkpoints", ec);
     if (ec) throw InputError("cannot create the run folder '" + dir_.string() + "': " + ec.message());
+    // A resumed run writes nothing until its checkpoint has been read, compared and restored:
+    // a resume that is refused leaves the folder as it was.
+    deferring_ = options_.resume;
     // What made this run; a manifest still "running" with no end time belongs to a killed run.
     manifest_ = run_manifest(registry_, {options_.command, threads(), seed_});
     if (options_.resume && std::filesystem::exists(dir_ / "manifest.json")) {
@@ -553,7 +591,7 @@ class Run {
         // An unreadable old manifest is not worth failing the resumed run for.
       }
     }
-    write_manifest(dir_, manifest_);
+    write_later([this] { write_manifest(dir_, manifest_); });
     try {
       execute_stages();
     } catch (const Interrupted&) {
@@ -574,6 +612,7 @@ class Run {
   }
 
   void end_manifest(const std::string& status) {
+    if (deferring_) return;  // refused before anything was written: the folder stays as it was
     try {
       finish_manifest(manifest_, status);
       write_manifest(dir_, manifest_);
@@ -598,17 +637,18 @@ class Run {
       if (ec || size < keep_bytes)
         throw InputError(metrics_path.string() + ": shorter than when the checkpoint was saved (" +
                          std::to_string(keep_bytes) + " bytes); it was changed after the run stopped");
-      std::filesystem::resize_file(metrics_path, keep_bytes);
       metrics_bytes_ = keep_bytes;
-      metrics_.open(metrics_path, std::ios::app);
+      write_later([this, metrics_path, keep_bytes] {
+        std::filesystem::resize_file(metrics_path, keep_bytes);
+        metrics_.open(metrics_path, std::ios::app);
+        if (!metrics_) throw RuntimeError("cannot write '" + metrics_path.string() + "'");
+      });
       const Json& saved = resume_->section("run").value("summary");
       if (saved.is_object()) summary_ = saved;
     } else {
-      if (std::filesystem::exists(dir_ / "checkpoints" / "last.ckpt"))
-        say("run folder " + dir_.string() + " holds an earlier run: starting afresh (--resume continues it)");
       metrics_.open(metrics_path, std::ios::trunc);
+      if (!metrics_) throw RuntimeError("cannot write '" + metrics_path.string() + "'");
     }
-    if (!metrics_) throw RuntimeError("cannot write '" + metrics_path.string() + "'");
     // A resumed run rewrites config.yaml with its first checkpoint, so that the file always
     // describes the run the checkpoints continue (loom resume reads it).
     if (!options_.resume) write_config();
@@ -657,13 +697,33 @@ class Run {
     }
   }
 
+  // Writes now, or, while a resume is still being checked, once it has been (commit_resume).
+  void write_later(std::function<void()> write) {
+    if (deferring_) deferred_.push_back(std::move(write));
+    else write();
+  }
+  void write_file(const std::filesystem::path& path, std::string bytes) {
+    write_later([path, bytes = std::move(bytes)] { write_file_atomically(path, bytes); });
+  }
+  // The resumed checkpoint has been restored: nothing can refuse the resume any more.
+  void commit_resume() {
+    deferring_ = false;
+    auto writes = std::move(deferred_);
+    deferred_.clear();
+    for (auto& w : writes) w();
+  }
+
   void write_config() {
     write_file_atomically(dir_ / "config.yaml",
                           "# resolved pipeline (variables substituted, --set overrides applied)" + config_text_ + "\n");
     config_written_ = true;
   }
 
-  std::string resume_hint() const { return "; continue with: loom resume " + dir_.string(); }
+  std::string resume_hint() const {
+    std::error_code ec;
+    if (std::filesystem::exists(dir_ / "checkpoints" / "last.ckpt", ec)) return "; continue with: loom resume " + dir_.string();
+    return "; no checkpoint was saved yet, so there is nothing to resume: run it again with --overwrite";
+  }
 
   // Reads the last checkpoint and compares its pipeline with this one: keys that cannot
   // change (the model, the data, the vocabulary, the seed) are errors; others are reported
@@ -751,14 +811,55 @@ class Run {
     slot.building = true;
     const auto& d = *slot.decl->plugin->descriptor;
     RunContext ctx(*this, Params(id, d.name, d.params, slot.decl->values), stream_key(seed_, id), d.params);
-    slot.object = d.factory(ctx);
-    LOOM_ASSERT(slot.object != nullptr, "plugin '" + d.name + "' built nothing");
+    try {
+      slot.object = d.factory(ctx);
+    } catch (...) {
+      slot.building = false;  // a failed build may be asked for again (loom validate goes on)
+      throw;
+    }
     slot.building = false;
+    LOOM_ASSERT(slot.object != nullptr, "plugin '" + d.name + "' built nothing");
     if (auto* model = dynamic_cast<Model*>(slot.object.get())) {
       LOOM_ASSERT(model->parameters().finalized(), "plugin '" + d.name + "' did not finalize its parameters");
       say("model '" + id + "' (" + d.name + "): " + with_commas(model->parameters().count()) + " parameters");
     }
     return *slot.object;
+  }
+
+  // loom validate: builds every component as a run would, so that the checks each plugin's
+  // factory makes run too, and returns their errors (each once). A model gets a stand-in
+  // vocabulary of the four special tokens, since the real one needs the data counted.
+  // Nothing is trained and nothing is written to a run folder.
+  std::vector<std::string> build_for_check() {
+    checking_ = true;
+    std::vector<std::string> errors;
+    auto note = [&](const std::string& message) {
+      if (std::find(errors.begin(), errors.end(), message) == errors.end()) errors.push_back(message);
+    };
+    for (const auto& c : resolved_.components) {
+      try {
+        get(c.id);
+      } catch (const ConfigError& e) {
+        note(e.what());
+      } catch (const InputError& e) {
+        note(e.what());
+      } catch (const ResourceError& e) {
+        note(e.what());
+      }
+    }
+    return errors;
+  }
+
+  static const Vocab& stand_in_vocab() {
+    static const Vocab v = [] {
+      Vocab out;
+      out.set_special(Special::kPad, "<pad>");
+      out.set_special(Special::kUnk, "<unk>");
+      out.set_special(Special::kBos, "<bos>");
+      out.set_special(Special::kEos, "<eos>");
+      return out;
+    }();
+    return v;
   }
 
   std::string resolve(Kind kind, const Params& params, const std::string& param) const {
@@ -768,6 +869,7 @@ class Run {
 
   const Vocab& vocab_of(const std::string& id, const Params& asking, const std::string& param) const {
     auto it = slots_.find(id);
+    if (checking_ && (it == slots_.end() || !it->second.vocab)) return stand_in_vocab();
     if (it == slots_.end() || !it->second.vocab)
       asking.fail(param, "needs the vocabulary of '" + id + "', which is not built yet: add '- build_vocab: {}' before this stage");
     return *it->second.vocab;
@@ -814,8 +916,9 @@ class Run {
     std::map<std::string, std::int64_t> split_tokens;  // tokens per split, once counted
     if (resume_ && resume_->has_section("vocab." + vocab_id)) {
       // The checkpoint's vocabulary, not a new count: ids must mean what they meant.
-      write_file_atomically(dir_ / file, resume_->section("vocab." + vocab_id).text("text"));
-      vocab = Vocab::load(dir_ / file);
+      const std::string text = resume_->section("vocab." + vocab_id).text("text");
+      vocab = Vocab::parse(text, resume_->section("vocab." + vocab_id).origin);
+      write_file(dir_ / file, text);
       say("vocabulary '" + vocab_id + "': " + with_commas(static_cast<std::int64_t>(vocab->size())) +
           " tokens, from the checkpoint -> " + file);
     } else {
@@ -833,7 +936,7 @@ class Run {
     if (auto* labelled = dynamic_cast<const HasLabels*>(&data)) {
       std::string names;
       for (const auto& l : labelled->label_names()) names += l + "\n";
-      write_file_atomically(dir_ / "labels.txt", names);
+      write_file(dir_ / "labels.txt", names);
       say("labels: " + join(labelled->label_names()) + " -> labels.txt");
     }
     for (const auto& s : data.splits()) {
@@ -1068,6 +1171,13 @@ class Run {
           format("%.4g", optimizer.learning_rate()) + (st.best ? ", best " + select + " " + format("%.4g", *st.best) : "") + ")");
       resume_.reset();  // the stages after this one start afresh
       resume_stage_ = -1;
+      std::int64_t total = data.num_batches(split, Mode::kTrain);
+      if (max_batches > 0) total = std::min(total, max_batches);
+      if (st.batch > total)
+        throw InputError(last_path.string() + ": the checkpoint stands at batch " + std::to_string(st.batch) +
+                         " of epoch " + std::to_string(st.epoch) + ", but split '" + split + "' has " +
+                         std::to_string(total) + " batches now");
+      commit_resume();
     }
     std::string last_saved = st.epoch > 1 || st.batch > 0
                                  ? "epoch " + std::to_string(st.epoch) + ", batch " + std::to_string(st.batch)
@@ -1172,6 +1282,20 @@ class Run {
         vr = evaluate_split(model, data, valid, metrics);
         write_metrics_line(epoch, valid, *vr, lr_used, std::nullopt);
       }
+      // A loss or metric that is not a number any more (an infinite perplexity, say) is a
+      // divergence, even when every batch loss was finite: it must never become "best".
+      for (const auto& [result, name] : {std::pair<const EvalResult*, std::string>{&tr, split},
+                                         std::pair<const EvalResult*, std::string>{vr ? &*vr : nullptr, valid}}) {
+        if (result == nullptr) continue;
+        std::vector<std::pair<std::string, double>> values = result->metrics;
+        values.emplace_back("loss", result->loss);
+        for (const auto& [id, v] : values)
+          if (!std::isfinite(v))
+            throw DivergedError("training diverged: " + id + " on split '" + name + "' is " + format("%g", v) +
+                                " after epoch " + std::to_string(epoch) + "; the best checkpoint stays (" +
+                                (st.best_epoch > 0 ? "epoch " + std::to_string(st.best_epoch) : std::string("none yet")) +
+                                "; try a lower learning rate or gradient clipping)");
+      }
       const EvalResult& judged = vr ? *vr : tr;
       double value = judged.loss;
       for (const auto& [id, v] : judged.metrics)
@@ -1246,23 +1370,51 @@ class Run {
   // ---- inference: the generate and score stages, and loom generate / score / evaluate ----
  public:
 
-  // A run folder for inference: vocabularies from its files, parameters from
-  // checkpoints/best.ckpt (last.ckpt when no epoch was judged best). Returns the file used.
+  // A run folder for inference: parameters from checkpoints/best.ckpt (last.ckpt when no
+  // epoch was judged best), vocabularies from that checkpoint (the folder's vocab files must
+  // agree with it), class names from labels.txt. Needs no file outside the folder. Returns
+  // the checkpoint used.
   std::filesystem::path open_for_inference() {
-    for (const auto& c : resolved_.components) {
-      if (!c.plugin || c.plugin->descriptor->kind != Kind::kVocab) continue;
-      const auto file = dir_ / vocab_file_name(c.id);
-      if (!std::filesystem::exists(file))
-        throw InputError(file.string() + ": the run folder has no vocabulary '" + c.id + "' (did its build_vocab stage run?)");
-      slots_[c.id].vocab = Vocab::load(file);
-    }
     std::filesystem::path ckpt = dir_ / "checkpoints" / "best.ckpt";
     if (!std::filesystem::exists(ckpt)) ckpt = dir_ / "checkpoints" / "last.ckpt";
     if (!std::filesystem::exists(ckpt))
       throw InputError((dir_ / "checkpoints").string() + ": no best.ckpt or last.ckpt: the run saved no parameters yet");
+    const Checkpoint checkpoint = Checkpoint::read(ckpt);
+    for (const auto& c : resolved_.components) {
+      if (!c.plugin || c.plugin->descriptor->kind != Kind::kVocab) continue;
+      const auto file = dir_ / vocab_file_name(c.id);
+      const std::string section = "vocab." + c.id;
+      if (!checkpoint.has_section(section)) {  // a checkpoint without its vocabularies: the file alone
+        if (!std::filesystem::exists(file))
+          throw InputError(file.string() + ": the run folder has no vocabulary '" + c.id + "' (did its build_vocab stage run?)");
+        slots_[c.id].vocab = Vocab::load(file);
+        continue;
+      }
+      const std::string text = checkpoint.section(section).text("text");
+      if (std::filesystem::exists(file) && read_text_file(file) != text)
+        throw InputError(file.string() + ": differs from the vocabulary saved in " + ckpt.string() +
+                         " (edited after training?): restore it, or delete it to use the checkpoint's copy");
+      slots_[c.id].vocab = Vocab::parse(text, ckpt.string() + " (vocabulary '" + c.id + "')");
+    }
+    if (std::filesystem::exists(dir_ / "labels.txt")) {
+      std::istringstream lines(read_text_file(dir_ / "labels.txt"));
+      saved_labels_.emplace();
+      for (std::string line; std::getline(lines, line);) saved_labels_->push_back(line);
+      if (saved_labels_->size() < 2)
+        throw InputError((dir_ / "labels.txt").string() + ": " + std::to_string(saved_labels_->size()) +
+                         " label(s); a classifier's run has one line per class, 2 or more");
+    }
     Model& model = only_model();
-    load_parameters(model.parameters(), Checkpoint::read(ckpt).section("parameters"));
+    load_parameters(model.parameters(), checkpoint.section("parameters"));
     return ckpt;
+  }
+
+  static std::string read_text_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(path.string() + ": cannot read");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
   }
 
   Model& only_model() { return dynamic_cast<Model&>(get(resolve(Kind::kModel, Params(), "model"))); }
@@ -1353,6 +1505,7 @@ class Run {
     std::vector<std::string> tokens;
     while (std::getline(in, text)) {
       ++total.lines;
+      check_text_line(text, source, total.lines);
       tokens.clear();
       tokenizer.tokenize(text, tokens);
       std::vector<std::int32_t> ids;
@@ -1372,15 +1525,19 @@ class Run {
       std::size_t first = previous == Vocab::kNone ? 1 : 0;
       double log_prob = 0.0;
       std::int64_t scored = 0;
-      if (ids.size() > first) {
-        const auto n = static_cast<std::int64_t>(ids.size() - first);
+      // Token k is scored after token k - 1 (the previous line's last for k = 0), in windows
+      // whose log-probabilities [window, V] stay small however long the line; the model's
+      // state carries from window to window.
+      constexpr std::size_t kWindow = 512;
+      for (std::size_t begin = first; begin < ids.size(); begin += kWindow) {
+        const std::size_t end = std::min(ids.size(), begin + kWindow);
+        const auto n = static_cast<std::int64_t>(end - begin);
         Tensor input = Tensor::empty(Shape{n, 1}, DType::kInt32);
-        for (std::int64_t t = 0; t < n; ++t)
-          input.ids()[t] = t == 0 && first == 0 ? previous : ids[static_cast<std::size_t>(t) + first - 1];
+        for (std::size_t k = begin; k < end; ++k) input.ids()[k - begin] = k == 0 ? previous : ids[k - 1];
         g.clear();
         Tensor lp = lm.next_log_probs(g, input);
-        for (std::int64_t t = 0; t < n; ++t) log_prob += lp.data()[t * lp.dim(1) + ids[static_cast<std::size_t>(t) + first]];
-        scored = n;
+        for (std::size_t k = begin; k < end; ++k) log_prob += lp.data()[static_cast<std::int64_t>(k - begin) * lp.dim(1) + ids[k]];
+        scored += n;
       }
       if (!ids.empty()) previous = ids.back();
       total.tokens += scored;
@@ -1389,9 +1546,21 @@ class Run {
       out << total.lines << "\t" << scored << "\t" << unknown << "\t" << format("%.4f", log_prob) << "\t"
           << ppl_text(log_prob, scored) << "\n";
     }
+    if (total.tokens == 0)
+      throw InputError(source + ": no text to score (" + std::to_string(total.lines) + " line" +
+                       (total.lines == 1 ? "" : "s") + ", no token with a context)");
     out << "total\t" << total.tokens << "\t" << total.unknown << "\t" << format("%.4f", total.log_prob) << "\t"
         << ppl_text(total.log_prob, total.tokens) << "\n";
     return total;
+  }
+
+  // A line of text to score or classify: text, not binary data, and UTF-8.
+  static void check_text_line(const std::string& line, const std::string& source, std::int64_t line_no) {
+    const std::string at = source + ":" + std::to_string(line_no) + ": ";
+    if (auto nul = line.find('\0'); nul != std::string::npos)
+      throw InputError(at + "binary data (a NUL byte at column " + std::to_string(nul + 1) + "), not text");
+    if (auto bad = find_invalid_utf8(line); bad != std::string::npos)
+      throw InputError(at + "not UTF-8 (byte " + std::to_string(bad + 1) + " of the line)");
   }
 
   void generate_stage(const Params& p) {
@@ -1444,7 +1613,8 @@ class Run {
   // Label and probability of each line of `in` (`source` names it in messages): the data
   // component batches the texts as it batches its own, the model scores them; one TSV line
   // "label<TAB>probability" per input line, in order.
-  PredictTotals predict_texts(Model& model, const std::string& data_id, std::istream& in, std::ostream& out) {
+  PredictTotals predict_texts(Model& model, const std::string& data_id, std::istream& in, const std::string& source,
+                              std::ostream& out) {
     auto& data = dynamic_cast<DataLoader&>(get(data_id));
     auto* batcher = dynamic_cast<const BatchesTexts*>(&data);
     auto* labelled = dynamic_cast<const HasLabels*>(&data);
@@ -1453,7 +1623,9 @@ class Run {
       throw ConfigError("predict: data '" + data_id + "' (" + plugin +
                         ") cannot batch new texts with labels; prediction needs a loader such as text_classification");
     const Vocab& vocab = vocab_of_data(data_id);
-    const std::vector<std::string>& names = labelled->label_names();
+    // The run's own class names (labels.txt) when it was opened for inference: the training
+    // data need not be read, nor be where it was.
+    const std::vector<std::string>& names = saved_labels_ ? *saved_labels_ : labelled->label_names();
     if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
     Graph g(Mode::kEval);
     PredictTotals total;
@@ -1481,8 +1653,10 @@ class Run {
       total.lines += B;
       texts.clear();
     };
+    std::int64_t line_no = 0;
     while (std::getline(in, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      check_text_line(line, source, ++line_no);
       texts.push_back(line);
       if (texts.size() == kChunk) flush();
     }
@@ -1497,7 +1671,7 @@ class Run {
     std::ifstream in(input);
     if (!in) p.fail("input", "cannot open '" + input + "'");
     std::ostringstream table;
-    PredictTotals t = predict_texts(model, data_id, in, table);
+    PredictTotals t = predict_texts(model, data_id, in, input, table);
     write_file_atomically(dir_ / p.get_string("output"), table.str());
     Json& j = summary_["predict"];
     j = Json::object();
@@ -1538,7 +1712,7 @@ class Run {
     for (const auto& [id, m] : metrics) h[id] = m->higher_is_better();
   }
 
-  void write_summary() { write_file_atomically(dir_ / "summary.json", summary_.dump(2) + "\n"); }
+  void write_summary() { write_file(dir_ / "summary.json", summary_.dump(2) + "\n"); }
 
   friend class RunContext;
   const Registry& registry_;
@@ -1560,6 +1734,10 @@ class Run {
   int resume_stage_ = -1;             // its stage, or -1
   bool lr_overridden_ = false;        // the resumed pipeline sets a new learning rate
   bool config_written_ = false;
+  std::optional<std::vector<std::string>> saved_labels_;  // labels.txt, in a run opened for inference
+  bool checking_ = false;  // building for loom validate: stand-in vocabularies
+  bool deferring_ = false;                      // a resume not yet checked: writes wait
+  std::vector<std::function<void()>> deferred_;  // the writes that wait, in order
   Json manifest_;
 };
 
@@ -1573,6 +1751,11 @@ Kind RunContext::kind_of(const std::string& param) const {
 
 Component& RunContext::component_for(const std::string& param) const {
   return run_.get(run_.resolve(kind_of(param), params(), param));
+}
+
+std::vector<std::string> RunContext::label_names(const std::string& param) const {
+  if (run_.saved_labels_) return *run_.saved_labels_;
+  return BuildContext::label_names(param);
 }
 
 const Vocab& RunContext::vocab(const std::string& param) const {
@@ -1595,7 +1778,9 @@ struct Inference {
     if (!std::filesystem::exists(dir / "config.yaml"))
       throw InputError(dir.string() + ": not a run folder (it has no config.yaml)");
     pipeline = Pipeline::load(dir / "config.yaml", overrides);
-    pipeline.validate(registry);
+    // The run folder is all inference needs: the training files may have moved.
+    pipeline.validate(registry, PathCheck::kUnchecked);
+    options.paths = PathCheck::kUnchecked;
     options.quiet = true;
     options.out_dir = dir;
     run = std::make_unique<Run>(registry, pipeline.config(), pipeline.seed(), pipeline.name(), dir, options);
@@ -1639,10 +1824,10 @@ ScoreSummary score_text(const Registry& registry, const std::filesystem::path& r
 }
 
 PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
-                            std::ostream& out) {
+                            const std::string& source, std::ostream& out) {
   Inference inf(registry, run_dir, {});
   Params none;
-  auto t = inf.run->predict_texts(inf.run->only_model(), inf.run->resolve(Kind::kData, none, "data"), in, out);
+  auto t = inf.run->predict_texts(inf.run->only_model(), inf.run->resolve(Kind::kData, none, "data"), in, source, out);
   PredictSummary s;
   s.lines = t.lines;
   s.per_label = t.per_label;
@@ -1678,8 +1863,34 @@ std::string evaluate_run(const Registry& registry, const std::filesystem::path& 
          " | parameters from " + inf.checkpoint.string();
 }
 
+std::vector<std::string> Pipeline::check_components(const Registry& registry) const {
+  RunOptions options;
+  options.quiet = true;
+  Run run(registry, root_, seed_, name_, {}, options);
+  return run.build_for_check();
+}
+
 std::filesystem::path Pipeline::run(const Registry& registry, const RunOptions& options) const {
   std::filesystem::path dir = options.out_dir ? *options.out_dir : std::filesystem::path("runs") / name_;
+  if (dir.empty()) throw ConfigError("--out: the run folder is an empty name");
+  // One process at a time in a run folder; the kernel drops the lock when this one ends.
+  FolderLock lock(dir);
+  if (!options.resume) {
+    const EarlierRun earlier = earlier_run(dir);
+    if (earlier.worth_keeping() && !options.overwrite)
+      throw ConfigError("run folder '" + dir.string() + "' holds " + earlier.describe() + ": " +
+                        (earlier.has_checkpoint ? "continue it with --resume (loom resume " + dir.string() + "), or "
+                                                : std::string()) +
+                        "replace it with --overwrite");
+    if (earlier.exists) {
+      if (!options.quiet) std::printf("run folder %s held %s: replaced\n", dir.string().c_str(), earlier.describe().c_str());
+      clear_run_files(dir);
+    }
+  }
+  // Temporaries of writes that a killed process, or a full disk, never finished.
+  std::size_t stale = remove_stale_temporaries(dir) + remove_stale_temporaries(dir / "checkpoints");
+  if (stale > 0 && !options.quiet)
+    std::printf("removed %zu unfinished temporary file%s of an earlier process\n", stale, stale == 1 ? "" : "s");
   Run run(registry, root_, seed_, name_, dir, options);
   run.execute();
   return dir;

@@ -22,6 +22,7 @@
 #include "loom/parameters.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/report.hpp"
+#include "loom/run_folder.hpp"
 
 extern char** environ;
 
@@ -255,7 +256,8 @@ class Sweep {
   }
 
   std::filesystem::path run() {
-    std::filesystem::create_directories(dir_);
+    if (dir_.empty()) throw ConfigError("--out: the sweep folder is an empty name");
+    FolderLock lock(dir_);
     load_previous();
     std::size_t to_run = 0;
     for (const auto& p : points_) to_run += p.status != "done";
@@ -370,7 +372,9 @@ class Sweep {
       args.push_back(o);
     }
     args.insert(args.end(), {"--out", dir.string()});
-    if (std::filesystem::exists(dir / "checkpoints" / "last.ckpt")) args.push_back("--resume");
+    // A point that saved a checkpoint continues from it; one that started and saved nothing
+    // (or failed before) starts afresh in its folder.
+    args.push_back(std::filesystem::exists(dir / "checkpoints" / "last.ckpt") ? "--resume" : "--overwrite");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -1,10 +1,13 @@
 #include "loom/tensor.hpp"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <new>
@@ -25,7 +28,9 @@ Shape::Shape(std::initializer_list<std::int64_t> dims) {
 
 std::int64_t Shape::numel() const {
   std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[i];
+  for (int i = 0; i < rank_; ++i)
+    if (__builtin_mul_overflow(n, dims_[i], &n))
+      throw ResourceError("a tensor of shape " + str() + " has more values than a 64-bit count holds");
   return n;
 }
 
@@ -156,9 +161,75 @@ Storage::~Storage() { pool().give(data_, capacity_); }
 std::size_t cached_storage_bytes() { return pool().cached(); }
 void release_cached_storage() { pool().release(); }
 
+std::string bytes_text(std::uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 6) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[48];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::uint64_t available_memory_bytes() {
+  std::uint64_t available = UINT64_MAX;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    std::uint64_t kib = 0;
+    meminfo >> kib;
+    if (key == "MemAvailable:") {
+      available = kib * 1024;
+      break;
+    }
+    meminfo.ignore(64, '\n');
+  }
+  // A container's limit, where one is set (cgroup v2).
+  std::ifstream cgroup_max("/sys/fs/cgroup/memory.max"), cgroup_current("/sys/fs/cgroup/memory.current");
+  std::string max_text;
+  std::uint64_t current = 0;
+  if (cgroup_max >> max_text && max_text != "max" && cgroup_current >> current) {
+    const std::uint64_t limit = std::strtoull(max_text.c_str(), nullptr, 10);
+    available = std::min(available, limit > current ? limit - current : 0);
+  }
+  rlimit as{};
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+    available = std::min<std::uint64_t>(available, as.rlim_cur);
+  // Blocks this process keeps for reuse count as available to it.
+  return available == UINT64_MAX ? available : available + cached_storage_bytes();
+}
+
+namespace {
+
+// Asking the system for more than it has either fails (std::bad_alloc, far from where the
+// size was decided) or, under overcommit, succeeds and gets the process killed when the
+// pages are touched. Large blocks are checked first, so the error names the tensor.
+constexpr std::size_t kCheckedAllocationBytes = std::size_t{256} << 20;
+
+[[noreturn]] void too_large(const Shape& shape, std::size_t bytes, std::uint64_t available) {
+  throw ResourceError("cannot allocate " + bytes_text(bytes) + " for a tensor of shape " + shape.str() + ": " +
+                      (available == 0 ? std::string("the system refused") : bytes_text(available) + " of memory is available") +
+                      " (a smaller model, batch or text may fit)");
+}
+
+}  // namespace
+
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  std::size_t bytes = static_cast<std::size_t>(shape.numel()) * element_size(dtype);
-  return Tensor(std::make_shared<Storage>(bytes), 0, shape, dtype);
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<std::size_t>(shape.numel()), element_size(dtype), &bytes))
+    too_large(shape, SIZE_MAX, available_memory_bytes());
+  if (bytes >= kCheckedAllocationBytes) {
+    const std::uint64_t available = available_memory_bytes();
+    if (bytes > available) too_large(shape, bytes, available);
+  }
+  try {
+    return Tensor(std::make_shared<Storage>(bytes), 0, shape, dtype);
+  } catch (const std::bad_alloc&) {
+    too_large(shape, bytes, 0);
+  }
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {

@@ -69,11 +69,18 @@ std::string Vocab::to_text() const {
 }
 
 Vocab Vocab::load(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string() + ": cannot open vocabulary file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path.string());
+}
+
+Vocab Vocab::parse(const std::string& text, const std::string& origin) {
+  std::istringstream in(text);
   std::string line;
   auto fail = [&](int line_no, const std::string& what) {
-    throw InputError(path.string() + ":" + std::to_string(line_no) + ": " + what);
+    throw InputError(origin + ":" + std::to_string(line_no) + ": " + what);
   };
   if (!std::getline(in, line) || line.rfind("#loom-vocab 1", 0) != 0)
     fail(1, "not a loom vocabulary file (expected a '#loom-vocab 1' header)");

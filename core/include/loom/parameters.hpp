@@ -96,5 +96,8 @@ bool glob_match(const std::string& glob, const std::string& name);
 
 // Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
 void write_file_atomically(const std::filesystem::path& path, const std::string& bytes);
+// Removes the "*.tmp.<pid>" files in `dir` that write_file_atomically left behind in a
+// process that is gone (killed, or out of space); returns how many.
+std::size_t remove_stale_temporaries(const std::filesystem::path& dir);
 
 }  // namespace loom

@@ -25,6 +25,8 @@ struct RunOptions {
   std::optional<int> threads;                    // overrides the pipeline's `threads:`
   bool quiet = false;                            // no progress lines
   bool resume = false;                           // continue from <out_dir>/checkpoints/last.ckpt
+  bool overwrite = false;                        // replace an earlier run in <out_dir>
+  PathCheck paths = PathCheck::kMustExist;       // kUnchecked: files named in the pipeline may be gone
   std::vector<std::string> command;              // the command line, for manifest.json
 };
 
@@ -39,14 +41,23 @@ class Pipeline {
   const ConfigNode& config() const { return root_; }
   const std::filesystem::path& file() const { return file_; }
 
-  // Every problem found, one line each (empty when the pipeline is sound).
-  std::vector<std::string> check(const Registry& registry) const;
+  // Every problem found, one line each (empty when the pipeline is sound). With
+  // PathCheck::kUnchecked, files named by parameters need not exist (a trained run opened
+  // for inference, whose training data may have moved).
+  std::vector<std::string> check(const Registry& registry, PathCheck paths = PathCheck::kMustExist) const;
+  // Builds every component as a run would (models over a stand-in vocabulary), so that the
+  // checks plugin factories make are run as well; their errors, each once. For a pipeline
+  // that check() passes. May write what a data plugin generates (the markov corpus).
+  std::vector<std::string> check_components(const Registry& registry) const;
   // check(), throwing one ConfigError that lists every problem.
-  void validate(const Registry& registry) const;
-  // Runs the stages; returns the run folder. With options.resume, continues the run in that
-  // folder from its last checkpoint (InputError when there is none; ConfigError naming the
-  // keys when the pipeline changed in a way the checkpoint cannot honour). Throws
-  // Interrupted after saving when SIGINT/SIGTERM arrived (see interrupt.hpp).
+  void validate(const Registry& registry, PathCheck paths = PathCheck::kMustExist) const;
+  // Runs the stages; returns the run folder. The folder is locked for the run (InputError
+  // naming the holder when another process has it); one that holds an earlier run is a
+  // ConfigError unless options.overwrite (which clears it) or options.resume. With
+  // options.resume, continues the run in that folder from its last checkpoint (InputError when
+  // there is none; ConfigError naming the keys when the pipeline changed in a way the
+  // checkpoint cannot honour); a refused resume writes nothing. Throws Interrupted after
+  // saving when SIGINT/SIGTERM arrived (see interrupt.hpp).
   std::filesystem::path run(const Registry& registry, const RunOptions& options) const;
 
  private:
@@ -75,6 +86,8 @@ struct ScoreSummary {
 };
 // Per-line and total perplexity of the lines of `in` (`source` names it in messages), as a
 // TSV table with a header and a total row. The model's state carries from line to line.
+// InputError naming source:line for binary data or invalid UTF-8, and for input with no
+// token to score.
 ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
                         const std::string& source, std::ostream& out);
 
@@ -83,12 +96,13 @@ struct PredictSummary {
   std::map<std::string, std::int64_t> per_label;  // how many lines got each label
   std::filesystem::path checkpoint;
 };
-// The classifier's label and its probability for each line of `in`, one TSV line
+// The classifier's label and its probability for each line of `in` (`source` names it in
+// messages: binary data, invalid UTF-8), one TSV line
 // "label<TAB>probability" each, in order. The run's data component (text_classification)
 // tokenises and batches the texts as in training. ConfigError when the model is not a
 // classifier or the data cannot batch new texts.
 PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
-                            std::ostream& out);
+                            const std::string& source, std::ostream& out);
 
 // Loss and metrics of the trained model on a split; `file` replaces the data's file of that
 // split. Returns the line to print.

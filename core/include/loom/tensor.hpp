@@ -64,6 +64,12 @@ class Storage {
 
 // Bytes held by the pool for reuse, and a way to give them back (after an epoch, say).
 std::size_t cached_storage_bytes();
+// Memory this process can still take: the system's MemAvailable, bounded by a cgroup limit
+// and RLIMIT_AS where set, plus the blocks kept for reuse. Tensor::empty checks large
+// allocations against it and throws ResourceError naming the shape when they do not fit.
+std::uint64_t available_memory_bytes();
+// "512 bytes", "1.5 GiB": sizes in messages.
+std::string bytes_text(std::uint64_t bytes);
 void release_cached_storage();
 
 class Tensor {

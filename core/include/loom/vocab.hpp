@@ -50,6 +50,8 @@ class Vocab {
   std::string to_text() const;
   // Throws InputError naming the file and line (duplicate or empty entries, bad header).
   static Vocab load(const std::filesystem::path& path);
+  // The same from text that to_text() wrote; `origin` names it in errors.
+  static Vocab parse(const std::string& text, const std::string& origin);
 
  private:
   struct Hash {

@@ -83,10 +83,15 @@ class TextClassification : public loom::DataLoader,
                            public loom::HasLabels,
                            public loom::BatchesTexts {
  public:
-  explicit TextClassification(Options o) : o_(std::move(o)) { load(); }
+  // The files are read when first needed, not here: a trained run opened for inference
+  // (loom predict) builds this loader to batch new texts and never reads its training data.
+  explicit TextClassification(Options o) : o_(std::move(o)) {}
 
   void start_epoch(int epoch) override { epoch_ = epoch; }
-  const std::vector<std::string>& label_names() const override { return labels_; }
+  const std::vector<std::string>& label_names() const override {
+    ensure_loaded();
+    return labels_;
+  }
 
   loom::Batch batch_of_texts(const std::vector<std::string>& texts, const loom::Vocab& vocab) const override {
     std::vector<Example> examples(texts.size());
@@ -103,6 +108,7 @@ class TextClassification : public loom::DataLoader,
 
  protected:
   std::vector<std::string> splits_impl() const override {
+    ensure_loaded();
     std::vector<std::string> out;
     for (const char* s : {"train", "valid", "test"})
       if (splits_.count(s)) out.push_back(s);
@@ -110,6 +116,7 @@ class TextClassification : public loom::DataLoader,
   }
 
   loom::TokenCounts count_tokens_impl(const std::string& split) const override {
+    ensure_loaded();
     const auto& examples = splits_.at(split);
     std::vector<loom::TokenCounts> parts(loom::parallel_chunk_count(static_cast<std::int64_t>(examples.size()), kGrain));
     loom::parallel_chunks(static_cast<std::int64_t>(examples.size()), kGrain, [&](std::int64_t b, std::int64_t e) {
@@ -128,6 +135,7 @@ class TextClassification : public loom::DataLoader,
   }
 
   void prepare_impl(const loom::Vocab& vocab) override {
+    ensure_loaded();
     pad_ = pad_of(vocab);
     for (auto& entry : splits_) {  // not a structured binding: the lambda below captures it
       auto& examples = entry.second;
@@ -154,6 +162,7 @@ class TextClassification : public loom::DataLoader,
   }
 
   std::int64_t num_batches_impl(const std::string& split, loom::Mode mode) const override {
+    ensure_loaded();
     const auto n = static_cast<std::int64_t>(splits_.at(split).size());
     const std::int64_t bs = batch_size(mode);
     return (n + bs - 1) / bs;
@@ -284,6 +293,12 @@ class TextClassification : public loom::DataLoader,
 
   static void shuffle(std::vector<std::int64_t>& v, loom::Rng& rng) {
     for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<std::size_t>(rng.below(i))]);
+  }
+
+  void ensure_loaded() const {
+    // Not const in spirit, but once: the object is never const itself, only seen through
+    // the const interface. A failed load throws and is tried again on the next call.
+    std::call_once(loaded_, [this] { const_cast<TextClassification*>(this)->load(); });
   }
 
   // Reads the files, maps labels to ids and cuts the splits.
@@ -440,6 +455,7 @@ class TextClassification : public loom::DataLoader,
   int epoch_ = 1;
   mutable std::map<std::tuple<std::string, bool, int>, std::vector<std::int64_t>> orders_;
   mutable std::mutex mutex_;
+  mutable std::once_flag loaded_;
 };
 
 const loom::PluginDescriptor& descriptor() {
