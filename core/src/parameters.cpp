@@ -219,7 +219,7 @@ namespace {
   ::unlink(tmp.c_str());
   const std::string message = std::string("cannot ") + what + " '" + path.string() + "': " + std::strerror(err);
   if (err == ENOSPC || err == EDQUOT || err == EFBIG)
-    throw ResourceError(message + " (free some space, then continue with loom resume)");
+    throw ResourceError(message + " (free some space, then try again)");
   throw RuntimeError(message);
 }
 

@@ -722,7 +722,7 @@ class Run {
   std::string resume_hint() const {
     std::error_code ec;
     if (std::filesystem::exists(dir_ / "checkpoints" / "last.ckpt", ec)) return "; continue with: loom resume " + dir_.string();
-    return "; no checkpoint was saved yet, so there is nothing to resume: run it again with --overwrite";
+    return "; no checkpoint was saved yet, so there is nothing to resume: run it again";
   }
 
   // Reads the last checkpoint and compares its pipeline with this one: keys that cannot

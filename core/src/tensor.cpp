@@ -211,7 +211,8 @@ constexpr std::size_t kCheckedAllocationBytes = std::size_t{256} << 20;
 
 [[noreturn]] void too_large(const Shape& shape, std::size_t bytes, std::uint64_t available) {
   throw ResourceError("cannot allocate " + bytes_text(bytes) + " for a tensor of shape " + shape.str() + ": " +
-                      (available == 0 ? std::string("the system refused") : bytes_text(available) + " of memory is available") +
+                      (available == 0 ? std::string("the system refused")
+                                      : bytes_text(available) + " of memory is available, and one tensor may take half") +
                       " (a smaller model, batch or text may fit)");
 }
 
@@ -222,8 +223,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   if (__builtin_mul_overflow(static_cast<std::size_t>(shape.numel()), element_size(dtype), &bytes))
     too_large(shape, SIZE_MAX, available_memory_bytes());
   if (bytes >= kCheckedAllocationBytes) {
+    // One tensor may take at most half of what is left: the computation that needs it
+    // needs as much again (its gradient, or the next layer's output) a moment later.
     const std::uint64_t available = available_memory_bytes();
-    if (bytes > available) too_large(shape, bytes, available);
+    if (bytes > available / 2) too_large(shape, bytes, available);
   }
   try {
     return Tensor(std::make_shared<Storage>(bytes), 0, shape, dtype);
