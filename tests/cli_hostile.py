@@ -360,8 +360,12 @@ case("a long CSV field padded beyond memory",
               f"{TMP}/long"], 2, ["cannot allocate", "for a tensor of shape [300000, 2, 20000]", "is available"])
 long_line = "w1 " * 400_000 + "\n"
 case("score of a 1.2 MB line", lambda: ["score", "--run", LM_RUN], 0, [], lines=None, stdin=long_line)
-case("a loss that becomes infinite", lambda: ["run", lm("inf", lr="1e38", epochs=2), "--out", f"{TMP}/inf"], 2,
-     ["training diverged"])
+case("a batch loss that becomes infinite", lambda: ["run", lm("inf", lr="1e38", epochs=2), "--out", f"{TMP}/inf"],
+     2, ["training diverged: loss is inf at epoch 1"])
+# At lr 1e30 every batch loss stays finite (huge); the perplexity of the epoch does not.
+case("a perplexity that becomes infinite", lambda: ["run", lm("inf30", lr="1e30", epochs=2), "--out",
+                                                    f"{TMP}/inf30"], 2,
+     ["training diverged: ppl on split 'train' is inf after epoch 1"])
 
 # 5. Smaller holes.
 write("cls/unknown.csv", "text,label\nzebra good,pos\n")
