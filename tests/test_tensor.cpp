@@ -1,12 +1,16 @@
 #define BOOST_TEST_MODULE tensor
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 
 #include "loom/errors.hpp"
 #include "loom/parameters.hpp"
 #include "loom/tensor.hpp"
+#include "loom/testing/boost_checks.hpp"
 
 using loom::Shape;
 using loom::Tensor;
@@ -84,4 +88,45 @@ BOOST_AUTO_TEST_CASE(glob_matching) {
   BOOST_TEST(loom::glob_match("rnn.l?.w_hh", "rnn.l1.w_hh"));
   BOOST_TEST(!loom::glob_match("rnn.l?.w_hh", "rnn.l10.w_hh"));
   BOOST_TEST(!loom::glob_match("encoder.*", "decoder.weight"));
+}
+
+// What does not fit the machine is refused before anything is allocated, naming the shape
+// and the figures (it ended in std::bad_alloc, or in the kernel's OOM killer).
+BOOST_AUTO_TEST_CASE(allocations_beyond_memory_are_refused_with_the_figure) {
+  const std::int64_t big = std::int64_t{1} << 40;
+  loom::testing::expect_error<loom::ResourceError>([&] { Tensor::empty(Shape{big, 1024}); },
+                                                   {"cannot allocate 4.0 PiB", "[1099511627776, 1024]",
+                                                    "of memory is available"});
+  loom::testing::expect_error<loom::ResourceError>([&] { (void)Shape{big, big, big}.numel(); },
+                                                   {"[1099511627776, 1099511627776, 1099511627776]",
+                                                    "more values than a 64-bit count holds"});
+  loom::Parameters params;
+  params.add("w", Shape{big, 4}, loom::Init::zeros());
+  loom::testing::expect_error<loom::ResourceError>([&] { params.finalize(1); },
+                                                   {"the model has 4398046511104 parameters", "32.0 TiB",
+                                                    "of memory is available"});
+  BOOST_TEST(loom::available_memory_bytes() > 0u);
+  BOOST_TEST(loom::bytes_text(512) == "512 bytes");
+  BOOST_TEST(loom::bytes_text(1536) == "1.5 KiB");
+  BOOST_TEST(loom::bytes_text(std::uint64_t{3} << 30) == "3.0 GiB");
+  // Small tensors are not checked against the system and still allocate.
+  BOOST_TEST(Tensor::empty(Shape{4, 4}).numel() == 16);
+}
+
+// A temporary of a process that is gone is removed; one of a live process (this one) stays.
+BOOST_AUTO_TEST_CASE(stale_temporaries_of_dead_processes_are_removed) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("loom-stale-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto touch = [&](const std::string& name) { std::ofstream(dir / name) << "x"; };
+  touch("last.ckpt.tmp.999999999");                          // no such process
+  touch("summary.json.tmp." + std::to_string(::getpid()));  // this one, alive
+  touch("notes.tmp.txt");                                    // not a temporary of ours
+  touch("last.ckpt");
+  BOOST_TEST(loom::remove_stale_temporaries(dir) == 1u);
+  BOOST_TEST(!fs::exists(dir / "last.ckpt.tmp.999999999"));
+  BOOST_TEST(fs::exists(dir / ("summary.json.tmp." + std::to_string(::getpid()))));
+  BOOST_TEST(fs::exists(dir / "notes.tmp.txt"));
+  BOOST_TEST(fs::exists(dir / "last.ckpt"));
+  fs::remove_all(dir);
 }
