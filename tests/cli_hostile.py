@@ -451,8 +451,9 @@ def lock_cases():
     first = subprocess.Popen([LOOM, "--threads", "1", "run", slow, "--out", busy, "--quiet"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and not (os.path.exists(f"{busy}/.lock") and
-                                          "pid" in open(f"{busy}/.lock").read()):
+    # Locked, and far enough to be a run folder (config.yaml written): resume must meet the lock.
+    while time.time() < deadline and not (os.path.exists(f"{busy}/config.yaml") and os.path.exists(f"{busy}/.lock")
+                                          and "pid" in open(f"{busy}/.lock").read()):
         time.sleep(0.05)
     for name, args in (("second run in a busy folder", ["run", slow, "--out", busy, "--overwrite"]),
                        ("resume beside a running training", ["resume", busy])):

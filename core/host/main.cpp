@@ -1,6 +1,8 @@
-// The loom command line: loads plugins, then runs, validates or lists. Nothing else lives
-// here; the work is in libloom_core. Exit codes: 0 success, 2 bad input (configuration,
-// data, arguments), 1 internal or runtime failure; one line per problem on stderr.
+// The loom command line: one table of commands (name, arguments, one line of help, whether it
+// computes, and the function that runs it) that help, dispatch and did-you-mean all read. The
+// work is in libloom_core. Exit codes: 0 success, 2 bad input (configuration, data,
+// arguments, what does not fit the machine, a diverged training), 1 internal or runtime
+// failure, 130/143 after SIGINT/SIGTERM; one line per problem on stderr.
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -18,6 +20,7 @@
 
 #include "loom/blas.hpp"
 #include "loom/errors.hpp"
+#include "loom/infer.hpp"
 #include "loom/interrupt.hpp"
 #include "loom/parallel.hpp"
 #include "loom/pipeline.hpp"
@@ -28,26 +31,6 @@
 namespace po = boost::program_options;
 
 namespace {
-
-constexpr const char* kUsage =
-    "usage: loom [--threads N] [--plugin-path DIR]... COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  run FILE [--set key=value]... [--out DIR] [--resume | --overwrite]\n"
-    "                                              train and evaluate as the pipeline says\n"
-    "  resume RUN_DIR [--set key=value]...         continue a stopped run from its last checkpoint\n"
-    "  validate FILE [--set key=value]...          check a pipeline without running it\n"
-    "  plugins [NAME]                              list plugins, or one plugin's parameters\n"
-    "  sweep FILE [--grid key=v1,v2]... [--set key=value]... [--out DIR] [--parallel N]\n"
-    "                                              run the pipeline once per point of a grid\n"
-    "  report DIR                                  write DIR/report.html for a run or sweep folder\n"
-    "  generate --run DIR [--words N] [--temperature T] [--seed S]\n"
-    "                                              sample text from a trained language model\n"
-    "  score --run DIR [FILE]                      per-line and total perplexity of text (stdin without FILE)\n"
-    "  evaluate --run DIR [--split S] [--file F]   scores of a trained model on a split, or on another file\n"
-    "  predict --run DIR [TEXT]... [--file F]      a classifier's label and probability per text (stdin lines without TEXT)\n"
-    "\n"
-    "'loom COMMAND --help' shows a command's options.\n";
 
 // OpenBLAS chooses its kernels when it loads, before main runs, from OPENBLAS_CORETYPE or
 // its own CPU detection. Both can land on a weaker kernel set than the CPU has: environments
@@ -387,6 +370,84 @@ int report_command(const std::vector<std::string>& args) {
   return 0;
 }
 
+// One command line, split: the command, what follows it, and the global options before it.
+struct Invocation {
+  std::string command;
+  std::vector<std::string> args;
+  Global global;
+  const char* argv0;
+  std::vector<std::string> command_line;
+};
+
+struct Command {
+  std::string name;
+  std::string arguments;  // as 'loom --help' shows them
+  std::string summary;    // one line
+  bool computes;          // trains or runs a model: loom first restarts for the best OpenBLAS kernels
+  int (*run)(const Invocation&);
+};
+
+// The commands: help, dispatch and did-you-mean read this table, and a new command is a row.
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"run", "FILE [--set key=value]... [--out DIR] [--resume | --overwrite]", "train and evaluate as the pipeline says",
+       true, [](const Invocation& i) { return run_or_validate(i.command, i.args, i.global, i.argv0, i.command_line); }},
+      {"resume", "RUN_DIR [--set key=value]...", "continue a stopped run from its last checkpoint", true,
+       [](const Invocation& i) { return run_or_validate(i.command, i.args, i.global, i.argv0, i.command_line); }},
+      {"validate", "FILE [--set key=value]...", "check a pipeline without running it", false,
+       [](const Invocation& i) { return run_or_validate(i.command, i.args, i.global, i.argv0, i.command_line); }},
+      {"plugins", "[NAME]", "list plugins, or one plugin's parameters", false,
+       [](const Invocation& i) { return plugins_command(i.args, i.global, i.argv0); }},
+      {"sweep", "FILE [--grid key=v1,v2]... [--set key=value]... [--out DIR] [--parallel N]",
+       "run the pipeline once per point of a grid", true,
+       [](const Invocation& i) { return sweep_command(i.args, i.global, i.argv0); }},
+      {"report", "DIR", "write DIR/report.html for a run or sweep folder", false,
+       [](const Invocation& i) { return report_command(i.args); }},
+      {"generate", "--run DIR [--words N] [--temperature T] [--seed S]", "sample text from a trained language model",
+       true, [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+      {"score", "--run DIR [FILE]", "per-line and total perplexity of text (stdin without FILE)", true,
+       [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+      {"evaluate", "--run DIR [--split S] [--file F]", "scores of a trained model on a split, or on another file", true,
+       [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+      {"predict", "--run DIR [TEXT]... [--file F]",
+       "a classifier's label and probability per text (stdin lines without TEXT)", true,
+       [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+  };
+  return table;
+}
+
+const Command* find_command(const std::string& name) {
+  for (const auto& c : commands())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::string usage() {
+  std::string out = "usage: loom [--threads N] [--plugin-path DIR]... COMMAND [ARGS]\n\ncommands:\n";
+  constexpr std::size_t kColumn = 46;
+  for (const auto& c : commands()) {
+    std::string head = "  " + c.name + " " + c.arguments;
+    if (head.size() + 1 < kColumn) out += head + std::string(kColumn - head.size(), ' ') + c.summary + "\n";
+    else out += head + "\n" + std::string(kColumn, ' ') + c.summary + "\n";
+  }
+  return out + "\n'loom COMMAND --help' shows a command's options.\n";
+}
+
+// The command word of a command line: the first argument that is neither an option nor the
+// value of --threads or --plugin-path. "" when there is none.
+std::string command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--threads" || a == "--plugin-path") && i + 1 < argc) {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return "";
+}
+
 int dispatch(int argc, char** argv) {
   po::options_description global_desc("global options");
   std::string command;
@@ -419,18 +480,14 @@ int dispatch(int argc, char** argv) {
   if (vm.count("threads")) global.threads = vm["threads"].as<int>();
   if (vm.count("plugin-path")) global.plugin_paths = vm["plugin-path"].as<std::vector<std::string>>();
   if (command.empty()) {
-    std::cout << kUsage;
+    std::cout << usage();
     return vm.count("help") ? 0 : 2;
   }
-  if (command == "run" || command == "validate" || command == "resume")
-    return run_or_validate(command, rest, global, argv[0], std::vector<std::string>(argv, argv + argc));
-  if (command == "plugins") return plugins_command(rest, global, argv[0]);
-  if (command == "report") return report_command(rest);
-  if (command == "sweep") return sweep_command(rest, global, argv[0]);
-  if (command == "generate" || command == "score" || command == "evaluate" || command == "predict")
-    return inference_command(command, rest, global, argv[0]);
-  auto hint = loom::did_you_mean(command, {"run", "resume", "validate", "plugins", "report", "sweep", "generate",
-                                           "score", "evaluate", "predict"});
+  if (const Command* c = find_command(command))
+    return c->run({command, rest, global, argv[0], std::vector<std::string>(argv, argv + argc)});
+  std::vector<std::string> names;
+  for (const auto& c : commands()) names.push_back(c.name);
+  auto hint = loom::did_you_mean(command, names);
   throw loom::ConfigError("unknown command '" + command + "'" + (hint ? " (did you mean '" + *hint + "'?)" : "") +
                           "; see 'loom --help'");
 }
@@ -438,7 +495,9 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  maybe_reexec_for_blas(argc, argv);
+  // Only commands that run models need the best kernels; help and listings print no restart line.
+  const Command* c = find_command(command_word(argc, argv));
+  if (c != nullptr && c->computes) maybe_reexec_for_blas(argc, argv);
   try {
     return dispatch(argc, argv);
   } catch (const loom::ConfigError& e) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "loom/files.hpp"  // write_file_atomically, for the callers that found it here
 #include "loom/tensor.hpp"
 
 namespace loom {
@@ -94,10 +95,5 @@ class Parameters {
 // True when `name` matches `glob` ('*' any run of characters, '?' one character).
 bool glob_match(const std::string& glob, const std::string& name);
 
-// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
-void write_file_atomically(const std::filesystem::path& path, const std::string& bytes);
-// Removes the "*.tmp.<pid>" files in `dir` that write_file_atomically left behind in a
-// process that is gone (killed, or out of space); returns how many.
-std::size_t remove_stale_temporaries(const std::filesystem::path& dir);
 
 }  // namespace loom

@@ -5,11 +5,8 @@
 // everything that can be verified without doing work (plugins exist, every parameter is known
 // and well typed, references resolve, stages are known) and reports every problem at once;
 // run() executes the stages and writes the run folder.
-#include <cmath>
 #include <cstdint>
-#include <iosfwd>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,47 +64,6 @@ class Pipeline {
   std::uint64_t seed_ = 1;
   std::optional<int> threads_;
 };
-
-// ---- inference on a run folder: loom generate, score and evaluate ------------------------
-// The run's pipeline (its config.yaml) is built with its vocabulary files and the parameters
-// of checkpoints/best.ckpt, or last.ckpt when no epoch was judged best.
-
-// Samples `words` tokens from the language model (temperature 0: always the likeliest) and
-// writes them as lines of text; returns the checkpoint used. ConfigError when the model is
-// not a language model.
-std::filesystem::path generate_text(const Registry& registry, const std::filesystem::path& run_dir, std::int64_t words,
-                                    double temperature, std::uint64_t seed, std::ostream& out);
-
-struct ScoreSummary {
-  std::int64_t lines = 0, tokens = 0, unknown = 0;  // unknown: tokens mapped to unk
-  double log_prob = 0.0;                            // natural log, summed over the tokens
-  std::filesystem::path checkpoint;
-  double perplexity() const { return tokens > 0 ? std::exp(-log_prob / static_cast<double>(tokens)) : 0.0; }
-};
-// Per-line and total perplexity of the lines of `in` (`source` names it in messages), as a
-// TSV table with a header and a total row. The model's state carries from line to line.
-// InputError naming source:line for binary data or invalid UTF-8, and for input with no
-// token to score.
-ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
-                        const std::string& source, std::ostream& out);
-
-struct PredictSummary {
-  std::int64_t lines = 0;
-  std::map<std::string, std::int64_t> per_label;  // how many lines got each label
-  std::filesystem::path checkpoint;
-};
-// The classifier's label and its probability for each line of `in` (`source` names it in
-// messages: binary data, invalid UTF-8), one TSV line
-// "label<TAB>probability" each, in order. The run's data component (text_classification)
-// tokenises and batches the texts as in training. ConfigError when the model is not a
-// classifier or the data cannot batch new texts.
-PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
-                            const std::string& source, std::ostream& out);
-
-// Loss and metrics of the trained model on a split; `file` replaces the data's file of that
-// split. Returns the line to print.
-std::string evaluate_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
-                         const std::optional<std::filesystem::path>& file);
 
 // Applies one "a.b.c=value" override to a pipeline tree (stages are addressed by name:
 // "stages.train.epochs=1"). Exposed for tests.

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "kernels.hpp"
+#include "tensor/kernels.hpp"
 #include "loom/errors.hpp"
 #include "loom/ops.hpp"
 #include "loom/parallel.hpp"

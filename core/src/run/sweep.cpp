@@ -22,7 +22,7 @@
 #include "loom/parameters.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/report.hpp"
-#include "loom/run_folder.hpp"
+#include "run/run_folder.hpp"
 
 extern char** environ;
 

@@ -12,7 +12,7 @@
 #define LOOM_HAVE_MXCSR 1
 #endif
 
-#include "kernels.hpp"
+#include "tensor/kernels.hpp"
 #include "loom/errors.hpp"
 
 namespace loom {

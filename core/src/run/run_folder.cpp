@@ -1,16 +1,19 @@
-#include "loom/run_folder.hpp"
+#include "run/run_folder.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 #include "loom/json.hpp"
+#include "loom/manifest.hpp"
 
 namespace loom {
 
@@ -111,6 +114,118 @@ void clear_run_files(const std::filesystem::path& dir) {
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("vocab_", 0) == 0 && entry.path().extension() == ".txt") std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+RunFolder::RunFolder(std::filesystem::path dir, bool quiet) : dir_(std::move(dir)), quiet_(quiet) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ / "checkpoints", ec);
+  if (ec) throw InputError("cannot create the run folder '" + dir_.string() + "': " + ec.message());
+}
+
+RunFolder::~RunFolder() {
+  if (metrics_ != nullptr) std::fclose(metrics_);
+}
+
+void RunFolder::say(const std::string& line) const {
+  if (quiet_) return;
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+std::string RunFolder::resume_hint() const {
+  std::error_code ec;
+  if (std::filesystem::exists(checkpoints() / "last.ckpt", ec)) return "; continue with: loom resume " + dir_.string();
+  return "; no checkpoint was saved yet, so there is nothing to resume: run it again";
+}
+
+void RunFolder::write_later(std::function<void()> write) {
+  if (deferring_) deferred_.push_back(std::move(write));
+  else write();
+}
+
+void RunFolder::write_file(const std::filesystem::path& path, std::string bytes) {
+  write_later([path, bytes = std::move(bytes)] { write_file_atomically(path, bytes); });
+}
+
+void RunFolder::commit() {
+  deferring_ = false;
+  auto writes = std::move(deferred_);
+  deferred_.clear();
+  for (auto& w : writes) w();
+}
+
+namespace {
+
+std::FILE* open_metrics(const std::filesystem::path& path, const char* mode) {
+  std::FILE* f = std::fopen(path.c_str(), mode);
+  if (f == nullptr) throw RuntimeError("cannot write '" + path.string() + "': " + std::strerror(errno));
+  return f;
+}
+
+}  // namespace
+
+void RunFolder::start_metrics() {
+  metrics_ = open_metrics(dir_ / "metrics.jsonl", "wb");
+  metrics_bytes_ = 0;
+}
+
+void RunFolder::continue_metrics(std::uint64_t keep_bytes) {
+  const std::filesystem::path path = dir_ / "metrics.jsonl";
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || size < keep_bytes)
+    throw InputError(path.string() + ": shorter than when the checkpoint was saved (" + std::to_string(keep_bytes) +
+                     " bytes); it was changed after the run stopped");
+  metrics_bytes_ = keep_bytes;
+  write_later([this, path, keep_bytes] {
+    std::filesystem::resize_file(path, keep_bytes);
+    metrics_ = open_metrics(path, "ab");
+  });
+}
+
+void RunFolder::write_metrics_line(const Json& line) {
+  LOOM_ASSERT(metrics_ != nullptr, "metrics.jsonl written before it was opened");
+  const std::string text = line.dump() + "\n";
+  if (std::fwrite(text.data(), 1, text.size(), metrics_) != text.size() || std::fflush(metrics_) != 0)
+    throw RuntimeError("cannot write '" + (dir_ / "metrics.jsonl").string() + "': " + std::strerror(errno));
+  metrics_bytes_ += text.size();
+}
+
+void RunFolder::write_summary() { write_file(dir_ / "summary.json", summary_.dump(2) + "\n"); }
+
+void RunFolder::write_config() {
+  write_file_atomically(dir_ / "config.yaml",
+                        "# resolved pipeline (variables substituted, --set overrides applied)" + config_text_ + "\n");
+  config_written_ = true;
+}
+
+void RunFolder::start_manifest(Json manifest, bool resumed) {
+  manifest_ = std::move(manifest);
+  const auto path = dir_ / "manifest.json";
+  if (resumed && std::filesystem::exists(path)) {
+    try {
+      Json before = Json::parse(read_file(path), path.string());
+      Json history = Json::array();
+      if (const Json* p = before.find("previous"); p && p->is_array()) history = *p;
+      Json earlier = before;
+      if (earlier.is_object()) earlier["previous"] = Json();
+      history.push_back(earlier);
+      manifest_["previous"] = history;
+    } catch (const InputError&) {
+      // An unreadable old manifest is not worth failing the resumed run for.
+    }
+  }
+  write_later([this] { write_manifest(dir_, manifest_); });
+}
+
+void RunFolder::end_manifest(const std::string& status) {
+  if (deferring_) return;  // refused before anything was written: the folder stays as it was
+  try {
+    finish_manifest(manifest_, status);
+    write_manifest(dir_, manifest_);
+  } catch (const std::exception&) {
+    // never hide the run's own outcome behind a manifest problem
   }
 }
 

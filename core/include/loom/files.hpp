@@ -1,0 +1,22 @@
+#pragma once
+// Whole files in and out: what run folders, checkpoints, vocabularies and reports are made of.
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+namespace loom {
+
+// The bytes of a file; InputError naming it when it cannot be read (a folder included).
+std::string read_file(const std::filesystem::path& path);
+
+// Writes `bytes` to `path` atomically: a temporary file beside it ("<path>.tmp.<pid>"),
+// fsync, rename, fsync of the folder. A failed write removes its temporary and throws
+// ResourceError when the disk (or a file size limit) is full, RuntimeError otherwise, naming
+// the file.
+void write_file_atomically(const std::filesystem::path& path, const std::string& bytes);
+
+// Removes the "*.tmp.<pid>" files in `dir` that write_file_atomically left behind in a
+// process that is gone (killed, or out of space); returns how many.
+std::size_t remove_stale_temporaries(const std::filesystem::path& dir);
+
+}  // namespace loom

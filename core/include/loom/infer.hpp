@@ -1,0 +1,56 @@
+#pragma once
+// Inference on a trained run folder: loom generate, score, predict and evaluate.
+//
+// The run's pipeline (its config.yaml) is built with the vocabularies and parameters of
+// checkpoints/best.ckpt (last.ckpt when no epoch was judged best) and the class names of its
+// labels.txt; nothing outside the folder is read, except the split `evaluate` scores.
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "loom/registry.hpp"
+
+namespace loom {
+
+// Samples `words` tokens from the language model (temperature 0: always the likeliest) and
+// writes them as lines of text; returns the checkpoint used. ConfigError when the model is
+// not a language model.
+std::filesystem::path generate_text(const Registry& registry, const std::filesystem::path& run_dir, std::int64_t words,
+                                    double temperature, std::uint64_t seed, std::ostream& out);
+
+struct ScoreSummary {
+  std::int64_t lines = 0, tokens = 0, unknown = 0;  // unknown: tokens mapped to unk
+  double log_prob = 0.0;                            // natural log, summed over the tokens
+  std::filesystem::path checkpoint;
+  double perplexity() const { return tokens > 0 ? std::exp(-log_prob / static_cast<double>(tokens)) : 0.0; }
+};
+// Per-line and total perplexity of the lines of `in` (`source` names it in messages), as a
+// TSV table with a header and a total row. The model's state carries from line to line.
+// InputError naming source:line for binary data or invalid UTF-8, and for input with no
+// token to score.
+ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
+                        const std::string& source, std::ostream& out);
+
+struct PredictSummary {
+  std::int64_t lines = 0;
+  std::map<std::string, std::int64_t> per_label;  // how many lines got each label
+  std::filesystem::path checkpoint;
+};
+// The classifier's label and its probability for each line of `in` (`source` names it in
+// messages: binary data, invalid UTF-8), one TSV line
+// "label<TAB>probability" each, in order. The run's data component (text_classification)
+// tokenises and batches the texts as in training. ConfigError when the model is not a
+// classifier or the data cannot batch new texts.
+PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
+                            const std::string& source, std::ostream& out);
+
+// Loss and metrics of the trained model on a split; `file` replaces the data's file of that
+// split. Returns the line to print.
+std::string evaluate_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
+                         const std::optional<std::filesystem::path>& file);
+
+}  // namespace loom

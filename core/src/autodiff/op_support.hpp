@@ -1,0 +1,69 @@
+#pragma once
+// What the op files share: shape checks that name the op, and the elementwise loops that
+// split over threads only when large enough to pay for it.
+#include <cstdint>
+#include <string>
+
+#include "loom/errors.hpp"
+#include "loom/graph.hpp"
+#include "loom/parallel.hpp"
+#include "loom/tensor.hpp"
+
+namespace loom::ops_detail {
+
+// Elementwise loops split over threads only when large enough to pay for it.
+constexpr std::int64_t kElementGrain = 1 << 16;
+
+inline void check(bool ok, const char* op, const std::string& message) {
+  if (!ok) throw AssertionError(std::string(op) + ": " + message);
+}
+
+inline void same_graph(const char* op, const Expr& a, const Expr& b) {
+  check(a.defined() && b.defined(), op, "undefined input");
+  check(&a.graph() == &b.graph(), op, "inputs from different graphs");
+}
+
+inline void same_shape(const char* op, const Expr& a, const Expr& b) {
+  same_graph(op, a, b);
+  check(a.shape() == b.shape(), op,
+        "shapes differ: " + a.shape().str() + " and " + b.shape().str());
+}
+
+// dst += src, n values.
+inline void add_into(float* dst, const float* src, std::int64_t n) {
+  parallel_chunks(n, kElementGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) dst[i] += src[i];
+  });
+}
+
+template <class F>
+Tensor map_unary(const Tensor& x, F f) {
+  Tensor y = Tensor::empty(x.shape());
+  const float* xs = x.data();
+  float* ys = y.data();
+  parallel_chunks(x.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) ys[i] = f(xs[i]);
+  });
+  return y;
+}
+
+// An elementwise op whose derivative is a function of its output y (sigmoid, tanh, relu).
+template <class F, class D>
+Expr unary_from_output(const Expr& x, F f, D dy_dx) {
+  check(x.defined(), "unary", "undefined input");
+  int xi = x.id();
+  return x.graph().add_node(map_unary(x.value(), f), x.requires_grad(),
+                            [xi, dy_dx](Graph& g, int self) {
+                              const float* y = g.value(self).data();
+                              const float* gy = g.grad(self).data();
+                              float* gx = g.grad(xi).data();
+                              parallel_chunks(g.value(self).numel(), kElementGrain,
+                                              [&](std::int64_t b, std::int64_t e) {
+                                                for (std::int64_t i = b; i < e; ++i)
+                                                  gx[i] += gy[i] * dy_dx(y[i]);
+                                              });
+                            });
+}
+
+
+}  // namespace loom::ops_detail

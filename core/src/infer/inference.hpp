@@ -1,0 +1,63 @@
+#pragma once
+// Inference with a trained model: sampling text, scoring text, classifying text, and opening
+// a run folder for it. The generate, score and predict stages and the loom generate, score,
+// predict and evaluate commands share these.
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "loom/pipeline.hpp"
+#include "loom/plugin.hpp"
+#include "run/workspace.hpp"
+
+namespace loom {
+
+// ConfigError naming `what` when the model gives no next-token probabilities.
+LanguageModel& language_model(Model& model, const std::string& what);
+
+// The token that ends a line: what the tokenizer makes of an empty line when that is one
+// token (the word tokenizer's <eos>), else the vocabulary's eos or bos. Text is generated and
+// scored as if it followed such a token, as every line but the first does in training.
+std::int32_t line_end(const Tokenizer* tokenizer, const Vocab& vocab);
+
+// Samples `words` tokens, starting after an end of line (temperature 0: always the likeliest);
+// writes lines of text (tokens joined by the tokenizer, or by spaces without one).
+void sample_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, std::int64_t words, double temperature,
+                 std::uint64_t seed, std::ostream& out);
+
+struct ScoreTotals {
+  std::int64_t lines = 0, tokens = 0, unknown = 0;
+  double log_prob = 0.0;
+};
+// Per-line log-probability and perplexity of the lines of `in` as a TSV table with a total
+// row; the model's state carries from line to line as in training. InputError naming
+// source:line for binary data, invalid UTF-8, and for input with no token to score.
+ScoreTotals score_lines(Model& model, const Tokenizer& tokenizer, const Vocab& vocab, std::istream& in,
+                        const std::string& source, std::ostream& out);
+// exp(-log_prob / tokens) with 4 decimals, or "" without tokens.
+std::string ppl_text(double log_prob, std::int64_t tokens);
+
+struct PredictTotals {
+  std::int64_t lines = 0;
+  std::map<std::string, std::int64_t> per_label;
+};
+// "label<TAB>probability" for each line of `in`, in order: the data component batches the
+// texts as it batches its own (BatchesTexts), the model scores them. Class names from the
+// run's labels.txt when it was opened for inference, else from the data.
+PredictTotals predict_lines(Workspace& ws, Model& model, const std::string& data_id, std::istream& in,
+                            const std::string& source, std::ostream& out);
+
+// Opens a trained run folder in `ws`: parameters from checkpoints/best.ckpt (last.ckpt when no
+// epoch was judged best), vocabularies from that checkpoint (the folder's vocab files must
+// agree with it), class names from labels.txt. Needs no file outside the folder. Returns the
+// checkpoint used.
+std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::path& dir);
+
+// "evaluate test: loss ... | ppl ... | 1,234 tokens": the model of an opened run on a split,
+// the data numericalised with the run's vocabularies.
+std::string evaluate_opened(Workspace& ws, const std::string& split);
+
+}  // namespace loom

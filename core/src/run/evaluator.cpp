@@ -1,0 +1,70 @@
+#include "run/evaluator.hpp"
+
+#include <chrono>
+
+#include "loom/interrupt.hpp"
+#include "loom/strings.hpp"
+
+namespace loom {
+
+EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string& split, MetricList& metrics) const {
+  EvalResult r;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
+  for (auto& [id, m] : metrics) m->reset();
+  Graph g(Mode::kEval);
+  double loss_sum = 0.0;
+  const std::int64_t n = data.num_batches(split, Mode::kEval);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (int sig = pending_interrupt())
+      throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + resume_hint_);
+    g.clear();
+    Batch b = data.batch(split, Mode::kEval, i);
+    ModelOutput out = model.forward(g, b);
+    loss_sum += out.loss_sum;
+    r.count += out.count;
+    r.tokens += b.target_tokens;
+    // Metrics that compare texts (BLEU) get the batch's decoded hypotheses here, once they
+    // exist: the search runs once per batch, for every such metric, never in training.
+    for (auto& [id, m] : metrics) m->update(b, out);
+  }
+  r.loss = r.count > 0 ? loss_sum / static_cast<double>(r.count) : 0.0;
+  for (auto& [id, m] : metrics) r.metrics.emplace_back(id, m->value());
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::string describe(const EvalResult& r) {
+  std::string s = "loss " + format_number("%.4f", r.loss);
+  for (const auto& [id, v] : r.metrics) s += " | " + id + " " + format_number("%.4g", v);
+  return s;
+}
+
+Json scores_json(const EvalResult& r) {
+  Json j = Json::object();
+  for (const auto& [id, v] : r.metrics) j[id] = v;
+  j["loss"] = r.loss;
+  return j;
+}
+
+Json metrics_line(int epoch, const std::string& split, const EvalResult& r, double lr, std::optional<double> grad_norm) {
+  Json line = Json::object();
+  line["epoch"] = epoch;
+  line["split"] = split;
+  line["loss"] = r.loss;
+  for (const auto& [id, v] : r.metrics) line[id] = v;
+  line["lr"] = lr;
+  if (grad_norm) line["grad_norm"] = *grad_norm;
+  line["tokens"] = r.tokens;
+  line["tokens_per_s"] = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
+  line["seconds"] = r.seconds;
+  return line;
+}
+
+void record_directions(Json& summary, const MetricList& metrics) {
+  Json& h = summary["higher_is_better"];
+  if (!h.is_object()) h = Json::object();
+  for (const auto& [id, m] : metrics) h[id] = m->higher_is_better();
+}
+
+}  // namespace loom

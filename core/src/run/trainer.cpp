@@ -1,0 +1,366 @@
+#include "run/trainer.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "loom/errors.hpp"
+#include "loom/interrupt.hpp"
+#include "loom/parameters.hpp"
+#include "loom/random.hpp"
+#include "loom/strings.hpp"
+#include "loom/tensor.hpp"
+#include "run/run_folder.hpp"
+#include "run/workspace.hpp"
+
+namespace loom {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  int total = static_cast<int>(s + 0.5);
+  char buf[32];
+  if (total >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", total / 3600, total / 60 % 60);
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", total / 60, total % 60);
+  return buf;
+}
+
+// A live progress line on a terminal; a line per log interval otherwise.
+class Progress {
+ public:
+  Progress(bool quiet, std::int64_t log_interval)
+      : quiet_(quiet), tty_(::isatty(STDOUT_FILENO) == 1), interval_(log_interval) {}
+
+  void update(int epoch, std::int64_t batch, std::int64_t total, double lr, double loss, double tokens_per_s,
+              double eta_s, bool show_ppl) {
+    if (quiet_) return;
+    bool last = batch == total;
+    if (tty_) {
+      if (!last && seconds_since(last_print_) < 0.2) return;
+    } else if (batch % interval_ != 0 || last) {
+      return;
+    }
+    last_print_ = Clock::now();
+    std::string line = "epoch " + std::to_string(epoch) + " | batch " + std::to_string(batch) + "/" +
+                       std::to_string(total) + " | lr " + format_number("%.4g", lr) + " | loss " +
+                       format_number("%.4f", loss) + (show_ppl ? " | ppl " + format_number("%.2f", std::exp(loss)) : "") +
+                       " | " + format_number("%.0f", tokens_per_s) + " tok/s | eta " + duration_text(eta_s);
+    if (tty_) std::printf("\r\033[K%s", line.c_str());
+    else std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    dirty_ = tty_;
+  }
+
+  // Ends a live line before other output.
+  void finish() {
+    if (dirty_) std::printf("\r\033[K");
+    dirty_ = false;
+  }
+
+ private:
+  bool quiet_, tty_;
+  std::int64_t interval_;
+  bool dirty_ = false;
+  Clock::time_point last_print_{};
+};
+
+}  // namespace
+
+Trainer::Trainer(StageContext& ctx, const Params& p)
+    : ctx_(ctx),
+      p_(p),
+      data_([&]() -> DataLoader& {
+        const std::string id = ctx.workspace.resolve(Kind::kData, p, "data");
+        ctx.workspace.require_prepared(id, p);
+        return dynamic_cast<DataLoader&>(ctx.workspace.get(id));
+      }()),
+      model_(ctx.workspace.get_as<Model>(Kind::kModel, p, "model")),
+      optimizer_(ctx.workspace.get_as<Optimizer>(Kind::kOptimizer, p, "optimizer")),
+      metrics_(ctx.workspace.metrics(p)),
+      stateful_(dynamic_cast<Stateful*>(&model_)),
+      split_(p.get_string("split")),
+      valid_(p.get_string("validate_on")),
+      select_(p.get_string("select")),
+      epochs_(static_cast<int>(p.get_int("epochs"))),
+      max_batches_(p.get_int("max_batches_per_epoch")),
+      schedule_(LrScheduleOptions::from(p), optimizer_.learning_rate(), 0),
+      last_path_(ctx.folder.checkpoints() / "last.ckpt"),
+      best_path_(ctx.folder.checkpoints() / "best.ckpt") {
+  if (!data_.has_split(split_)) p.fail("split", "the data has no split '" + split_ + "'");
+  if (!valid_.empty() && !data_.has_split(valid_))
+    p.fail("validate_on", "the data has no split '" + valid_ + "' (it has: " + join(data_.splits()) + ")");
+  if (select_.empty()) select_ = metrics_.empty() ? "loss" : metrics_[0].first;
+  if (select_ != "loss") {
+    auto it = std::find_if(metrics_.begin(), metrics_.end(), [&](auto& m) { return m.first == select_; });
+    if (it == metrics_.end()) p.fail("select", "'" + select_ + "' is not one of the computed metrics or 'loss'");
+    higher_better_ = it->second->higher_is_better();
+  }
+  schedule_ = LrSchedule(LrScheduleOptions::from(p), optimizer_.learning_rate(),
+                         static_cast<std::int64_t>(epochs_) * batches_per_epoch());
+  st_.lr = schedule_.epoch_lr();
+}
+
+std::int64_t Trainer::batches_per_epoch() const {
+  std::int64_t total = data_.num_batches(split_, Mode::kTrain);
+  return max_batches_ > 0 ? std::min(total, max_batches_) : total;
+}
+
+Checkpoint Trainer::make_checkpoint() const {
+  const Tensor& values = model_.parameters().values();
+  for (std::int64_t i = 0; i < values.numel(); ++i)
+    if (!std::isfinite(values.data()[i]))
+      throw DivergedError("training diverged: a parameter is " + format_number("%g", values.data()[i]) + " at epoch " +
+                          std::to_string(st_.epoch) + ", batch " + std::to_string(st_.batch) +
+                          "; not saved, the last checkpoint stays (try a lower learning rate or gradient clipping)");
+  Checkpoint ck;
+  StateDict& run = ck.add_section("run");
+  run.set("loom_version", LOOM_VERSION_STRING);
+  run.set("seed", static_cast<std::int64_t>(ctx_.workspace.seed()));
+  run.set("config", ctx_.folder.config_text());
+  run.set("config_fingerprint", fingerprint(ctx_.folder.config_text()));
+  run.set("stage", static_cast<std::int64_t>(ctx_.index));
+  TrainState st = st_;
+  st.lr = schedule_.epoch_lr();
+  st.save(run);
+  run.set("metrics_bytes", static_cast<std::int64_t>(ctx_.folder.metrics_bytes()));
+  run.set("summary", const_cast<RunFolder&>(ctx_.folder).summary());
+  save_parameters(model_.parameters(), ck.add_section("parameters"));
+  optimizer_.save_state(ck.add_section("optimizer"));
+  if (stateful_) stateful_->save_state(ck.add_section("model_state"));
+  for (const auto& [id, m] : metrics_) m->save_state(ck.add_section("metric." + id));
+  for (const auto& [id, text] : ctx_.workspace.vocab_texts()) ck.add_section("vocab." + id).set("text", text);
+  return ck;
+}
+
+void Trainer::save(std::initializer_list<std::filesystem::path> paths) {
+  std::string bytes = make_checkpoint().serialize();
+  for (const auto& path : paths) write_file_atomically(path, bytes);
+  if (!ctx_.folder.config_written()) ctx_.folder.write_config();
+  last_saved_ = "epoch " + std::to_string(st_.epoch) + ", batch " + std::to_string(st_.batch);
+}
+
+void Trainer::restore() {
+  const Resume& resume = *ctx_.resume;
+  const Checkpoint& ck = resume.checkpoint();
+  st_ = TrainState::load(ck.section("run"));
+  load_parameters(model_.parameters(), ck.section("parameters"));
+  optimizer_.load_state(ck.section("optimizer"), model_.parameters());
+  // A learning rate set anew on the command line wins over the checkpoint's.
+  schedule_.set_epoch_lr(resume.lr_overridden() ? optimizer_.learning_rate() : st_.lr);
+  if (stateful_) {
+    if (ck.has_section("model_state")) stateful_->load_state(ck.section("model_state"));
+    else stateful_->reset_state();
+  }
+  for (const auto& [id, m] : metrics_) {
+    if (ck.has_section("metric." + id)) {
+      m->load_state(ck.section("metric." + id));
+    } else {
+      m->reset();
+      if (st_.batch > 0)
+        ctx_.workspace.say("  metric '" + id + "' is new: its value for epoch " + std::to_string(st_.epoch) +
+                           " covers the batches after the checkpoint only");
+    }
+  }
+}
+
+std::string Trainer::where_diverged(int epoch, std::int64_t i, std::int64_t total) const {
+  std::string s = " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i + 1) + "/" + std::to_string(total);
+  if (last_saved_.empty()) return s + "; no checkpoint was saved yet (try a lower learning rate or gradient clipping)";
+  return s + "; the last checkpoint (" + last_saved_ + ") stays in " + last_path_.string() +
+         " (try a lower learning rate or gradient clipping, then --resume)";
+}
+
+// A loss or metric that is not a number any more (an infinite perplexity, say) is a
+// divergence, even when every batch loss was finite: it must never become "best".
+void Trainer::check_finite(const EvalResult& r, const std::string& split, int epoch) const {
+  std::vector<std::pair<std::string, double>> values = r.metrics;
+  values.emplace_back("loss", r.loss);
+  for (const auto& [id, v] : values)
+    if (!std::isfinite(v))
+      throw DivergedError("training diverged: " + id + " on split '" + split + "' is " + format_number("%g", v) +
+                          " after epoch " + std::to_string(epoch) + "; the best checkpoint stays (" +
+                          (st_.best_epoch > 0 ? "epoch " + std::to_string(st_.best_epoch) : std::string("none yet")) +
+                          "; try a lower learning rate or gradient clipping)");
+}
+
+double Trainer::step(Graph& g, const Batch&, const ModelOutput& out) {
+  g.backward(out.loss);
+  reduce_gradients();
+  optimizer_.set_learning_rate(schedule_.lr_at(st_.step));
+  const double norm = optimizer_.step(model_.parameters());
+  ++st_.step;
+  return norm;
+}
+
+void Trainer::run() {
+  const int patience = static_cast<int>(p_.get_int("early_stop.patience"));
+  const std::int64_t every = p_.get_int("checkpoint.every");
+  const int keep = static_cast<int>(p_.get_int("checkpoint.keep"));
+  const std::uint64_t seed = ctx_.workspace.seed();
+  Progress progress(ctx_.folder.quiet(), p_.get_int("log_interval"));
+  const bool perplexity_like = std::any_of(metrics_.begin(), metrics_.end(), [](auto& m) { return m.first == "ppl"; });
+  Parameters& params = model_.parameters();
+  RunFolder& folder = ctx_.folder;
+
+  if (ctx_.resume && ctx_.resume->stage() == ctx_.index) {
+    restore();
+    folder.say("resumed at epoch " + std::to_string(st_.epoch) + ", batch " + std::to_string(st_.batch) + " (lr " +
+               format_number("%.4g", schedule_.epoch_lr()) +
+               (st_.best ? ", best " + select_ + " " + format_number("%.4g", *st_.best) : "") + ")");
+    ctx_.resume.reset();  // the stages after this one start afresh
+    if (st_.batch > batches_per_epoch())
+      throw InputError(last_path_.string() + ": the checkpoint stands at batch " + std::to_string(st_.batch) +
+                       " of epoch " + std::to_string(st_.epoch) + ", but split '" + split_ + "' has " +
+                       std::to_string(batches_per_epoch()) + " batches now");
+    folder.commit();
+  }
+  if (st_.epoch > 1 || st_.batch > 0) last_saved_ = "epoch " + std::to_string(st_.epoch) + ", batch " + std::to_string(st_.batch);
+
+  Graph g(Mode::kTrain);
+  const double seconds_before = st_.train_seconds;
+  const auto train_start = Clock::now();
+  const Evaluator evaluator(folder.resume_hint());
+  while (!st_.stopped && st_.epoch <= epochs_) {
+    const int epoch = st_.epoch;
+    const std::int64_t total = batches_per_epoch();
+    if (st_.batch > total)
+      throw InputError(last_path_.string() + ": the checkpoint stands at batch " + std::to_string(st_.batch) +
+                       " of epoch " + std::to_string(epoch) + ", but split '" + split_ + "' has " +
+                       std::to_string(total) + " batches now");
+    if (auto* shuffled = dynamic_cast<EpochAware*>(&data_)) shuffled->start_epoch(epoch);
+    if (st_.batch == 0) {
+      schedule_.start_epoch(epoch);
+      if (stateful_) stateful_->reset_state();
+      for (auto& [id, m] : metrics_) m->reset();
+      st_.loss_sum = st_.norm_sum = st_.epoch_seconds = 0.0;
+      st_.count = st_.tokens = 0;
+    }
+    // Otherwise the carried state, the metrics and the sums come from the checkpoint.
+    const double epoch_seconds_before = st_.epoch_seconds;
+    const std::int64_t first_batch = st_.batch, tokens_before = st_.tokens;
+    const auto t0 = Clock::now();
+    for (std::int64_t i = first_batch; i < total; ++i) {
+      Batch b = data_.batch(split_, Mode::kTrain, i);
+      g.clear();
+      g.reseed(random_bits(stream_key(seed, "dropout"), static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i)));
+      ModelOutput out = model_.forward(g, b);
+      const double batch_loss = out.loss.value().item();
+      if (!std::isfinite(batch_loss)) {
+        progress.finish();
+        throw DivergedError("training diverged: loss is " + format_number("%g", batch_loss) + where_diverged(epoch, i, total));
+      }
+      const double lr = schedule_.lr_at(st_.step);
+      const double norm = step(g, b, out);
+      if (!std::isfinite(norm)) {
+        progress.finish();
+        throw DivergedError("training diverged: the gradient norm is " + format_number("%g", norm) +
+                            where_diverged(epoch, i, total));
+      }
+      st_.norm_sum += norm;
+      params.zero_grad();
+      st_.loss_sum += out.loss_sum;
+      st_.count += out.count;
+      st_.tokens += b.target_tokens;
+      for (auto& [id, m] : metrics_) m->update(b, out);
+      st_.batch = i + 1;
+      const double elapsed = seconds_since(t0);
+      progress.update(epoch, i + 1, total, lr, st_.loss_sum / std::max<std::int64_t>(st_.count, 1),
+                      static_cast<double>(st_.tokens - tokens_before) / std::max(elapsed, 1e-9),
+                      elapsed / static_cast<double>(i + 1 - first_batch) * static_cast<double>(total - i - 1),
+                      perplexity_like);
+      if (int sig = pending_interrupt()) {
+        progress.finish();
+        st_.epoch_seconds = epoch_seconds_before + seconds_since(t0);
+        st_.train_seconds = seconds_before + seconds_since(train_start);
+        save({last_path_});
+        throw Interrupted(sig, "interrupted at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i + 1) +
+                                   "/" + std::to_string(total) + ": saved " + last_path_.string() + folder.resume_hint());
+      }
+      if (every > 0 && st_.batch % every == 0 && st_.batch < total) {
+        st_.epoch_seconds = epoch_seconds_before + seconds_since(t0);
+        st_.train_seconds = seconds_before + seconds_since(train_start);
+        save({last_path_});
+      }
+    }
+    g.clear();
+    progress.finish();
+    st_.epoch_seconds = epoch_seconds_before + seconds_since(t0);
+    st_.train_seconds = seconds_before + seconds_since(train_start);
+    // Saved before validation, so an interrupt during it loses none of the epoch.
+    save({last_path_});
+    EvalResult tr;
+    tr.seconds = st_.epoch_seconds;
+    tr.count = st_.count;
+    tr.tokens = st_.tokens;
+    tr.loss = st_.count > 0 ? st_.loss_sum / static_cast<double>(st_.count) : 0.0;
+    for (auto& [id, m] : metrics_) tr.metrics.emplace_back(id, m->value());
+    // The rate of the epoch's last step (with no step schedule, the epoch's rate).
+    const double lr_used = schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0));
+    folder.write_metrics_line(metrics_line(epoch, split_, tr, lr_used,
+                                           total > 0 ? std::optional<double>(st_.norm_sum / static_cast<double>(total))
+                                                     : std::nullopt));
+    folder.say("epoch " + std::to_string(epoch) + " " + split_ + ": " + describe(tr) + " | " +
+               format_number("%.0f", static_cast<double>(tr.tokens) / std::max(tr.seconds, 1e-9)) + " tok/s | " +
+               format_number("%.1f", tr.seconds) + " s");
+    std::optional<EvalResult> vr;
+    if (!valid_.empty()) {
+      vr = evaluator.evaluate(model_, data_, valid_, metrics_);
+      folder.write_metrics_line(metrics_line(epoch, valid_, *vr, lr_used, std::nullopt));
+    }
+    check_finite(tr, split_, epoch);
+    if (vr) check_finite(*vr, valid_, epoch);
+    const EvalResult& judged = vr ? *vr : tr;
+    double value = judged.loss;
+    for (const auto& [id, v] : judged.metrics)
+      if (id == select_) value = v;
+    const bool improved = !st_.best || (higher_better_ ? value > *st_.best : value < *st_.best);
+    std::string verdict;
+    if (improved) {
+      st_.best = value;
+      st_.best_epoch = epoch;
+      st_.since_best = 0;
+      verdict = "best so far, saved";
+    } else {
+      ++st_.since_best;
+      verdict = "no improvement on " + format_number("%.4g", *st_.best) + " (epoch " + std::to_string(st_.best_epoch) + ")";
+      if (schedule_.anneal()) verdict += ", lr -> " + format_number("%.4g", schedule_.epoch_lr());
+    }
+    st_.stopped = patience > 0 && st_.since_best >= patience;
+    st_.epoch = epoch + 1;
+    st_.batch = 0;
+    st_.train_seconds = seconds_before + seconds_since(train_start);
+    const std::filesystem::path kept = folder.checkpoints() / ("epoch-" + std::to_string(epoch) + ".ckpt");
+    if (improved && keep > 0) save({best_path_, kept, last_path_});
+    else if (improved) save({best_path_, last_path_});
+    else if (keep > 0) save({kept, last_path_});
+    else save({last_path_});
+    if (keep > 0) std::filesystem::remove(folder.checkpoints() / ("epoch-" + std::to_string(epoch - keep) + ".ckpt"));
+    if (vr) folder.say("epoch " + std::to_string(epoch) + " " + valid_ + ": " + describe(*vr) + " | " + verdict);
+    else folder.say("epoch " + std::to_string(epoch) + ": " + verdict);
+    if (st_.stopped) folder.say("early stop: no improvement for " + std::to_string(patience) + " epochs");
+  }
+  release_cached_storage();
+  if (st_.best_epoch > 0) {
+    load_parameters(params, Checkpoint::read(best_path_).section("parameters"));
+    folder.say("restored the best epoch (" + std::to_string(st_.best_epoch) + ", " + select_ + " " +
+               format_number("%.4g", *st_.best) + ")");
+  }
+  Json& summary = folder.summary();
+  record_directions(summary, metrics_);
+  Json& t = summary["train"];
+  t["best_epoch"] = st_.best_epoch;
+  t["select"] = select_;
+  if (st_.best) t["best_" + select_] = *st_.best;
+  t["seconds"] = st_.train_seconds;
+  t["parameters"] = params.count();
+}
+
+}  // namespace loom

@@ -1,0 +1,71 @@
+#pragma once
+// A train stage: the epoch loop, one optimizer step per batch, validation after each epoch,
+// the checkpoint policy, early stopping and interrupts.
+//
+// step(): forward, backward, gradient reduction (the one place where a data-parallel run sums
+// its gradients across processes; nothing to do in one process), then the optimizer's update
+// with the learning rate of the step (LrSchedule), which also clips.
+//
+// Checkpoints: checkpoints/last.ckpt at the end of every epoch's batches (before validation,
+// so an interrupt during it loses none of the epoch), after validation, every
+// checkpoint.every batches and on SIGINT/SIGTERM; best.ckpt when the selected metric
+// improves; epoch-<E>.ckpt for the last checkpoint.keep epochs. The best epoch's parameters
+// are restored when the stage ends.
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <optional>
+#include <string>
+
+#include "loom/graph.hpp"
+#include "loom/plugin.hpp"
+#include "run/evaluator.hpp"
+#include "run/lr_schedule.hpp"
+#include "run/resume.hpp"
+#include "stages/stage.hpp"
+
+namespace loom {
+
+class Trainer {
+ public:
+  // Resolves the stage's components and options (ConfigError naming the option that cannot
+  // work: a split the data lacks, say).
+  Trainer(StageContext& ctx, const Params& stage);
+
+  // Trains until the stage's epochs are done or it stops early. A resumed run continues from
+  // the checkpoint's TrainState (and commits the resume: from here on the folder is written).
+  // Throws DivergedError on a non-finite loss, gradient norm or metric, Interrupted after
+  // saving when SIGINT/SIGTERM arrived.
+  void run();
+
+ private:
+  // One optimizer step on batch `i` of `epoch`; returns the gradient norm before clipping.
+  double step(Graph& g, const Batch& batch, const ModelOutput& out);
+  // Sums the gradients of data-parallel processes: the gradient arena is one buffer, so this
+  // is one all-reduce. One process: nothing to sum.
+  void reduce_gradients() {}
+  void restore();
+  Checkpoint make_checkpoint() const;
+  void save(std::initializer_list<std::filesystem::path> paths);
+  std::string where_diverged(int epoch, std::int64_t i, std::int64_t total) const;
+  void check_finite(const EvalResult& r, const std::string& split, int epoch) const;
+  std::int64_t batches_per_epoch() const;
+
+  StageContext& ctx_;
+  const Params& p_;
+  DataLoader& data_;
+  Model& model_;
+  Optimizer& optimizer_;
+  MetricList metrics_;
+  Stateful* stateful_;
+  std::string split_, valid_, select_;
+  bool higher_better_ = false;
+  int epochs_;
+  std::int64_t max_batches_;
+  LrSchedule schedule_;
+  TrainState st_;
+  std::string last_saved_;  // "epoch E, batch B" of the last checkpoint, or "" before the first
+  std::filesystem::path last_path_, best_path_;
+};
+
+}  // namespace loom

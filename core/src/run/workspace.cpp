@@ -1,0 +1,177 @@
+#include "run/workspace.hpp"
+
+#include <algorithm>
+
+#include "loom/errors.hpp"
+#include "loom/random.hpp"
+#include "loom/strings.hpp"
+#include "stages/stage.hpp"
+
+namespace loom {
+
+// What a factory builds its component from: its parameters, and the components and
+// vocabularies they name, resolved in the workspace.
+class Workspace::Context : public BuildContext {
+ public:
+  Context(Workspace& ws, Params params, std::uint64_t seed, const std::vector<ParamSpec>& specs)
+      : BuildContext(std::move(params), seed), ws_(ws), specs_(specs) {}
+
+  const Vocab& vocab(const std::string& param) const override {
+    return ws_.vocab_of(ws_.resolve(kind_of(param), params(), param), params(), param);
+  }
+  std::vector<std::string> label_names(const std::string& param) const override {
+    if (ws_.saved_labels_) return *ws_.saved_labels_;
+    return BuildContext::label_names(param);
+  }
+
+ protected:
+  Component& component_for(const std::string& param) const override {
+    return ws_.get(ws_.resolve(kind_of(param), params(), param));
+  }
+
+ private:
+  Kind kind_of(const std::string& param) const {
+    for (const auto& s : specs_)
+      if (s.name == param && s.type == ParamType::kComponent && !s.choices.empty())
+        if (auto k = kind_from_folder(s.choices[0])) return *k;
+    throw AssertionError("plugin '" + params().plugin() + "' asks for component parameter '" + param +
+                         "' that it did not declare as a component");
+  }
+
+  Workspace& ws_;
+  const std::vector<ParamSpec>& specs_;
+};
+
+Workspace::Workspace(const Registry& registry, const ConfigNode& root, std::uint64_t seed, PathCheck paths,
+                     std::function<void(const std::string&)> say)
+    : registry_(registry), seed_(seed), say_(std::move(say)) {
+  std::vector<std::string> errors;
+  resolved_ = resolve_pipeline(root, registry_, errors, paths);
+  if (!errors.empty()) throw ConfigError(join(errors, "\n"));
+  for (auto& c : resolved_.components) slots_[c.id].decl = &c;
+}
+
+Component& Workspace::get(const std::string& id) {
+  auto it = slots_.find(id);
+  LOOM_ASSERT(it != slots_.end(), "unknown component " + id);
+  Slot& slot = it->second;
+  if (slot.object) return *slot.object;
+  if (slot.building) throw ConfigError(slot.decl->where, "component '" + id + "' depends on itself");
+  slot.building = true;
+  const auto& d = *slot.decl->plugin->descriptor;
+  Context ctx(*this, Params(id, d.name, d.params, slot.decl->values), stream_key(seed_, id), d.params);
+  try {
+    slot.object = d.factory(ctx);
+  } catch (...) {
+    slot.building = false;  // a failed build may be asked for again (loom validate goes on)
+    throw;
+  }
+  slot.building = false;
+  LOOM_ASSERT(slot.object != nullptr, "plugin '" + d.name + "' built nothing");
+  if (auto* model = dynamic_cast<Model*>(slot.object.get())) {
+    LOOM_ASSERT(model->parameters().finalized(), "plugin '" + d.name + "' did not finalize its parameters");
+    say("model '" + id + "' (" + d.name + "): " + with_commas(model->parameters().count()) + " parameters");
+  }
+  return *slot.object;
+}
+
+std::string Workspace::resolve(Kind kind, const Params& params, const std::string& param) const {
+  ConfigNode value = params.has(param) ? ConfigNode::scalar(params.get_string(param), params.where(param)) : ConfigNode();
+  return resolve_ref(resolved_.components, kind, value, "'" + param + "'", nullptr);
+}
+
+const std::string& Workspace::plugin_of(const std::string& id) const {
+  return slots_.at(id).decl->plugin->descriptor->name;
+}
+
+Model& Workspace::only_model() { return dynamic_cast<Model&>(get(resolve(Kind::kModel, Params(), "model"))); }
+
+MetricList Workspace::metrics(const Params& p) {
+  std::vector<std::string> ids = p.has("metrics") ? p.get_strings("metrics") : std::vector<std::string>{};
+  if (ids.empty())
+    for (const auto& c : resolved_.components)
+      if (c.plugin && c.plugin->descriptor->kind == Kind::kMetric) ids.push_back(c.id);
+  MetricList out;
+  for (const auto& id : ids) {
+    auto it = slots_.find(id);
+    if (it == slots_.end() || it->second.decl->plugin->descriptor->kind != Kind::kMetric)
+      p.fail("metrics", "'" + id + "' is not a metric component");
+    out.emplace_back(id, &dynamic_cast<Metric&>(get(id)));
+  }
+  return out;
+}
+
+namespace {
+
+const Vocab& stand_in_vocab() {
+  static const Vocab v = [] {
+    Vocab out;
+    out.set_special(Special::kPad, "<pad>");
+    out.set_special(Special::kUnk, "<unk>");
+    out.set_special(Special::kBos, "<bos>");
+    out.set_special(Special::kEos, "<eos>");
+    return out;
+  }();
+  return v;
+}
+
+}  // namespace
+
+const Vocab& Workspace::vocab_of(const std::string& id, const Params& asking, const std::string& param) const {
+  auto it = slots_.find(id);
+  const bool built = it != slots_.end() && it->second.vocab;
+  if (!built && checking_) return stand_in_vocab();
+  if (!built)
+    asking.fail(param, "needs the vocabulary of '" + id + "', which is not built yet: add '- build_vocab: {}' before this stage");
+  return *it->second.vocab;
+}
+
+void Workspace::set_vocab(const std::string& id, Vocab vocab) {
+  vocab_texts_[id] = vocab.to_text();
+  slots_[id].vocab = std::move(vocab);
+}
+
+std::string Workspace::vocab_file_name(const std::string& vocab_id) const {
+  int vocabs = 0;
+  for (const auto& c : resolved_.components)
+    if (c.plugin && c.plugin->descriptor->kind == Kind::kVocab) ++vocabs;
+  return vocabs == 1 ? "vocab.txt" : "vocab_" + vocab_id + ".txt";
+}
+
+const Vocab& Workspace::vocab_of_data(const std::string& data_id) {
+  for (const auto& s : resolved_.stages) {
+    if (s.name != "build_vocab") continue;
+    Params p = s.params();
+    if (resolve(Kind::kData, p, "data") == data_id) return vocab_of(resolve(Kind::kVocab, p, "vocab"), p, "vocab");
+  }
+  throw ConfigError("the run's pipeline has no build_vocab stage for data '" + data_id + "', so its texts have no vocabulary");
+}
+
+void Workspace::require_prepared(const std::string& data_id, const Params& p) const {
+  if (!prepared_.count(data_id))
+    throw ConfigError("stage '" + p.plugin() + "' reads data '" + data_id +
+                      "' before any build_vocab stage has numericalised it: add '- build_vocab: {}' first");
+}
+
+std::vector<std::string> Workspace::build_for_check() {
+  checking_ = true;
+  std::vector<std::string> errors;
+  auto note = [&](const std::string& message) {
+    if (std::find(errors.begin(), errors.end(), message) == errors.end()) errors.push_back(message);
+  };
+  for (const auto& c : resolved_.components) {
+    try {
+      get(c.id);
+    } catch (const ConfigError& e) {
+      note(e.what());
+    } catch (const InputError& e) {
+      note(e.what());
+    } catch (const ResourceError& e) {
+      note(e.what());
+    }
+  }
+  checking_ = false;
+  return errors;
+}
+
+}  // namespace loom
