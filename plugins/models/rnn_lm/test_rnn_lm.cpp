@@ -106,7 +106,10 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
     const std::string yaml = tiny(c.cell, c.emsize, c.nhid, c.nlayers, c.tie);
     BOOST_TEST_CONTEXT(yaml) {
       Lm lm(registry, yaml);
-      loom::testing::GradCheck r = loom::testing::check_model_gradients(*lm.model, lm_batch(), 8);
+      // ReLU has a kink at 0: a step of 1e-2 across it gives the central difference a slope
+      // the function does not have at the point, so those cells take a smaller step.
+      const double step = std::string(c.cell) == "rnn_relu" ? 1e-3 : 1e-2;
+      loom::testing::GradCheck r = loom::testing::check_model_gradients(*lm.model, lm_batch(), 8, step);
       BOOST_TEST_MESSAGE(yaml << ": " << r.checked << " values, worst error " << r.worst_error << " at " << r.worst_at);
       BOOST_TEST(r.checked >= 8 * 5);
       BOOST_TEST(r.ok(c.tolerance), "worst error " << r.worst_error << " at " << r.worst_at);
