@@ -6,6 +6,7 @@
 #include <fstream>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -176,7 +177,8 @@ BOOST_AUTO_TEST_CASE(git_commit_does_not_search_parent_folders) {
 }
 
 BOOST_AUTO_TEST_CASE(loom_commit_is_the_commit_of_the_source_tree) {
-  // This suite runs from the build tree, so the core library finds its sources.
+  // Stamped by the build (git rev-parse) and read here from .git by git_commit: two ways to
+  // the commit the suite was built from.
   BOOST_TEST(loom::loom_commit() == loom::git_commit(LOOM_TEST_SOURCE_DIR));
   std::string commit = loom::loom_commit();
   BOOST_TEST((commit == "unknown" || is_hex(commit, 40) || is_hex(commit, 64)), commit);
@@ -254,6 +256,8 @@ BOOST_FIXTURE_TEST_CASE(run_manifest_has_every_key_in_order, Loaded) {
   const Json& loom_info = *m.find("loom");
   BOOST_TEST(text(loom_info, "version") == "0.1.0");
   BOOST_TEST(text(loom_info, "commit") == loom::loom_commit());
+  BOOST_TEST(loom_info.find("dirty")->boolean() != nullptr);
+  BOOST_TEST(*loom_info.find("dirty")->boolean() == loom::loom_tree_dirty());
   BOOST_TEST(text(m, "command") == "loom run 'a b.yaml'");
   BOOST_TEST(m.find("threads")->integer() == 2);
   BOOST_TEST(m.find("seed")->integer() == 1111);
@@ -311,17 +315,23 @@ BOOST_FIXTURE_TEST_CASE(write_manifest_writes_the_json_the_report_reads, Loaded)
   BOOST_TEST(!fs::exists(tmp / "manifest.json.tmp"));
 }
 
-// The manifest hashes every plugin at the start of a run: it must stay cheap.
-BOOST_FIXTURE_TEST_CASE(hashing_the_plugins_is_cheap, Loaded) {
+// The manifest hashes every plugin at the start of a run: every file gets its own digest,
+// and hashing a file is hashing its bytes. (How long it takes is measured, not asserted.)
+BOOST_FIXTURE_TEST_CASE(hashing_the_plugins_gives_each_file_its_digest, Loaded) {
   auto start = std::chrono::steady_clock::now();
   std::uintmax_t bytes = 0;
+  std::set<std::string> digests;
   for (const auto& p : registry.plugins()) {
-    loom::sha256_file(p.file);
+    const std::string digest = loom::sha256_file(p.file);
+    BOOST_TEST(is_hex(digest, 64), digest);
+    BOOST_TEST(digests.insert(digest).second, p.file << " has the digest of another plugin");
+    std::ifstream in(p.file, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BOOST_TEST(loom::sha256_hex(content) == digest, p.file);
     bytes += fs::file_size(p.file);
   }
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   BOOST_TEST_MESSAGE("hashed " << registry.plugins().size() << " plugins, " << bytes
                                << " bytes, in " << ms << " ms");
-  BOOST_TEST(ms < 1000.0);
 }

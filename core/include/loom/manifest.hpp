@@ -6,7 +6,7 @@
 // The runner writes the manifest when a run starts (status "running", finished null) and
 // again when it ends; a manifest still "running" belongs to a run that was killed.
 //
-//   {"loom": {"version": "0.1.0", "commit": "<40 hex>" | "unknown"},
+//   {"loom": {"version": "0.1.0", "commit": "<40 hex>" | "unknown", "dirty": false},
 //    "command": "loom run tiny.yaml", "started": "2026-11-21T10:00:00Z", "finished": null,
 //    "status": "running", "threads": 2, "seed": 1111, "host": "...", "compiler": "gcc 12.2.0",
 //    "cpu": {"model": "...", "cores": 2, "flags": "fpu ... avx512f ..."},
@@ -62,11 +62,11 @@ std::string shell_command(const std::vector<std::string>& argv);
 // reports "unknown" rather than that repository's commit.
 std::string git_commit(const std::filesystem::path& dir);
 
-// The commit of the source tree libloom_core was built from, when the library runs from its
-// build tree (the source folder is read from the build tree's CMakeCache.txt); "unknown" for
-// an installed library. It is the commit checked out now, which is the one built unless the
-// tree changed after the build.
+// The commit of the source tree libloom_core was built from, stamped at build time ("unknown"
+// when it was not built from a git checkout), and whether that tree had uncommitted changes
+// to tracked files then.
 std::string loom_commit();
+bool loom_tree_dirty();
 
 // SHA-256 (FIPS 180-4) as 64 lowercase hex digits.
 std::string sha256_hex(std::string_view bytes);

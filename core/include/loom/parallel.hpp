@@ -30,15 +30,16 @@ void flush_subnormals();
 // Whether the calling thread flushes subnormals (false where there is no such control).
 bool subnormals_are_flushed();
 
-// Calls body(begin, end) over [0, n) in chunks of at least `grain` items, in parallel when
-// there is enough work. The chunking does not depend on the thread count, so a body whose
-// per-chunk results are combined in chunk order gives identical results at any thread count.
 // How many chunks parallel_chunks makes of n items; chunk c starts at c * grain, so a body
 // can keep per-chunk results in a vector indexed by begin / grain.
 inline std::int64_t parallel_chunk_count(std::int64_t n, std::int64_t grain) {
   return n <= 0 ? 0 : (n + grain - 1) / grain;
 }
 
+// Calls body(begin, end) over [0, n) in chunks of `grain` items (the last one shorter), in
+// parallel when there is enough work. The chunking does not depend on the thread count, so a
+// body whose per-chunk results are combined in chunk order gives identical results at any
+// thread count.
 template <class Body>
 void parallel_chunks(std::int64_t n, std::int64_t grain, Body&& body) {
   if (n <= 0) return;

@@ -4,8 +4,12 @@
 //
 // A plugin library exports exactly one entry point with LOOM_PLUGIN(descriptor_function),
 // returning a PluginDescriptor whose first member is the core ABI version it was built
-// against; the loader refuses libraries of another version. Interfaces follow one pattern: a
-// public non-virtual method checks its contract and calls a protected *_impl hook.
+// against; the loader refuses libraries of another version. The component classes (Tokenizer,
+// VocabBuilder, DataLoader, Model, Optimizer, Metric) follow one pattern: a public non-virtual
+// method (checking its contract where it has one, as DataLoader::batch and Model::forward do)
+// calls a protected *_impl hook. The optional abilities (EpochAware, HasLabels, BatchesTexts,
+// HasReferenceScores, Stateful, LanguageModel) are small interfaces of public pure virtuals,
+// which a component derives from besides its class.
 #include <boost/dll/alias.hpp>
 
 #include <cstdint>

@@ -202,31 +202,6 @@ std::optional<std::string> resolve_ref(const std::filesystem::path& git_dir,
   return std::nullopt;
 }
 
-// The file libloom_core.so was loaded from.
-std::optional<std::filesystem::path> core_library_file() {
-  Dl_info info{};
-  if (::dladdr(reinterpret_cast<void*>(&loom_commit), &info) == 0 || info.dli_fname == nullptr)
-    return std::nullopt;
-  std::error_code ec;
-  auto file = std::filesystem::weakly_canonical(info.dli_fname, ec);
-  if (ec) return std::nullopt;
-  return file;
-}
-
-// The folder `loom_SOURCE_DIR` in a build tree's CMakeCache.txt.
-std::optional<std::filesystem::path> source_dir_of_build(const std::filesystem::path& build_dir) {
-  auto cache = read_text(build_dir / "CMakeCache.txt");
-  if (!cache) return std::nullopt;
-  std::istringstream lines(*cache);
-  const std::string key = "loom_SOURCE_DIR:";
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(key, 0) != 0) continue;
-    std::size_t eq = line.find('=');
-    if (eq != std::string::npos) return std::filesystem::path(trim(line.substr(eq + 1)));
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string git_commit(const std::filesystem::path& dir) {
@@ -255,22 +230,12 @@ std::string git_commit(const std::filesystem::path& dir) {
   return resolve_ref(git_dir, common_dir, value.substr(5)).value_or("unknown");
 }
 
-std::string loom_commit() {
-  // An installed library may have been built from any commit; only a library that runs from
-  // the build tree it was compiled in can trust the tree beside it.
-  auto library = core_library_file();
-  if (!library) return "unknown";
-  std::error_code ec;
-  auto build = std::filesystem::weakly_canonical(LOOM_BUILD_DIR, ec);
-  auto rel = library->lexically_relative(build);
-  if (ec || rel.empty() || *rel.begin() == "..") return "unknown";
-#ifdef LOOM_SOURCE_DIR
-  std::optional<std::filesystem::path> source = std::filesystem::path(LOOM_SOURCE_DIR);
-#else
-  auto source = source_dir_of_build(build);
-#endif
-  return source ? git_commit(*source) : "unknown";
-}
+// Defined in the file the build writes (cmake/LoomBuildStamp.cmake).
+const char* build_commit();
+bool build_tree_dirty();
+
+std::string loom_commit() { return build_commit(); }
+bool loom_tree_dirty() { return build_tree_dirty(); }
 
 // ---- the machine and the libraries ---------------------------------------------------------
 namespace {
@@ -401,6 +366,7 @@ Json run_manifest(const Registry& registry, const ManifestInfo& info) {
   Json loom = Json::object();
   loom["version"] = LOOM_VERSION_STRING;
   loom["commit"] = loom_commit();
+  loom["dirty"] = loom_tree_dirty();
   m["loom"] = std::move(loom);
   m["command"] = shell_command(info.command);
   m["started"] = utc_now_iso8601();
