@@ -11,7 +11,8 @@ namespace loom {
   ROW(evaluate)               \
   ROW(generate)               \
   ROW(score)                  \
-  ROW(predict)
+  ROW(predict)                \
+  /* the end of the table */
 
 #define LOOM_DECLARE_STAGE(name) Stage name##_stage();
 LOOM_STAGE_TABLE(LOOM_DECLARE_STAGE)
