@@ -22,6 +22,7 @@
 #include "loom/parameters.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/report.hpp"
+#include "loom/strings.hpp"
 #include "run/run_folder.hpp"
 
 extern char** environ;
@@ -31,12 +32,6 @@ namespace loom {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
 
 std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t");

@@ -29,6 +29,7 @@
 #include "loom/parallel.hpp"
 #include "loom/plugin.hpp"
 #include "loom/random.hpp"
+#include "loom/strings.hpp"
 #include "loom/text.hpp"
 
 namespace {
@@ -367,19 +368,13 @@ class TextClassification : public loom::DataLoader,
         auto it = ids.find(row.label);
         if (it == ids.end())
           throw loom::InputError(source + ":" + std::to_string(row.line) + ": label '" + row.label + "' of split '" +
-                                 split + "' is not one of labels: [" + join(labels_) + "]");
+                                 split + "' is not one of labels: [" + loom::join(labels_) + "]");
         examples.push_back({std::move(row.text), it->second, {}, row.line});
       }
       if (examples.empty())
         throw loom::InputError(source + ": split '" + split + "' has no examples" +
                                (why_empty.count(split) ? " (" + why_empty[split] + ")" : ""));
     }
-  }
-
-  static std::string join(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
   }
 
   // The data rows of a file.
@@ -405,7 +400,7 @@ class TextClassification : public loom::DataLoader,
         const auto& head = records[0].fields;
         auto it = std::find(head.begin(), head.end(), spec);
         if (it == head.end())
-          throw loom::InputError(path.string() + ":1: no " + what + " column '" + spec + "' (columns: " + join(head) + ")");
+          throw loom::InputError(path.string() + ":1: no " + what + " column '" + spec + "' (columns: " + loom::join(head) + ")");
         return static_cast<std::size_t>(it - head.begin());
       }
       if (!is_number(spec) || spec.find_first_not_of("0123456789") != std::string::npos)
