@@ -6,8 +6,9 @@
 
 namespace loom {
 
-// The bytes of a file; InputError naming it when it cannot be read (a folder included).
-std::string read_file(const std::filesystem::path& path);
+// The bytes of a file; InputError "<path>: cannot open <what> (<reason>)" when it cannot be
+// read (a folder included).
+std::string read_file(const std::filesystem::path& path, const std::string& what = "file");
 
 // Writes `bytes` to `path` atomically: a temporary file beside it ("<path>.tmp.<pid>"),
 // fsync, rename, fsync of the folder. A failed write removes its temporary and throws

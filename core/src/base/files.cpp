@@ -13,14 +13,14 @@
 
 namespace loom {
 
-std::string read_file(const std::filesystem::path& path) {
+std::string read_file(const std::filesystem::path& path, const std::string& what) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path.string() + ": a folder, not a file");
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path.string() + ": cannot open " + what + " (a folder)");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot read (" + std::strerror(errno) + ")");
+  if (!in) throw InputError(path.string() + ": cannot open " + what + " (" + std::strerror(errno) + ")");
   std::stringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw InputError(path.string() + ": cannot read");
+  if (in.bad()) throw InputError(path.string() + ": cannot read " + what);
   return text.str();
 }
 

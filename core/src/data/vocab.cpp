@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 #include "loom/parameters.hpp"
 
 namespace loom {
@@ -69,11 +70,7 @@ std::string Vocab::to_text() const {
 }
 
 Vocab Vocab::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open vocabulary file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path.string());
+  return parse(read_file(path, "vocabulary file"), path.string());
 }
 
 Vocab Vocab::parse(const std::string& text, const std::string& origin) {

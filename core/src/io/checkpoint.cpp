@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 
 namespace loom {
 
@@ -220,12 +221,7 @@ Checkpoint Checkpoint::parse(const std::string& bytes, const std::string& source
 }
 
 Checkpoint Checkpoint::read(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open checkpoint");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw InputError(path.string() + ": cannot read checkpoint");
-  return parse(buffer.str(), path.string());
+  return parse(read_file(path, "checkpoint"), path.string());
 }
 
 // ---- parameters ----------------------------------------------------------------------------

@@ -224,11 +224,7 @@ void Parameters::save(const std::filesystem::path& path) const {
 }
 
 void Parameters::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open parameter file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string bytes = buffer.str();
+  const std::string bytes = read_file(path, "parameter file");
   Reader r(bytes, path);
   if (std::memcmp(r.take(sizeof kMagic), kMagic, sizeof kMagic) != 0)
     r.fail("not a loom parameter file");

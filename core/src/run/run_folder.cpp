@@ -19,11 +19,10 @@ namespace loom {
 
 namespace {
 
+// The file's text, or "" when there is none.
 std::string read_small_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) ? read_file(path) : std::string();
 }
 
 // This process's command line, with spaces between the arguments.

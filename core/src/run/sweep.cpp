@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 #include "loom/interrupt.hpp"
 #include "loom/parameters.hpp"
 #include "loom/pipeline.hpp"
@@ -88,11 +89,10 @@ std::string number_text(double v) {
   return buf;
 }
 
+// The file's text, or "" when there is none (a point's log before it started).
 std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) ? read_file(path) : std::string();
 }
 
 // The last line of a point's log that says what went wrong.

@@ -26,6 +26,7 @@
 
 #include "loom/csv.hpp"
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 #include "loom/parallel.hpp"
 #include "loom/plugin.hpp"
 #include "loom/random.hpp"
@@ -379,11 +380,7 @@ class TextClassification : public loom::DataLoader,
 
   // The data rows of a file.
   std::vector<Row> read(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw loom::InputError(path.string() + ": cannot read");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string bytes = ss.str();
+    const std::string bytes = loom::read_file(path, "data file");
     if (auto bad = loom::find_invalid_utf8(bytes); bad != std::string::npos)
       throw loom::InputError(path.string() + ":" + std::to_string(1 + std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) +
                              ": not UTF-8 (byte " + std::to_string(bad) + ")");
