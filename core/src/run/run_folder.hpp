@@ -54,6 +54,9 @@ void clear_run_files(const std::filesystem::path& dir);
 class RunFolder {
  public:
   RunFolder(std::filesystem::path dir, bool quiet);
+  ~RunFolder();
+  RunFolder(const RunFolder&) = delete;
+  RunFolder& operator=(const RunFolder&) = delete;
 
   const std::filesystem::path& dir() const { return dir_; }
   bool quiet() const { return quiet_; }
@@ -107,11 +110,6 @@ class RunFolder {
   std::string config_text_;
   bool config_written_ = false;
   Json manifest_;
-
- public:
-  ~RunFolder();
-  RunFolder(const RunFolder&) = delete;
-  RunFolder& operator=(const RunFolder&) = delete;
 };
 
 }  // namespace loom
