@@ -176,12 +176,14 @@ BOOST_AUTO_TEST_CASE(git_commit_does_not_search_parent_folders) {
   BOOST_TEST(loom::git_commit(tmp / "unpacked") == "unknown");
 }
 
-BOOST_AUTO_TEST_CASE(loom_commit_is_the_commit_of_the_source_tree) {
-  // Stamped by the build (git rev-parse) and read here from .git by git_commit: two ways to
-  // the commit the suite was built from.
-  BOOST_TEST(loom::loom_commit() == loom::git_commit(LOOM_TEST_SOURCE_DIR));
+// The commit is stamped when the library is built (tests/build_stamp.sh checks the stamping on
+// throwaway trees); here it is an object id, or "unknown" for a build outside a checkout.
+BOOST_AUTO_TEST_CASE(loom_commit_is_stamped_by_the_build) {
   std::string commit = loom::loom_commit();
   BOOST_TEST((commit == "unknown" || is_hex(commit, 40) || is_hex(commit, 64)), commit);
+  if (loom::git_commit(LOOM_TEST_SOURCE_DIR) != commit)
+    BOOST_TEST_MESSAGE("the source tree is at " << loom::git_commit(LOOM_TEST_SOURCE_DIR)
+                                                << " now; this build was made at " << commit);
 }
 
 // ---- the command line and the clock --------------------------------------------------------
