@@ -84,6 +84,7 @@ class RunFolder {
 
   // summary.json.
   Json& summary() { return summary_; }
+  const Json& summary() const { return summary_; }
   void write_summary();
 
   // config.yaml: the resolved pipeline, written when the run starts (a resumed run: with its

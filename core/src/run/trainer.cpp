@@ -86,15 +86,15 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
       optimizer_(ctx.workspace.get_as<Optimizer>(Kind::kOptimizer, p, "optimizer")),
       metrics_(ctx.workspace.metrics(p)),
       stateful_(dynamic_cast<Stateful*>(&model_)),
-      split_(p.get_string("split")),
+      split_(checked_split(data_, p)),
       valid_(p.get_string("validate_on")),
       select_(p.get_string("select")),
       epochs_(static_cast<int>(p.get_int("epochs"))),
       max_batches_(p.get_int("max_batches_per_epoch")),
-      schedule_(LrScheduleOptions::from(p), optimizer_.learning_rate(), 0),
+      schedule_(LrScheduleOptions::from(p), optimizer_.learning_rate(),
+                static_cast<std::int64_t>(epochs_) * batches_per_epoch()),
       last_path_(ctx.folder.checkpoints() / "last.ckpt"),
       best_path_(ctx.folder.checkpoints() / "best.ckpt") {
-  if (!data_.has_split(split_)) p.fail("split", "the data has no split '" + split_ + "'");
   if (!valid_.empty() && !data_.has_split(valid_))
     p.fail("validate_on", "the data has no split '" + valid_ + "' (it has: " + join(data_.splits()) + ")");
   if (select_.empty()) select_ = metrics_.empty() ? "loss" : metrics_[0].first;
@@ -103,9 +103,13 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
     if (it == metrics_.end()) p.fail("select", "'" + select_ + "' is not one of the computed metrics or 'loss'");
     higher_better_ = it->second->higher_is_better();
   }
-  schedule_ = LrSchedule(LrScheduleOptions::from(p), optimizer_.learning_rate(),
-                         static_cast<std::int64_t>(epochs_) * batches_per_epoch());
   st_.lr = schedule_.epoch_lr();
+}
+
+std::string Trainer::checked_split(const DataLoader& data, const Params& p) {
+  const std::string split = p.get_string("split");
+  if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "'");
+  return split;
 }
 
 std::int64_t Trainer::batches_per_epoch() const {
@@ -131,7 +135,7 @@ Checkpoint Trainer::make_checkpoint() const {
   st.lr = schedule_.epoch_lr();
   st.save(run);
   run.set("metrics_bytes", static_cast<std::int64_t>(ctx_.folder.metrics_bytes()));
-  run.set("summary", const_cast<RunFolder&>(ctx_.folder).summary());
+  run.set("summary", static_cast<const RunFolder&>(ctx_.folder).summary());
   save_parameters(model_.parameters(), ck.add_section("parameters"));
   optimizer_.save_state(ck.add_section("optimizer"));
   if (stateful_) stateful_->save_state(ck.add_section("model_state"));
@@ -191,7 +195,7 @@ void Trainer::check_finite(const EvalResult& r, const std::string& split, int ep
                           "; try a lower learning rate or gradient clipping)");
 }
 
-double Trainer::step(Graph& g, const Batch&, const ModelOutput& out) {
+double Trainer::step(Graph& g, const ModelOutput& out) {
   g.backward(out.loss);
   reduce_gradients();
   optimizer_.set_learning_rate(schedule_.lr_at(st_.step));
@@ -258,7 +262,7 @@ void Trainer::run() {
         throw DivergedError("training diverged: loss is " + format_number("%g", batch_loss) + where_diverged(epoch, i, total));
       }
       const double lr = schedule_.lr_at(st_.step);
-      const double norm = step(g, b, out);
+      const double norm = step(g, out);
       if (!std::isfinite(norm)) {
         progress.finish();
         throw DivergedError("training diverged: the gradient norm is " + format_number("%g", norm) +

@@ -39,8 +39,9 @@ class Trainer {
   void run();
 
  private:
-  // One optimizer step on batch `i` of `epoch`; returns the gradient norm before clipping.
-  double step(Graph& g, const Batch& batch, const ModelOutput& out);
+  // One optimizer step from the forward pass `out` on `g`; returns the gradient norm before
+  // clipping.
+  double step(Graph& g, const ModelOutput& out);
   // Sums the gradients of data-parallel processes: the gradient arena is one buffer, so this
   // is one all-reduce. One process: nothing to sum.
   void reduce_gradients() {}
@@ -50,6 +51,8 @@ class Trainer {
   std::string where_diverged(int epoch, std::int64_t i, std::int64_t total) const;
   void check_finite(const EvalResult& r, const std::string& split, int epoch) const;
   std::int64_t batches_per_epoch() const;
+  // The stage's training split; ConfigError naming `split` when the data lacks it.
+  static std::string checked_split(const DataLoader& data, const Params& p);
 
   StageContext& ctx_;
   const Params& p_;
