@@ -2,10 +2,12 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loom/nn.hpp"
@@ -129,6 +131,42 @@ std::vector<OpCase> cases() {
                    return s;
                  }});
   }
+  // ---- attention ops
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      Shape sa = ta ? Shape{2, 3, 4, 3} : Shape{2, 3, 3, 4};
+      Shape sb = tb ? Shape{2, 3, 5, 4} : Shape{2, 3, 4, 5};
+      c.push_back({"batched_matmul" + std::string(ta ? "_at" : "") + (tb ? "_bt" : ""), {r(sa, 70), r(sb, 71)},
+                   [ta, tb](Graph&, auto& x) {
+                     return weighted_sum(loom::batched_matmul(x[0], x[1], ta ? Transpose::kYes : Transpose::kNo,
+                                                              tb ? Transpose::kYes : Transpose::kNo));
+                   }});
+    }
+  c.push_back({"batched_matmul_rank3", {r({3, 2, 4}, 72), r({3, 4, 2}, 73)},
+               [](Graph&, auto& x) { return weighted_sum(loom::batched_matmul(x[0], x[1])); }});
+  for (auto axes : std::vector<std::pair<int, int>>{{0, 1}, {1, 2}, {0, 3}, {2, 3}})
+    c.push_back({"swap_axes_" + std::to_string(axes.first) + std::to_string(axes.second), {r({2, 3, 4, 5}, 74)},
+                 [axes](Graph&, auto& x) { return weighted_sum(loom::swap_axes(x[0], axes.first, axes.second)); }});
+  c.push_back({"swap_axes_rank3", {r({2, 3, 4}, 75)}, [](Graph&, auto& x) { return weighted_sum(loom::swap_axes(x[0], 0, 2)); }});
+  c.push_back({"softmax", {r({3, 5}, 76, 2.0f)}, [](Graph&, auto& x) { return weighted_sum(loom::softmax(x[0])); }});
+  c.push_back({"attention_softmax", {r({2, 2, 3, 3}, 77, 2.0f)},
+               [](Graph&, auto& x) { return weighted_sum(loom::attention_softmax(x[0], 0.7f)); }});
+  c.push_back({"attention_softmax_causal_padded", {r({2, 2, 3, 4}, 78, 2.0f)}, [](Graph&, auto& x) {
+                 loom::AttentionMask mask{true, Tensor::from_ids(Shape{2}, {4, 2})};
+                 return weighted_sum(loom::attention_softmax(x[0], 1.3f, mask));
+               }});
+  c.push_back({"add_relative_bias", {r({2, 2, 3, 4}, 79), r({2, 5}, 80)},
+               [](Graph&, auto& x) { return weighted_sum(loom::attention_softmax(loom::add_relative_bias(x[0], x[1], 2), 1.0f)); }});
+  c.push_back({"layer_norm", {r({3, 6}, 81, 2.0f), r({6}, 82), r({6}, 83)},
+               [](Graph&, auto& x) { return weighted_sum(loom::layer_norm(x[0], x[1], x[2])); }});
+  c.push_back({"layer_norm_plain", {r({2, 2, 5}, 84, 2.0f)},
+               [](Graph&, auto& x) { return weighted_sum(loom::layer_norm(x[0], Expr(), Expr())); }});
+  c.push_back({"gelu", {r({3, 5}, 85, 3.0f)}, [](Graph&, auto& x) { return weighted_sum(loom::gelu(x[0])); }});
+  c.push_back({"add_positions", {r({3, 4, 2}, 86), r({4, 2}, 87)},
+               [](Graph&, auto& x) { return weighted_sum(loom::add_positions(x[0], x[1])); }});
+  c.push_back({"gather_rows", {r({4, 3}, 88)}, [](Graph&, auto& x) {
+                 return weighted_sum(loom::gather_rows(x[0], Tensor::from_ids(Shape{5}, {2, 0, 2, 3, 2})));
+               }});
   return c;
 }
 
@@ -356,4 +394,75 @@ BOOST_AUTO_TEST_CASE(row_groups_match_rows_alone_at_any_thread_count) {
     }
   }
   loom::set_threads(1);
+}
+
+// ---- attention ops: values against plain loops ---------------------------------------------
+
+BOOST_AUTO_TEST_CASE(batched_matmul_is_one_product_per_item) {
+  Graph g(loom::Mode::kEval);
+  Tensor a = random_tensor(Shape{2, 3, 4, 5}, 90), b = random_tensor(Shape{2, 3, 6, 5}, 91);
+  Tensor y = loom::batched_matmul(g.constant(a), g.constant(b), Transpose::kNo, Transpose::kYes).value();
+  BOOST_TEST(y.shape().str() == "[2, 3, 4, 6]");
+  for (int item = 0; item < 6; ++item)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 6; ++j) {
+        double expect = 0.0;
+        for (int k = 0; k < 5; ++k) expect += a.data()[item * 20 + i * 5 + k] * b.data()[item * 30 + j * 5 + k];
+        BOOST_TEST(y.data()[item * 24 + i * 6 + j] == expect, boost::test_tools::tolerance(1e-5));
+      }
+}
+
+BOOST_AUTO_TEST_CASE(swap_axes_moves_every_element) {
+  Graph g(loom::Mode::kEval);
+  Tensor x = random_tensor(Shape{2, 3, 4, 5}, 92);
+  Tensor y = loom::swap_axes(g.constant(x), 1, 2).value();
+  BOOST_TEST(y.shape().str() == "[2, 4, 3, 5]");
+  for (int b = 0; b < 2; ++b)
+    for (int t = 0; t < 3; ++t)
+      for (int h = 0; h < 4; ++h)
+        for (int d = 0; d < 5; ++d)
+          BOOST_TEST(y.data()[((b * 4 + h) * 3 + t) * 5 + d] == x.data()[((b * 3 + t) * 4 + h) * 5 + d]);
+}
+
+// The fused mask against softmax over explicitly listed keys: causal with a key cache (Tq <
+// Tk), and key lengths.
+BOOST_AUTO_TEST_CASE(attention_softmax_masks_without_a_mask_tensor) {
+  const std::int64_t B = 2, H = 2, Tq = 2, Tk = 4;
+  const float scale = 0.5f;
+  Tensor s = random_tensor(Shape{B, H, Tq, Tk}, 93, 3.0f);
+  Tensor lengths = Tensor::from_ids(Shape{B}, {4, 2});
+  Graph g(loom::Mode::kEval);
+  Tensor y = loom::attention_softmax(g.constant(s), scale, {true, lengths}).value();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t i = 0; i < Tq; ++i) {
+        const float* row = s.data() + ((b * H + h) * Tq + i) * Tk;
+        const float* out = y.data() + ((b * H + h) * Tq + i) * Tk;
+        // query i is position i + 2 of the 4 keys: it sees keys 0 .. i + 2, and fewer when padded
+        std::int64_t visible = std::min<std::int64_t>(i + 3, lengths.ids()[b]);
+        double total = 0.0;
+        for (std::int64_t j = 0; j < visible; ++j) total += std::exp(double(scale) * row[j]);
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          double expect = j < visible ? std::exp(double(scale) * row[j]) / total : 0.0;
+          BOOST_TEST(out[j] == expect, boost::test_tools::tolerance(1e-5));
+        }
+      }
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_and_gelu_by_hand) {
+  Graph g(loom::Mode::kEval);
+  // [1, 2, 3, 4]: mean 2.5, biased variance 1.25
+  Tensor x = Tensor::from(Shape{1, 4}, {1, 2, 3, 4});
+  Tensor gamma = Tensor::from(Shape{4}, {1, 2, 1, 1}), beta = Tensor::from(Shape{4}, {0, 0, 0, 1});
+  Tensor y = loom::layer_norm(g.constant(x), g.constant(gamma), g.constant(beta)).value();
+  const double rstd = 1.0 / std::sqrt(1.25 + 1e-5);
+  const double expect[4] = {-1.5 * rstd, 2 * -0.5 * rstd, 0.5 * rstd, 1.5 * rstd + 1};
+  for (int i = 0; i < 4; ++i) BOOST_TEST(y.data()[i] == expect[i], boost::test_tools::tolerance(1e-5));
+  Tensor v = Tensor::from(Shape{5}, {-2.0f, -0.5f, 0.0f, 1.0f, 3.0f});
+  Tensor gy = loom::gelu(g.constant(v)).value();
+  for (int i = 0; i < 5; ++i) {
+    const double u = v.data()[i];
+    const double ref = 0.5 * u * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (u + 0.044715 * u * u * u)));
+    BOOST_TEST(gy.data()[i] == ref, boost::test_tools::tolerance(1e-5));
+  }
 }

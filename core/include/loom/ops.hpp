@@ -85,6 +85,45 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
                             const Tensor& targets, std::int32_t ignore_index = -1,
                             NllStats* stats = nullptr);
 
+// ---- attention ----------------------------------------------------------------------------
+// Tensors of attention are batch-major: x [B, T, D]; per head [B, H, T, Dh].
+//
+// Batched product over the leading dimensions: a [..., m, k] . b [..., k, n] -> [..., m, n]
+// (rank 3 or 4, leading dimensions equal); either operand may be used transposed in its last
+// two dimensions. The batch is split over threads, one product per item.
+Expr batched_matmul(const Expr& a, const Expr& b, Transpose ta = Transpose::kNo,
+                    Transpose tb = Transpose::kNo);
+// x with two axes exchanged (rank <= 4): [B, T, H, Dh] -> [B, H, T, Dh] with axes 1 and 2.
+Expr swap_axes(const Expr& x, int axis1, int axis2);
+// Softmax over the last dimension.
+Expr softmax(const Expr& x);
+// What attention_softmax masks, without a mask tensor.
+struct AttentionMask {
+  // Query i (of Tq) may see key j (of Tk) only if j <= i + (Tk - Tq): the queries are the
+  // last Tq positions of the keys' sequence (Tq = Tk in training; fewer with a key cache).
+  bool causal = false;
+  // int32 [B]: keys at j >= key_lengths[b] are padding and masked. Undefined: none.
+  Tensor key_lengths;
+};
+// scores [B, H, Tq, Tk] -> softmax over keys of scale * scores, masked entries exactly 0.
+// A query whose keys are all masked gets all-zero weights (and no gradient).
+Expr attention_softmax(const Expr& scores, float scale, const AttentionMask& mask = {});
+// A learned relative position bias (Shaw et al. 2018; T5) added to scores [B, H, Tq, Tk]:
+// scores[b, h, i, j] + table[h, clip(j - (i + Tk - Tq), -K, K) + K] with table [H, 2K + 1],
+// K = max_distance. The table's gradient sums over every (b, i, j) that used an entry.
+Expr add_relative_bias(const Expr& scores, const Expr& table, std::int64_t max_distance);
+// Layer normalisation over the last dimension: (x - mean) / sqrt(var + eps) * gamma + beta,
+// var the biased variance (as torch.nn.LayerNorm). gamma and beta [D] may be undefined
+// (no affine part).
+Expr layer_norm(const Expr& x, const Expr& gamma, const Expr& beta, float eps = 1e-5f);
+// GELU, the tanh form of GPT-2: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+Expr gelu(const Expr& x);
+// x [B, T, D] + positions [T, D], broadcast over B.
+Expr add_positions(const Expr& x, const Expr& positions);
+// Rows of x along axis 0 picked by int32 indices [N]: [R, ...] -> [N, ...]. Indices may
+// repeat (the backward sums); reorders carried states when beams are pruned.
+Expr gather_rows(const Expr& x, const Tensor& indices);
+
 // ---- recurrent layers ----------------------------------------------------------------------
 enum class CellType { kLstm, kGru, kRnnTanh, kRnnRelu };
 // Gates per cell: LSTM 4 (i, f, g, o), GRU 3 (r, z, n), plain RNN 1, in PyTorch's order.

@@ -65,5 +65,40 @@ Expr unary_from_output(const Expr& x, F f, D dy_dx) {
                             });
 }
 
+// An elementwise op whose derivative is a function of its input x (GELU).
+template <class F, class D>
+Expr unary_from_input(const Expr& x, F f, D dy_dx) {
+  check(x.defined(), "unary", "undefined input");
+  int xi = x.id();
+  return x.graph().add_node(map_unary(x.value(), f), x.requires_grad(),
+                            [xi, dy_dx](Graph& g, int self) {
+                              const float* xs = g.value(xi).data();
+                              const float* gy = g.grad(self).data();
+                              float* gx = g.grad(xi).data();
+                              parallel_chunks(g.value(self).numel(), kElementGrain,
+                                              [&](std::int64_t b, std::int64_t e) {
+                                                for (std::int64_t i = b; i < e; ++i)
+                                                  gx[i] += gy[i] * dy_dx(xs[i]);
+                                              });
+                            });
+}
+
+// dst[c] += sum over rows r of src[r, c]: the gradient of a bias. Large inputs are split over
+// blocks of columns, each summing its rows in order, so the result does not depend on the
+// thread count.
+inline void add_column_sums(float* dst, const float* src, std::int64_t rows, std::int64_t cols) {
+  constexpr std::int64_t kColumnBlock = 64;
+  auto block = [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* row = src + r * cols;
+      for (std::int64_t c = c0; c < c1; ++c) dst[c] += row[c];
+    }
+  };
+  if (rows * cols < kElementGrain) {
+    block(0, cols);
+    return;
+  }
+  parallel_chunks(cols, kColumnBlock, block);
+}
 
 }  // namespace loom::ops_detail

@@ -22,7 +22,9 @@ Expr add(const Expr& a, const Expr& b) {
   Tensor y = Tensor::empty(a.shape());
   const float *as = a.value().data(), *bs = b.value().data();
   float* ys = y.data();
-  for (std::int64_t i = 0, n = y.numel(); i < n; ++i) ys[i] = as[i] + bs[i];
+  parallel_chunks(y.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) ys[i] = as[i] + bs[i];
+  });
   int ai = a.id(), bi = b.id();
   return a.graph().add_node(y, a.requires_grad() || b.requires_grad(),
                             [ai, bi](Graph& g, int self) {
@@ -37,7 +39,9 @@ Expr sub(const Expr& a, const Expr& b) {
   Tensor y = Tensor::empty(a.shape());
   const float *as = a.value().data(), *bs = b.value().data();
   float* ys = y.data();
-  for (std::int64_t i = 0, n = y.numel(); i < n; ++i) ys[i] = as[i] - bs[i];
+  parallel_chunks(y.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) ys[i] = as[i] - bs[i];
+  });
   int ai = a.id(), bi = b.id();
   return a.graph().add_node(y, a.requires_grad() || b.requires_grad(),
                             [ai, bi](Graph& g, int self) {
@@ -56,7 +60,9 @@ Expr mul(const Expr& a, const Expr& b) {
   Tensor y = Tensor::empty(a.shape());
   const float *as = a.value().data(), *bs = b.value().data();
   float* ys = y.data();
-  for (std::int64_t i = 0, n = y.numel(); i < n; ++i) ys[i] = as[i] * bs[i];
+  parallel_chunks(y.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) ys[i] = as[i] * bs[i];
+  });
   int ai = a.id(), bi = b.id();
   return a.graph().add_node(y, a.requires_grad() || b.requires_grad(),
                             [ai, bi](Graph& g, int self) {
@@ -83,8 +89,10 @@ Expr scale(const Expr& x, float factor) {
                             x.requires_grad(), [xi, factor](Graph& g, int self) {
                               const float* gy = g.grad(self).data();
                               float* gx = g.grad(xi).data();
-                              for (std::int64_t i = 0, n = g.value(self).numel(); i < n; ++i)
-                                gx[i] += factor * gy[i];
+                              parallel_chunks(g.value(self).numel(), kElementGrain,
+                                              [&](std::int64_t b, std::int64_t e) {
+                                                for (std::int64_t i = b; i < e; ++i) gx[i] += factor * gy[i];
+                                              });
                             });
 }
 
@@ -141,12 +149,16 @@ Expr apply_mask(const Expr& x, const Tensor& mask) {
   Tensor y = Tensor::empty(x.shape());
   const float *xs = x.value().data(), *ms = mask.data();
   float* ys = y.data();
-  for (std::int64_t i = 0, n = y.numel(); i < n; ++i) ys[i] = xs[i] * ms[i];
+  parallel_chunks(y.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) ys[i] = xs[i] * ms[i];
+  });
   int xi = x.id();
   return x.graph().add_node(y, x.requires_grad(), [xi, mask](Graph& g, int self) {
     const float *gy = g.grad(self).data(), *ms = mask.data();
     float* gx = g.grad(xi).data();
-    for (std::int64_t i = 0, n = mask.numel(); i < n; ++i) gx[i] += gy[i] * ms[i];
+    parallel_chunks(mask.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; ++i) gx[i] += gy[i] * ms[i];
+    });
   });
 }
 
@@ -158,17 +170,18 @@ Expr add_bias(const Expr& x, const Expr& b) {
   Tensor y = Tensor::empty(x.shape());
   const float *xs = x.value().data(), *bs = b.value().data();
   float* ys = y.data();
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) ys[r * cols + c] = xs[r * cols + c] + bs[c];
+  parallel_chunks(rows, std::max<std::int64_t>(1, kElementGrain / std::max<std::int64_t>(cols, 1)),
+                  [&](std::int64_t r0, std::int64_t r1) {
+                    for (std::int64_t r = r0; r < r1; ++r)
+                      for (std::int64_t c = 0; c < cols; ++c) ys[r * cols + c] = xs[r * cols + c] + bs[c];
+                  });
   int xi = x.id(), bi = b.id();
   return x.graph().add_node(y, x.requires_grad() || b.requires_grad(),
                             [xi, bi, rows, cols](Graph& g, int self) {
                               const float* gy = g.grad(self).data();
                               if (g.requires_grad(xi)) add_into(g.grad(xi).data(), gy, rows * cols);
                               if (g.requires_grad(bi)) {
-                                float* gb = g.grad(bi).data();
-                                for (std::int64_t r = 0; r < rows; ++r)
-                                  for (std::int64_t c = 0; c < cols; ++c) gb[c] += gy[r * cols + c];
+                                add_column_sums(g.grad(bi).data(), gy, rows, cols);
                               }
                             });
 }

@@ -118,8 +118,11 @@ std::int64_t count_targets(const Tensor& targets, std::int32_t ignore_index, std
 void reduce_partials(const Tensor& partials, float* bias_grad, float factor) {
   std::int64_t blocks = partials.dim(0), classes = partials.dim(1);
   const float* p = partials.data();
-  for (std::int64_t b = 0; b < blocks; ++b)
-    for (std::int64_t c = 0; c < classes; ++c) bias_grad[c] += factor * p[b * classes + c];
+  // Over blocks of columns, each summing the partials in block order: the same at any thread count.
+  parallel_chunks(classes, 1024, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t b = 0; b < blocks; ++b)
+      for (std::int64_t c = c0; c < c1; ++c) bias_grad[c] += factor * p[b * classes + c];
+  });
 }
 
 Tensor scalar(double v) {
@@ -150,8 +153,10 @@ Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ign
                                    float gy = g.grad(self).item();
                                    float* gl = g.grad(li).data();
                                    const float* gb = grad_buffer.data();
-                                   for (std::int64_t i = 0, n = grad_buffer.numel(); i < n; ++i)
-                                     gl[i] += gy * gb[i];
+                                   parallel_chunks(grad_buffer.numel(), kElementGrain,
+                                                   [&](std::int64_t b, std::int64_t e) {
+                                                     for (std::int64_t i = b; i < e; ++i) gl[i] += gy * gb[i];
+                                                   });
                                  });
 }
 
@@ -191,7 +196,9 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
         float gy = g.grad(self).item();
         float* gl = buffer.data();
         if (gy != 1.0f)
-          for (std::int64_t i = 0, n = buffer.numel(); i < n; ++i) gl[i] *= gy;
+          parallel_chunks(buffer.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) gl[i] *= gy;
+          });
         if (g.requires_grad(xi))  // dx = dlogits W
           gemm(false, false, rows, in, classes, 1.0f, gl, classes, g.value(wi).data(), in, 1.0f,
                g.grad(xi).data(), in);

@@ -69,7 +69,9 @@ Expr linear(const Expr& x, const Expr& weight, const Expr& bias) {
   float* ys = y.data();
   if (has_bias) {
     const float* bs = bias.value().data();
-    for (std::int64_t r = 0; r < rows; ++r) std::copy_n(bs, out, ys + r * out);
+    parallel_chunks(rows, std::max<std::int64_t>(1, kElementGrain / out), [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) std::copy_n(bs, out, ys + r * out);
+    });
   }
   // y = x W^T (+ y)
   gemm(false, true, rows, out, in, 1.0f, xv.data(), in, wv.data(), in, has_bias ? 1.0f : 0.0f,
@@ -85,9 +87,7 @@ Expr linear(const Expr& x, const Expr& weight, const Expr& bias) {
       gemm(true, false, out, in, rows, 1.0f, gy, out, g.value(xi).data(), in, 1.0f,
            g.grad(wi).data(), in);
     if (bi >= 0 && g.requires_grad(bi)) {
-      float* gb = g.grad(bi).data();
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < out; ++c) gb[c] += gy[r * out + c];
+      add_column_sums(g.grad(bi).data(), gy, rows, out);
     }
   });
 }
