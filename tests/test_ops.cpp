@@ -164,6 +164,7 @@ std::vector<OpCase> cases() {
   c.push_back({"gelu", {r({3, 5}, 85, 3.0f)}, [](Graph&, auto& x) { return weighted_sum(loom::gelu(x[0])); }});
   c.push_back({"add_positions", {r({3, 4, 2}, 86), r({4, 2}, 87)},
                [](Graph&, auto& x) { return weighted_sum(loom::add_positions(x[0], x[1])); }});
+  c.push_back({"reweight_heads", {r({2, 3, 2, 2}, 89)}, [](Graph&, auto& x) { return weighted_sum(loom::reweight_heads(x[0])); }});
   c.push_back({"gather_rows", {r({4, 3}, 88)}, [](Graph&, auto& x) {
                  return weighted_sum(loom::gather_rows(x[0], Tensor::from_ids(Shape{5}, {2, 0, 2, 3, 2})));
                }});

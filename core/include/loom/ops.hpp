@@ -123,6 +123,10 @@ Expr add_positions(const Expr& x, const Expr& positions);
 // Rows of x along axis 0 picked by int32 indices [N]: [R, ...] -> [N, ...]. Indices may
 // repeat (the backward sums); reorders carried states when beams are pruned.
 Expr gather_rows(const Expr& x, const Tensor& indices);
+// Heads [B, H, T, Dh] each scaled by its share of the norm: with n_bh = ||x[b, h]||_F (over T
+// and Dh) and m_b = mean over h of n_bh, y[b, h] = x[b, h] * n_bh / m_b. Differentiable
+// through the norms (head_merge: reweight).
+Expr reweight_heads(const Expr& x);
 
 // ---- recurrent layers ----------------------------------------------------------------------
 enum class CellType { kLstm, kGru, kRnnTanh, kRnnRelu };

@@ -439,4 +439,58 @@ Expr gather_rows(const Expr& x, const Tensor& indices) {
   });
 }
 
+Expr reweight_heads(const Expr& x) {
+  check(x.defined() && x.value().rank() == 4, "reweight_heads",
+        "needs heads [B, H, T, Dh], got " + (x.defined() ? x.shape().str() : std::string("nothing")));
+  const Shape& s = x.shape();
+  const std::int64_t B = s[0], H = s[1], size = s[2] * s[3];
+  // Per (b, h): the norm n and the ratio n / m.
+  Tensor norms = Tensor::empty(Shape{B, H}), ratio = Tensor::empty(Shape{B, H});
+  Tensor y = Tensor::empty(s);
+  const float* xs = x.value().data();
+  for (std::int64_t b = 0; b < B; ++b) {
+    double mean = 0.0;
+    for (std::int64_t h = 0; h < H; ++h) {
+      const float* head = xs + (b * H + h) * size;
+      double sq = 0.0;
+      for (std::int64_t i = 0; i < size; ++i) sq += static_cast<double>(head[i]) * head[i];
+      norms.data()[b * H + h] = static_cast<float>(std::sqrt(sq));
+      mean += std::sqrt(sq) / static_cast<double>(H);
+    }
+    const double m = std::max(mean, 1e-12);
+    for (std::int64_t h = 0; h < H; ++h) ratio.data()[b * H + h] = static_cast<float>(norms.data()[b * H + h] / m);
+  }
+  parallel_chunks(B * H, 1, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i)
+      for (std::int64_t k = 0; k < size; ++k) y.data()[i * size + k] = xs[i * size + k] * ratio.data()[i];
+  });
+  int xi = x.id();
+  return x.graph().add_node(y, x.requires_grad(), [=](Graph& g, int self) {
+    const float *xv = g.value(xi).data(), *gy = g.grad(self).data();
+    float* gx = g.grad(xi).data();
+    const float *n = norms.data(), *r = ratio.data();
+    for (std::int64_t b = 0; b < B; ++b) {
+      // s_h = <gy_h, x_h>; gx_h = gy_h r_h + x_h (s_h / (m n_h) - sum_h' s_h' n_h' / (H n_h m^2))
+      double m = 0.0;
+      for (std::int64_t h = 0; h < H; ++h) m += n[b * H + h] / static_cast<double>(H);
+      m = std::max(m, 1e-12);
+      std::vector<double> dots(static_cast<std::size_t>(H));
+      double weighted = 0.0;
+      for (std::int64_t h = 0; h < H; ++h) {
+        const std::int64_t i = b * H + h;
+        double d = 0.0;
+        for (std::int64_t k = 0; k < size; ++k) d += static_cast<double>(gy[i * size + k]) * xv[i * size + k];
+        dots[h] = d;
+        weighted += d * n[i];
+      }
+      for (std::int64_t h = 0; h < H; ++h) {
+        const std::int64_t i = b * H + h;
+        const double nh = std::max<double>(n[i], 1e-12);
+        const float c = static_cast<float>(dots[h] / (m * nh) - weighted / (static_cast<double>(H) * nh * m * m));
+        for (std::int64_t k = 0; k < size; ++k) gx[i * size + k] += gy[i * size + k] * r[i] + xv[i * size + k] * c;
+      }
+    }
+  });
+}
+
 }  // namespace loom

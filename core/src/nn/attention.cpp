@@ -1,0 +1,283 @@
+// Attention blocks: layer norm, multi-head attention, sinusoidal positions, Transformer layers.
+#include "loom/attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "loom/errors.hpp"
+#include "loom/random.hpp"
+
+namespace loom::nn {
+
+LayerNorm::LayerNorm(Parameters& params, const std::string& name, std::int64_t dim, float eps)
+    : weight_(params.add(name + ".weight", Shape{dim}, Init::constant(1.0f))),
+      bias_(params.add(name + ".bias", Shape{dim}, Init::zeros())),
+      eps_(eps) {}
+
+Expr LayerNorm::operator()(Graph& g, const Expr& x) const {
+  return layer_norm(x, g.param(*weight_), g.param(*bias_), eps_);
+}
+
+Score parse_score(const std::string& name) {
+  if (name == "scaled_dot") return Score::kScaledDot;
+  if (name == "dot") return Score::kDot;
+  if (name == "general") return Score::kGeneral;
+  throw ConfigError("unknown attention score '" + name + "' (expected scaled_dot, dot or general)");
+}
+
+HeadMerge parse_head_merge(const std::string& name) {
+  if (name == "concat") return HeadMerge::kConcat;
+  if (name == "shuffle") return HeadMerge::kShuffle;
+  if (name == "shift") return HeadMerge::kShift;
+  if (name == "reweight") return HeadMerge::kReweight;
+  throw ConfigError("unknown head merge '" + name + "' (expected concat, shuffle, shift or reweight)");
+}
+
+const char* head_merge_name(HeadMerge merge) {
+  switch (merge) {
+    case HeadMerge::kConcat: return "concat";
+    case HeadMerge::kShuffle: return "shuffle";
+    case HeadMerge::kShift: return "shift";
+    default: return "reweight";
+  }
+}
+
+NormPlacement parse_norm(const std::string& name) {
+  if (name == "post") return NormPlacement::kPost;
+  if (name == "pre") return NormPlacement::kPre;
+  if (name == "none") return NormPlacement::kNone;
+  throw ConfigError("unknown norm placement '" + name + "' (expected post, pre or none)");
+}
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::kRelu;
+  if (name == "gelu") return Activation::kGelu;
+  throw ConfigError("unknown activation '" + name + "' (expected relu or gelu)");
+}
+
+// ---- KvCache -------------------------------------------------------------------------------
+
+void KvCache::reorder(const Tensor& rows) {
+  if (!k.defined()) return;
+  Graph g(Mode::kEval);
+  k = gather_rows(g.constant(k), rows).value();
+  v = gather_rows(g.constant(v), rows).value();
+}
+
+namespace {
+
+// Appends new [B, H, t, Dh] to cached [B, H, T, Dh] along the time axis.
+Tensor append_time(const Tensor& cached, const Tensor& fresh) {
+  if (!cached.defined()) return fresh.clone();
+  Graph g(Mode::kEval);
+  return concat({g.constant(cached), g.constant(fresh)}, 2).value();
+}
+
+}  // namespace
+
+// ---- MultiHeadAttention --------------------------------------------------------------------
+
+MultiHeadAttention::MultiHeadAttention(Parameters& params, const std::string& name,
+                                       const AttentionOptions& options)
+    : options_(options),
+      head_dim_(options.heads > 0 ? options.d_model / options.heads : 0) {
+  const std::int64_t D = options.d_model, H = options.heads;
+  if (H < 1 || D < 1 || D % H != 0)
+    throw ConfigError("attention '" + name + "': d_model " + std::to_string(D) + " is not divisible by " +
+                      std::to_string(H) + " heads");
+  const float xavier = std::sqrt(6.0f / static_cast<float>(D + 3 * D));
+  in_weight_ = params.add(name + ".in_proj_weight", Shape{3 * D, D}, options.in_init.value_or(Init::uniform(xavier)));
+  if (options.bias) in_bias_ = params.add(name + ".in_proj_bias", Shape{3 * D}, Init::zeros());
+  out_.emplace(params, name + ".out_proj", D, D, options.bias, options.out_init);
+  if (!options.out_init && options.bias) {
+    // nn.MultiheadAttention zeroes the output projection's bias.
+    params.find(name + ".out_proj.bias")->init = Init::zeros();
+  }
+  if (options.score == Score::kGeneral)
+    score_weight_ = params.add(name + ".score_weight", Shape{H, head_dim_, head_dim_},
+                               Init::uniform(1.0f / std::sqrt(static_cast<float>(head_dim_))));
+  if (options.relative_distance > 0)
+    relative_ = params.add(name + ".relative_bias", Shape{H, 2 * options.relative_distance + 1}, Init::zeros());
+  order_.resize(static_cast<std::size_t>(H));
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options.merge == HeadMerge::kShift) {
+    for (std::int64_t s = 0; s < H; ++s) order_[s] = static_cast<std::int32_t>((s + 1) % H);
+  } else if (options.merge == HeadMerge::kShuffle) {
+    // Fisher-Yates from a stream keyed by the seed and the layer's name.
+    std::uint64_t key = options.seed ^ std::hash<std::string>{}(name);
+    for (std::int64_t i = H - 1; i > 0; --i) {
+      auto j = static_cast<std::int64_t>(random_uniform(key, static_cast<std::uint64_t>(i)) * static_cast<float>(i + 1));
+      std::swap(order_[i], order_[std::min(j, i)]);
+    }
+  }
+  order_tensor_ = Tensor::empty(Shape{H}, DType::kInt32);
+  std::copy(order_.begin(), order_.end(), order_tensor_.ids());
+}
+
+Expr MultiHeadAttention::split_heads(const Expr& x) const {
+  const Shape& s = x.shape();
+  return swap_axes(reshape(x, Shape{s[0], s[1], options_.heads, head_dim_}), 1, 2);
+}
+
+Expr MultiHeadAttention::merge_heads(const Expr& heads) const {
+  Expr h = heads;
+  const Shape s = h.shape();  // [B, H, T, Dh]
+  if (options_.merge == HeadMerge::kReweight) h = reweight_heads(h);
+  if (options_.merge == HeadMerge::kShuffle || options_.merge == HeadMerge::kShift)
+    h = swap_axes(gather_rows(swap_axes(h, 0, 1), order_tensor_), 0, 1);
+  return reshape(swap_axes(h, 1, 2), Shape{s[0], s[2], options_.d_model});
+}
+
+Expr MultiHeadAttention::operator()(Graph& g, const Expr& x, const Expr& memory, const AttentionMask& mask,
+                                    KvCache* cache, Expr* weights) const {
+  const std::int64_t D = options_.d_model;
+  if (x.shape().rank() != 3 || x.shape()[2] != D)
+    throw AssertionError("attention: input " + x.shape().str() + " is not [B, T, " + std::to_string(D) + "]");
+  Expr w = g.param(*in_weight_);
+  Expr b = in_bias_ ? g.param(*in_bias_) : Expr();
+  auto project = [&](const Expr& in, std::int64_t part) {
+    return linear(in, slice(w, 0, part * D, (part + 1) * D), b.defined() ? slice(b, 0, part * D, (part + 1) * D) : Expr());
+  };
+  Expr q, k, v;
+  const bool self = !memory.defined();
+  if (self) {
+    Expr qkv = linear(x, w, b);  // one product for all three
+    auto parts = split(qkv, 2, {D, D, D});
+    q = split_heads(parts[0]);
+    k = split_heads(parts[1]);
+    v = split_heads(parts[2]);
+    if (cache != nullptr) {
+      cache->k = append_time(cache->k, k.value());
+      cache->v = append_time(cache->v, v.value());
+      k = g.constant(cache->k);
+      v = g.constant(cache->v);
+    }
+  } else if (cache != nullptr && cache->k.defined()) {
+    q = split_heads(project(x, 0));
+    k = g.constant(cache->k);
+    v = g.constant(cache->v);
+  } else {
+    q = split_heads(project(x, 0));
+    k = split_heads(project(memory, 1));
+    v = split_heads(project(memory, 2));
+    if (cache != nullptr) {
+      cache->k = k.value().clone();
+      cache->v = v.value().clone();
+    }
+  }
+  if (options_.score == Score::kGeneral) {
+    // q . (W_h k): keys [B, H, Tk, Dh] times W_h^T per head, as one batched product over H.
+    const Shape ks = k.shape();
+    Expr kh = reshape(swap_axes(k, 0, 1), Shape{ks[1], ks[0] * ks[2], ks[3]});  // [H, B*Tk, Dh]
+    Expr wk = batched_matmul(kh, g.param(*score_weight_), Transpose::kNo, Transpose::kYes);
+    k = swap_axes(reshape(wk, Shape{ks[1], ks[0], ks[2], ks[3]}), 0, 1);
+  }
+  const float scale = options_.score == Score::kScaledDot ? 1.0f / std::sqrt(static_cast<float>(head_dim_)) : 1.0f;
+  Expr scores = batched_matmul(q, k, Transpose::kNo, Transpose::kYes);  // [B, H, Tq, Tk]
+  Expr attn;
+  if (relative_ != nullptr) {
+    // The bias joins the scaled scores (T5, Shaw et al.): scale first, then add.
+    attn = attention_softmax(add_relative_bias(scale == 1.0f ? scores : loom::scale(scores, scale),
+                                               g.param(*relative_), options_.relative_distance),
+                             1.0f, mask);
+  } else {
+    attn = attention_softmax(scores, scale, mask);
+  }
+  if (weights != nullptr) *weights = attn;
+  attn = dropout(attn, options_.dropout);
+  return (*out_)(g, merge_heads(batched_matmul(attn, v)));
+}
+
+// ---- positions -----------------------------------------------------------------------------
+
+Tensor sinusoidal_positions(std::int64_t offset, std::int64_t count, std::int64_t dim) {
+  Tensor pe = Tensor::zeros(Shape{count, dim});
+  // As word_language_model: div_term = exp(arange(0, D, 2) * (-ln(10000) / D)), in float.
+  for (std::int64_t i = 0; 2 * i < dim; ++i) {
+    const float div = std::exp(static_cast<float>(2 * i) * (-std::log(10000.0f) / static_cast<float>(dim)));
+    for (std::int64_t p = 0; p < count; ++p) {
+      const float angle = static_cast<float>(offset + p) * div;
+      pe.data()[p * dim + 2 * i] = std::sin(angle);
+      if (2 * i + 1 < dim) pe.data()[p * dim + 2 * i + 1] = std::cos(angle);
+    }
+  }
+  return pe;
+}
+
+// ---- TransformerLayer ----------------------------------------------------------------------
+
+namespace {
+
+AttentionOptions attention_for(const TransformerLayerOptions& o) {
+  AttentionOptions a = o.attention;
+  a.d_model = o.d_model;
+  a.heads = o.heads;
+  a.dropout = o.dropout;
+  return a;
+}
+
+AttentionOptions cross_attention_for(const TransformerLayerOptions& o) {
+  AttentionOptions a = attention_for(o);
+  a.relative_distance = 0;  // positions of source and target are not comparable
+  return a;
+}
+
+}  // namespace
+
+TransformerLayer::TransformerLayer(Parameters& params, const std::string& name,
+                                   const TransformerLayerOptions& options)
+    : options_(options),
+      self_attn_(params, name + ".self_attn", attention_for(options)),
+      cross_attn_(options.cross ? std::optional<MultiHeadAttention>(std::in_place, params,
+                                                                    name + ".multihead_attn",
+                                                                    cross_attention_for(options))
+                                : std::nullopt),
+      linear1_(params, name + ".linear1", options.d_model, options.d_ff, true, options.ff_init),
+      linear2_(params, name + ".linear2", options.d_ff, options.d_model, true,
+               options.ff_out_init ? options.ff_out_init : options.ff_init) {
+  if (options.d_ff < 1) throw ConfigError("Transformer layer '" + name + "': d_ff must be at least 1");
+  if (options.norm != NormPlacement::kNone) {
+    norm1_.emplace(params, name + ".norm1", options.d_model, options.eps);
+    norm2_.emplace(params, name + ".norm2", options.d_model, options.eps);
+    if (options.cross) norm3_.emplace(params, name + ".norm3", options.d_model, options.eps);
+  }
+}
+
+Expr TransformerLayer::feed_forward(Graph& g, const Expr& x) const {
+  Expr h = linear1_(g, x);
+  h = options_.activation == Activation::kGelu ? gelu(h) : relu(h);
+  if (options_.ff_dropout) h = dropout(h, options_.dropout);
+  return linear2_(g, h);
+}
+
+Expr TransformerLayer::operator()(Graph& g, const Expr& x, const AttentionMask& self_mask, const Expr& memory,
+                                  const AttentionMask& memory_mask, LayerCache* cache,
+                                  std::vector<Expr>* weights) const {
+  const float p = options_.dropout;
+  Expr w;
+  Expr* want = weights != nullptr ? &w : nullptr;
+  // One residual block: f applied with this layer's norm placement; `norm` the block's norm.
+  auto block = [&](const Expr& in, const std::optional<LayerNorm>& norm, auto f) {
+    switch (options_.norm) {
+      case NormPlacement::kPost: return (*norm)(g, add(in, dropout(f(in), p)));
+      case NormPlacement::kPre: return add(in, dropout(f((*norm)(g, in)), p));
+      default: return add(in, dropout(f(in), p));
+    }
+  };
+  Expr h = block(x, norm1_, [&](const Expr& in) {
+    return self_attn_(g, in, Expr(), self_mask, cache ? &cache->self : nullptr, want);
+  });
+  if (weights != nullptr) weights->push_back(w);
+  if (cross_attn_) {
+    if (!memory.defined()) throw AssertionError("a Transformer decoder layer needs a memory");
+    h = block(h, norm2_, [&](const Expr& in) {
+      return (*cross_attn_)(g, in, memory, memory_mask, cache ? &cache->memory : nullptr, want);
+    });
+    if (weights != nullptr) weights->push_back(w);
+    return block(h, norm3_, [&](const Expr& in) { return feed_forward(g, in); });
+  }
+  return block(h, norm2_, [&](const Expr& in) { return feed_forward(g, in); });
+}
+
+}  // namespace loom::nn
