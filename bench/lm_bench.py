@@ -13,6 +13,9 @@ Examples (from the repository root):
 
 Only the standard library is used; the reference itself runs under
 /usr/bin/python3, the interpreter that has torch.
+
+bench/transformer_bench.py is the same driver for a Transformer model: what
+differs between the two is a Bench (below) passed to main().
 """
 
 import argparse
@@ -37,6 +40,36 @@ AVX512_OPENBLAS_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
 
 class ChildFailed(Exception):
     pass
+
+
+class Bench(object):
+    """What differs between the language-model benchmarks run by this driver.
+
+    description: the argparse description; reference_script: the PyTorch
+    side, run as REFERENCE_PYTHON SCRIPT --data --batches --threads --json;
+    pipeline: the default loom pipeline; reference_env_help: the help of
+    --reference-env; tuned_reference_flags: extra flags for the reference when
+    --reference-env is tuned; required_plugins: loom plugins the pipeline
+    needs, checked by name before anything runs so that a missing one gets its
+    own message."""
+
+    def __init__(self, description, reference_script, pipeline,
+                 reference_env_help, tuned_reference_flags=(),
+                 required_plugins=()):
+        self.description = description
+        self.reference_script = reference_script
+        self.pipeline = pipeline
+        self.reference_env_help = reference_env_help
+        self.tuned_reference_flags = tuple(tuned_reference_flags)
+        self.required_plugins = tuple(required_plugins)
+
+
+LSTM_BENCH = Bench(
+    description="loom vs PyTorch word-level LM benchmark (WikiText-2).",
+    reference_script=REFERENCE_SCRIPT,
+    pipeline=os.path.join(REPO_ROOT, "bench", "lm_wikitext2_bench.yaml"),
+    reference_env_help="tuned: OMP_WAIT_POLICY=PASSIVE and MALLOC_MMAP_MAX_=0 "
+                       "for the reference; default: neither (default: tuned)")
 
 
 # ---------------------------------------------------------------------------
@@ -138,13 +171,50 @@ def read_loom_metrics(path):
     return train, valid
 
 
+def loom_set_args(args):
+    return ["--set", "vars.data_dir=%s" % args.data,
+            "--set", "stages.train.max_batches_per_epoch=%d" % args.batches]
+
+
+def check_loom(args):
+    """Fail early, with a message that says what is missing, if loom lacks a
+    plugin the pipeline needs or rejects the pipeline.  Prints nothing when
+    all is well."""
+    env = child_env(unset=["OPENBLAS_CORETYPE"], extra=args.blas_env)
+    for name in args.bench.required_plugins:
+        proc = subprocess.run([args.loom, "plugins", name], env=env,
+                              cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        if proc.returncode == 0:
+            continue
+        said = proc.stderr.decode("utf-8", "replace").strip()
+        listing = subprocess.run([args.loom, "plugins"], env=env, cwd=REPO_ROOT,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT)
+        folders = [l.strip() for l in
+                   listing.stdout.decode("utf-8", "replace").splitlines()
+                   [1:] if l.startswith("  ")]
+        raise ChildFailed(
+            "loom has no %r plugin, which %s needs (loom %s: %s; plugin "
+            "folders searched: %s). Build that plugin, point --loom at a loom "
+            "that has it, or run --reference-only."
+            % (name, os.path.relpath(args.pipeline, REPO_ROOT), args.loom,
+               said or "exit status %d" % proc.returncode,
+               ", ".join(folders) or "unknown"))
+    proc = subprocess.run([args.loom, "validate", args.pipeline]
+                          + loom_set_args(args), env=env, cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise ChildFailed("loom rejects %s:\n%s"
+                          % (args.pipeline,
+                             proc.stdout.decode("utf-8", "replace").strip()))
+
+
 def run_loom(args):
     outdir = tempfile.mkdtemp(prefix="lm_bench_loom_")
     try:
         cmd = [args.loom, "--threads", str(args.threads), "run", args.pipeline,
-               "--out", outdir,
-               "--set", "vars.data_dir=%s" % args.data,
-               "--set", "stages.train.max_batches_per_epoch=%d" % args.batches]
+               "--out", outdir] + loom_set_args(args)
         env = child_env(unset=["OPENBLAS_CORETYPE"], extra=args.blas_env)
         rss = run_child("loom", cmd, env, REPO_ROOT)
         metrics = os.path.join(outdir, "metrics.jsonl")
@@ -198,11 +268,13 @@ def run_reference(args):
     fd, out_json = tempfile.mkstemp(prefix="lm_bench_ref_", suffix=".json")
     os.close(fd)
     try:
-        cmd = [REFERENCE_PYTHON, REFERENCE_SCRIPT,
+        cmd = [REFERENCE_PYTHON, args.bench.reference_script,
                "--data", reference_data_dir(args.data),
                "--batches", str(args.batches),
                "--threads", str(args.threads),
                "--json", out_json]
+        if args.reference_env == "tuned":
+            cmd += args.bench.tuned_reference_flags
         rss = run_child("pytorch", cmd, reference_env(args), REPO_ROOT)
         with open(out_json) as f:
             res = json.load(f)
@@ -251,9 +323,8 @@ def print_table(results, ratios):
         print("valid ppl, loom vs PyTorch %+.2f%%" % ratios["valid_ppl_diff_pct"])
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description="loom vs PyTorch word-level LM benchmark (WikiText-2).")
+def parse_args(argv=None, bench=LSTM_BENCH):
+    p = argparse.ArgumentParser(description=bench.description)
     p.add_argument("--loom", default=os.path.join(REPO_ROOT, "build", "core",
                                                   "loom"),
                    help="loom executable (default: build/core/loom)")
@@ -265,10 +336,9 @@ def parse_args(argv=None):
     p.add_argument("--batches", type=int, default=300,
                    help="training batches for each framework (default 300)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pipeline",
-                   default=os.path.join(REPO_ROOT, "bench",
-                                        "lm_wikitext2_bench.yaml"),
-                   help="loom pipeline (default: bench/lm_wikitext2_bench.yaml)")
+    p.add_argument("--pipeline", default=bench.pipeline,
+                   help="loom pipeline (default: %s)"
+                        % os.path.relpath(bench.pipeline, REPO_ROOT))
     which = p.add_mutually_exclusive_group()
     which.add_argument("--skip-reference", action="store_true",
                        help="run loom only")
@@ -276,8 +346,7 @@ def parse_args(argv=None):
                        help="run the PyTorch reference only")
     p.add_argument("--reference-env", choices=["tuned", "default"],
                    default="tuned",
-                   help="tuned: OMP_WAIT_POLICY=PASSIVE and MALLOC_MMAP_MAX_=0 "
-                        "for the reference; default: neither (default: tuned)")
+                   help=bench.reference_env_help)
     p.add_argument("--openblas-coretype", default=best_coretype(), metavar="NAME",
                    help="OPENBLAS_CORETYPE for both children (default: the best "
                         "core type this CPU supports, %(default)s, so that both "
@@ -291,6 +360,7 @@ def parse_args(argv=None):
     args.loom = os.path.abspath(args.loom)
     args.data = os.path.abspath(args.data)
     args.pipeline = os.path.abspath(args.pipeline)
+    args.bench = bench
     # Applied after OPENBLAS_CORETYPE has been removed from the environment.
     args.blas_env = ({"OPENBLAS_CORETYPE": args.openblas_coretype}
                      if args.openblas_coretype else {})
@@ -311,8 +381,8 @@ def best_coretype():
     return None
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, bench=LSTM_BENCH):
+    args = parse_args(argv, bench)
     run_loom_side = not args.reference_only
     run_ref_side = not args.skip_reference
 
@@ -327,6 +397,8 @@ def main(argv=None):
 
     results = collections.OrderedDict()
     try:
+        if run_loom_side:
+            check_loom(args)
         # Strictly one after the other: both use every core.
         if run_loom_side:
             results["loom"] = run_loom(args)
