@@ -10,8 +10,9 @@ plugin (bench/transformer_wikitext2_bench.yaml):
     it): words plus "<eos>", vocabulary from the train split, bptt windows of
     a [rows, batch] stream;
   * input embedding scaled by sqrt(ninp) -> PositionalEncoding (sinusoids, then
-    dropout) -> nn.TransformerEncoder of post-norm nn.TransformerEncoderLayer
-    (ReLU) with a final LayerNorm -> untied Linear -> log_softmax, NLL loss;
+    dropout --dropout) -> nn.TransformerEncoder of post-norm
+    nn.TransformerEncoderLayer (ReLU, dropout --layer-dropout, 0.1 as in the
+    example) with a final LayerNorm -> untied Linear -> log_softmax, NLL loss;
   * a causal (square subsequent) mask; every window is independent: nothing
     is carried from one batch to the next;
   * gradient-norm clipping and a plain SGD update done by hand;
@@ -79,7 +80,7 @@ class TransformerModel(nn.Transformer):
 
     As in the example it is an nn.Transformer, so that:
       * self.encoder is nn.TransformerEncoder(nn.TransformerEncoderLayer(ninp,
-        nhead, nhid, dropout, relu, post-norm, eps 1e-5), nlayers,
+        nhead, nhid, layer_dropout, relu, post-norm, eps 1e-5), nlayers,
         norm=LayerNorm(ninp)): nn.Transformer gives its encoder a final
         LayerNorm;
       * nn.Transformer._reset_parameters draws every matrix of the encoder
@@ -87,18 +88,17 @@ class TransformerModel(nn.Transformer):
       * nn.Transformer's decoder stack is built too, then replaced by the
         output Linear (self.decoder), so it is never trained or kept.
 
-    One deliberate change: the example does not pass `dropout` to
-    nn.Transformer.__init__, so its encoder layers use nn.Transformer's
-    default 0.1 and only PositionalEncoding uses --dropout.  loom's
-    transformer_lm has one dropout for every place, so here the encoder
-    layers get `layer_dropout`, which main() sets to --dropout unless
-    --layer-dropout is given (--layer-dropout 0.1 is the example's model).
+    The example does not pass `dropout` to nn.Transformer.__init__, so its
+    encoder layers (residual branches, attention weights, inside the
+    feed-forward) use nn.Transformer's default 0.1 and only PositionalEncoding
+    uses `dropout`.  The one addition here is `layer_dropout`, passed on to
+    nn.Transformer; its default, 0.1, builds exactly the example's model (same
+    modules, and the same weights for the same seed), which is also what
+    loom's transformer_lm builds with style: wlm.
     """
 
     def __init__(self, ntoken, ninp, nhead, nhid, nlayers, dropout=0.5,
-                 layer_dropout=None):
-        if layer_dropout is None:
-            layer_dropout = dropout
+                 layer_dropout=0.1):
         super().__init__(d_model=ninp, nhead=nhead, dim_feedforward=nhid,
                          num_encoder_layers=nlayers, dropout=layer_dropout)
         self.model_type = "Transformer"
@@ -184,10 +184,11 @@ def parse_args(argv=None):
                    help="feed-forward width of each encoder layer")
     p.add_argument("--nlayers", type=int, default=2)
     p.add_argument("--nhead", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--layer-dropout", type=float, default=None,
-                   help="dropout inside the encoder layers (default: "
-                        "--dropout; the example itself leaves them at 0.1)")
+    p.add_argument("--dropout", type=float, default=0.2,
+                   help="dropout after the positional encoding")
+    p.add_argument("--layer-dropout", type=float, default=0.1,
+                   help="dropout inside the encoder layers (default 0.1: the "
+                        "example leaves them at nn.Transformer's default)")
     p.add_argument("--lr", type=float, default=5.0)
     p.add_argument("--clip", type=float, default=0.25)
     p.add_argument("--bptt", type=int, default=35)
@@ -209,8 +210,6 @@ def parse_args(argv=None):
     if args.emsize % args.nhead:
         p.error("--emsize (%d) must be a multiple of --nhead (%d)"
                 % (args.emsize, args.nhead))
-    if args.layer_dropout is None:
-        args.layer_dropout = args.dropout
     return args
 
 
