@@ -99,6 +99,8 @@ std::vector<OpCase> cases() {
                [](Graph&, auto& x) { return loom::log_softmax_nll(x[0], x[1].value(), -1); }});
   c.push_back({"linear_log_softmax_nll", {r({5, 3}, 26), r({7, 3}, 27), r({7}, 28), ids({5}, {6, 2, -1, 0, 2})},
                [](Graph&, auto& x) { return loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value(), -1); }});
+  c.push_back({"linear_log_softmax_nll_no_bias", {r({5, 3}, 26), r({7, 3}, 27), ids({5}, {6, 2, -1, 0, 2})},
+               [](Graph&, auto& x) { return loom::linear_log_softmax_nll(x[0], x[1], Expr(), x[2].value(), -1); }});
   // The fused loss scaled afterwards: its backward must honour an upstream gradient != 1.
   c.push_back({"linear_log_softmax_nll_scaled", {r({4, 3}, 29), r({6, 3}, 30), r({6}, 31), ids({4}, {1, 5, 0, 3})},
                [](Graph&, auto& x) { return loom::scale(loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value()), 3.0f); }});

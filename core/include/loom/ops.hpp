@@ -79,7 +79,7 @@ struct NllStats {
 Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ignore_index = -1,
                      NllStats* stats = nullptr);
 // The same loss on logits = x . W^T + b, without keeping logits and their gradient as two
-// buffers: x [rows, in], weight [classes, in], bias [classes]. The output layer of language
+// buffers: x [rows, in], weight [classes, in], bias [classes] or undefined (no bias). The output layer of language
 // models, where `classes` is the vocabulary and the logits are the largest tensor of a step.
 Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
                             const Tensor& targets, std::int32_t ignore_index = -1,

@@ -163,33 +163,36 @@ Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ign
 Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
                             const Tensor& targets, std::int32_t ignore_index, NllStats* stats) {
   same_graph("linear_log_softmax_nll", x, weight);
-  same_graph("linear_log_softmax_nll", x, bias);
+  const bool has_bias = bias.defined();
+  if (has_bias) same_graph("linear_log_softmax_nll", x, bias);
   const Tensor& xv = x.value();
   const Tensor& wv = weight.value();
   check(wv.rank() == 2 && xv.rank() == 2 && xv.dim(1) == wv.dim(1), "linear_log_softmax_nll",
         "input " + x.shape().str() + " does not fit weight " + weight.shape().str());
-  check(bias.value().rank() == 1 && bias.value().dim(0) == wv.dim(0), "linear_log_softmax_nll",
-        "bias " + bias.shape().str() + " does not fit weight " + weight.shape().str());
+  if (has_bias)
+    check(bias.value().rank() == 1 && bias.value().dim(0) == wv.dim(0), "linear_log_softmax_nll",
+          "bias " + bias.shape().str() + " does not fit weight " + weight.shape().str());
   std::int64_t rows = xv.dim(0), in = xv.dim(1), classes = wv.dim(0);
   check(targets.dtype() == DType::kInt32 && targets.numel() == rows, "linear_log_softmax_nll",
         "targets " + targets.shape().str() + " do not match input " + x.shape().str());
   std::int64_t count = count_targets(targets, ignore_index, classes, "linear_log_softmax_nll");
   float inv_count = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
-  bool rg = x.requires_grad() || weight.requires_grad() || bias.requires_grad();
+  const bool bias_grad = has_bias && bias.requires_grad();
+  bool rg = x.requires_grad() || weight.requires_grad() || bias_grad;
 
   // One buffer: logits, then in place the gradient with respect to the logits.
   Tensor buffer = Tensor::empty(Shape{rows, classes});
   gemm(false, true, rows, classes, in, 1.0f, xv.data(), in, wv.data(), in, 0.0f, buffer.data(),
        classes);
   std::int64_t blocks = (rows + kSoftmaxRowGrain - 1) / kSoftmaxRowGrain;
-  Tensor partials = rg && bias.requires_grad() ? Tensor::empty(Shape{blocks, classes}) : Tensor();
-  SoftmaxNll k{buffer.data(), bias.value().data(), buffer.data(), rg,
+  Tensor partials = rg && bias_grad ? Tensor::empty(Shape{blocks, classes}) : Tensor();
+  SoftmaxNll k{buffer.data(), has_bias ? bias.value().data() : nullptr, buffer.data(), rg,
                partials.defined() ? partials.data() : nullptr, targets.ids(), ignore_index,
                rows, classes, inv_count};
   double loss_sum = k.run();
   if (stats) *stats = {loss_sum, count};
   if (!rg) buffer = Tensor();  // evaluation keeps nothing
-  int xi = x.id(), wi = weight.id(), bi = bias.id();
+  int xi = x.id(), wi = weight.id(), bi = has_bias ? bias.id() : -1;
   return x.graph().add_node(
       scalar(count > 0 ? loss_sum / count : 0.0), rg,
       [=](Graph& g, int self) mutable {
@@ -205,7 +208,7 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
         if (g.requires_grad(wi))  // dW = dlogits^T x
           gemm(true, false, classes, in, rows, 1.0f, gl, classes, g.value(xi).data(), in, 1.0f,
                g.grad(wi).data(), in);
-        if (g.requires_grad(bi)) reduce_partials(partials, g.grad(bi).data(), gy);
+        if (bi >= 0 && g.requires_grad(bi)) reduce_partials(partials, g.grad(bi).data(), gy);
         buffer = Tensor();  // the largest buffer of the step goes back to the pool now
       });
 }

@@ -1,0 +1,307 @@
+// models/transformer_lm: a causal Transformer language model over lm_stream windows.
+//
+//   ids [T, B] -> (batch-major) embedding [B, T, D] (x sqrt(D) if scale_embedding)
+//   -> + positions (sinusoidal | learned | none) -> dropout
+//   -> `layers` Transformer layers with a causal mask (loom/attention.hpp)
+//   -> final layer norm (unless norm: none) -> linear to the vocabulary -> log-softmax + NLL.
+//
+// Two styles set the defaults of every knob; each knob can also be set alone:
+//   wlm  PyTorch word_language_model's TransformerModel: sinusoidal positions with dropout
+//        `dropout`, post-norm layers with ReLU and dropout 0.1 (nn.Transformer's default),
+//        the final encoder norm of nn.Transformer, untied decoder with a bias, d_ff = d_model
+//        (main.py's nhid = emsize), embedding and decoder uniform(-0.1, 0.1), the layers'
+//        matrices Xavier uniform (nn.Transformer's _reset_parameters).
+//   gpt  minGPT's GPT: learned positions over `block_size`, pre-norm blocks with GELU and a
+//        4 d_model MLP (no dropout inside it), dropout 0.1 everywhere, final norm, head
+//        without bias; N(0, 0.02) init, residual projections N(0, 0.02 / sqrt(2 layers)).
+//
+// Windows are independent in training (no state between batches). As a LanguageModel the
+// model keeps the keys and values of the text fed so far (a cache per layer), so generation
+// and scoring cost one position per token. When a context limit (block_size) is reached, the
+// cache is rebuilt from the last block_size / 2 tokens (the stride of the sliding window).
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "loom/attention.hpp"
+#include "loom/errors.hpp"
+#include "loom/nn.hpp"
+#include "loom/plugin.hpp"
+
+namespace {
+
+namespace nn = loom::nn;
+using loom::Expr;
+using loom::Shape;
+using loom::Tensor;
+
+enum class Positions { kSinusoidal, kLearned, kNone };
+
+struct Options {
+  std::string style;
+  std::int64_t vocab = 0, d_model = 0, heads = 0, layers = 0, d_ff = 0, block_size = 0;
+  float dropout = 0.0f, layer_dropout = 0.0f;
+  Positions positions = Positions::kSinusoidal;
+  nn::NormPlacement norm = nn::NormPlacement::kPost;
+  nn::Activation activation = nn::Activation::kRelu;
+  nn::HeadMerge merge = nn::HeadMerge::kConcat;
+  std::int64_t relative_distance = 0;
+  bool tie_weights = false, output_bias = true, scale_embedding = true, kv_cache = true;
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+class TransformerLm : public loom::Model, public loom::Stateful, public loom::LanguageModel {
+ public:
+  TransformerLm(const Options& o, std::uint64_t seed) : o_(o) {
+    embedding_.emplace(parameters_, "embedding", o.vocab, o.d_model);
+    if (o.positions == Positions::kLearned)
+      positions_ = parameters_.add("positions.weight", Shape{o.block_size, o.d_model}, loom::Init::normal(0.02f));
+    nn::TransformerLayerOptions lo;
+    lo.d_model = o.d_model;
+    lo.heads = o.heads;
+    lo.d_ff = o.d_ff;
+    lo.dropout = o.layer_dropout;
+    lo.ff_dropout = o.style == "wlm";
+    lo.norm = o.norm;
+    lo.activation = o.activation;
+    lo.attention.merge = o.merge;
+    lo.attention.seed = seed;
+    lo.attention.relative_distance = o.relative_distance;
+    for (std::int64_t l = 0; l < o.layers; ++l)
+      layers_.emplace_back(parameters_, "layers." + std::to_string(l), lo);
+    if (o.norm != nn::NormPlacement::kNone) final_norm_.emplace(parameters_, "norm", o.d_model);
+    decoder_weight_ = o.tie_weights ? embedding_->weight()
+                                    : parameters_.add("decoder.weight", Shape{o.vocab, o.d_model}, loom::Init::zeros());
+    if (o.output_bias) decoder_bias_ = parameters_.add("decoder.bias", Shape{o.vocab}, loom::Init::zeros());
+    set_initialisation();
+    parameters_.finalize(seed);
+  }
+
+  // ---- Stateful: the key/value cache of inference; training carries nothing ----------------
+  void reset_state() override {
+    caches_.clear();
+    history_.clear();
+  }
+  void save_state(loom::StateDict&) const override {}
+  void load_state(const loom::StateDict&) override { reset_state(); }
+
+  // ---- LanguageModel -----------------------------------------------------------------------
+  std::int64_t vocab_size() const override { return o_.vocab; }
+
+  Tensor next_log_probs(loom::Graph& g, const Tensor& ids) override {
+    const std::int64_t T = ids.dim(0), B = ids.dim(1), V = o_.vocab;
+    if (!history_.empty() && static_cast<std::int64_t>(history_.size()) != B) reset_state();
+    if (history_.empty()) history_.assign(static_cast<std::size_t>(B), {});
+    const std::int64_t limit = o_.block_size;
+    Tensor out = Tensor::empty(Shape{T * B, V});
+    for (std::int64_t t = 0; t < T;) {
+      std::int64_t n = 1, from = 0;
+      if (o_.kv_cache) {
+        // The cache holds the history; full, it restarts from the last half of the context.
+        if (limit > 0 && length() >= limit) refill(g, limit / 2);
+        n = T - t;
+        if (limit > 0) n = std::min(n, limit - length());
+        from = length();
+      } else {
+        caches_.clear();  // recompute every kept position for each new token
+      }
+      for (std::int64_t k = 0; k < n; ++k)
+        for (std::int64_t b = 0; b < B; ++b) history_[b].push_back(ids.ids()[(t + k) * B + b]);
+      if (!o_.kv_cache && limit > 0 && length() > limit)
+        for (auto& row : history_) row.erase(row.begin(), row.end() - limit);
+      const std::int64_t width = length() - from;
+      Tensor lp = run_cached(g, from, width);
+      // Rows of the last n positions, from [B, width] to position-major.
+      for (std::int64_t k = 0; k < n; ++k)
+        for (std::int64_t b = 0; b < B; ++b)
+          std::copy_n(lp.data() + (b * width + width - n + k) * V, V, out.data() + ((t + k) * B + b) * V);
+      t += n;
+    }
+    return out;
+  }
+
+ protected:
+  loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
+    const Tensor& ids = batch.get("ids");
+    const Tensor& targets = batch.get("targets");
+    const std::int64_t T = ids.dim(0), B = ids.dim(1);
+    if (o_.block_size > 0 && T > o_.block_size)
+      throw loom::InputError("transformer_lm: a window of " + std::to_string(T) + " tokens is longer than block_size " +
+                             std::to_string(o_.block_size) + " (lower the data's bptt or raise block_size)");
+    Expr h = body(g, batch_major(ids), 0, nullptr);
+    loom::NllStats stats;
+    loom::ModelOutput out;
+    out.loss = loom::linear_log_softmax_nll(loom::reshape(h, Shape{B * T, o_.d_model}), g.param(*decoder_weight_),
+                                            decoder_bias_ ? g.param(*decoder_bias_) : Expr(), batch_major(targets), -1,
+                                            &stats);
+    out.loss_sum = stats.loss_sum;
+    out.count = stats.count;
+    return out;
+  }
+
+ private:
+  // [T, B] -> [B, T]
+  static Tensor batch_major(const Tensor& ids) {
+    const std::int64_t T = ids.dim(0), B = ids.dim(1);
+    Tensor out = Tensor::empty(Shape{B, T}, loom::DType::kInt32);
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t b = 0; b < B; ++b) out.ids()[b * T + t] = ids.ids()[t * B + b];
+    return out;
+  }
+
+  // ids [B, T] at positions offset .. offset + T - 1 -> hidden states [B, T, D].
+  Expr body(loom::Graph& g, const Tensor& ids, std::int64_t offset, std::vector<nn::LayerCache>* caches) {
+    const std::int64_t T = ids.dim(1), D = o_.d_model;
+    Expr x = (*embedding_)(g, ids);
+    if (o_.scale_embedding) x = loom::scale(x, std::sqrt(static_cast<float>(D)));
+    if (o_.positions == Positions::kSinusoidal)
+      x = loom::add_positions(x, g.constant(nn::sinusoidal_positions(offset, T, D)));
+    else if (o_.positions == Positions::kLearned)
+      x = loom::add_positions(x, loom::slice(g.param(*positions_), 0, offset, offset + T));
+    x = loom::dropout(x, o_.dropout);
+    const loom::AttentionMask causal{true, {}};
+    for (std::size_t l = 0; l < layers_.size(); ++l)
+      x = layers_[l](g, x, causal, Expr(), {}, caches ? &(*caches)[l] : nullptr);
+    if (final_norm_) x = (*final_norm_)(g, x);
+    return x;
+  }
+
+  // Runs history positions [from, from + n) of every row through the cached layers (the
+  // cache holds positions before `from`); log-probabilities [B * n, V], row b * n + k.
+  Tensor run_cached(loom::Graph& g, std::int64_t from, std::int64_t n) {
+    const std::int64_t B = static_cast<std::int64_t>(history_.size());
+    if (caches_.empty()) caches_.resize(layers_.size());
+    Tensor ids = Tensor::empty(Shape{B, n}, loom::DType::kInt32);
+    for (std::int64_t b = 0; b < B; ++b)
+      std::copy_n(history_[b].data() + from, n, ids.ids() + b * n);
+    g.clear();
+    Expr h = body(g, ids, from, &caches_);
+    Tensor logits = loom::linear(loom::reshape(h, Shape{B * n, o_.d_model}), g.param(*decoder_weight_),
+                                 decoder_bias_ ? g.param(*decoder_bias_) : Expr())
+                        .value()
+                        .clone();
+    loom::log_softmax_rows(logits);
+    return logits;
+  }
+
+  // Tokens in the history (the same for every row).
+  std::int64_t length() const { return history_.empty() ? 0 : static_cast<std::int64_t>(history_[0].size()); }
+
+  // Rebuilds the cache from the last `keep` tokens of the history (positions restart at 0).
+  void refill(loom::Graph& g, std::int64_t keep) {
+    for (auto& row : history_) row.erase(row.begin(), row.end() - keep);
+    caches_.assign(layers_.size(), {});
+    if (keep > 0) run_cached(g, 0, keep);
+  }
+
+  // The style's initialisation, set by name before the arena is filled.
+  void set_initialisation() {
+    const float xavier_base = 6.0f;
+    for (auto& p : parameters_) {
+      const std::string& n = p.name;
+      const bool matrix = p.shape.rank() == 2;
+      if (o_.style == "gpt") {
+        if (ends_with(n, ".bias")) p.init = loom::Init::zeros();
+        else if (n.find("norm") != std::string::npos) continue;  // ones (weights) from LayerNorm
+        else if (ends_with(n, "out_proj.weight") || ends_with(n, "linear2.weight"))
+          p.init = loom::Init::normal(0.02f / std::sqrt(2.0f * static_cast<float>(o_.layers)));
+        else if (!ends_with(n, "relative_bias")) p.init = loom::Init::normal(0.02f);
+      } else {
+        if (n == "embedding.weight" || n == "decoder.weight") p.init = loom::Init::uniform(0.1f);
+        else if (n.rfind("layers.", 0) == 0 && matrix && !ends_with(n, "relative_bias"))
+          p.init = loom::Init::uniform(std::sqrt(xavier_base / static_cast<float>(p.shape[0] + p.shape[1])));
+      }
+    }
+  }
+
+  Options o_;
+  std::optional<nn::Embedding> embedding_;
+  loom::Parameter* positions_ = nullptr;
+  std::vector<nn::TransformerLayer> layers_;
+  std::optional<nn::LayerNorm> final_norm_;
+  loom::Parameter* decoder_weight_ = nullptr;
+  loom::Parameter* decoder_bias_ = nullptr;
+  std::vector<nn::LayerCache> caches_;
+  std::vector<std::vector<std::int32_t>> history_;  // per batch row, the tokens in the cache
+};
+
+// "style" or an explicit value: the style's choice unless the knob is set.
+std::string knob(const loom::Params& p, const std::string& name, const std::string& wlm, const std::string& gpt) {
+  const std::string v = p.get_string(name);
+  if (v != "style") return v;
+  return p.get_string("style") == "gpt" ? gpt : wlm;
+}
+
+const loom::PluginDescriptor& descriptor() {
+  using T = loom::ParamType;
+  static const loom::PluginDescriptor d{
+      loom::kAbiVersion,
+      loom::Kind::kModel,
+      "transformer_lm",
+      "1.0",
+      "causal Transformer language model (word_language_model's TransformerModel or minGPT's GPT)",
+      {{"vocab", T::kComponent, "", "vocabulary of inputs and outputs", {"vocab"}},
+       {"style", T::kString, "wlm", "defaults of the knobs below: wlm (word_language_model) or gpt (minGPT)", {"wlm", "gpt"}},
+       {"d_model", T::kInt, "200", "model width (embedding size)", {}, 1},
+       {"heads", T::kInt, "2", "attention heads (d_model must be divisible by it)", {}, 1},
+       {"layers", T::kInt, "2", "Transformer layers", {}, 1},
+       {"d_ff", T::kInt, "0", "feed-forward width (0: the style's, wlm d_model, gpt 4 d_model)", {}, 0},
+       {"dropout", T::kFloat, "-1", "dropout on embeddings + positions (-1: the style's, wlm 0.2, gpt 0.1)"},
+       {"layer_dropout", T::kFloat, "-1", "dropout in the layers: residuals and attention weights (-1: the style's, wlm 0.1, gpt 0.1)"},
+       {"block_size", T::kInt, "0", "longest context (0: none; needed by learned positions; gpt's default 128)", {}, 0},
+       {"positions", T::kString, "style", "position encoding (wlm sinusoidal, gpt learned)", {"style", "sinusoidal", "learned", "none"}},
+       {"norm", T::kString, "style", "layer norm placement (wlm post, gpt pre; none: no layer norm at all)", {"style", "post", "pre", "none"}},
+       {"activation", T::kString, "style", "feed-forward activation (wlm relu, gpt gelu)", {"style", "relu", "gelu"}},
+       {"output_bias", T::kString, "style", "a bias in the output layer (wlm true, gpt false)", {"style", "true", "false"}},
+       {"scale_embedding", T::kString, "style", "embedding times sqrt(d_model) (wlm true, gpt false)", {"style", "true", "false"}},
+       {"tie_weights", T::kBool, "false", "share the embedding and output weights"},
+       {"head_merge", T::kString, "concat", "how head outputs are merged", {"concat", "shuffle", "shift", "reweight"}},
+       {"relative_bias", T::kInt, "0", "> 0: a learned bias per head and offset, offsets clipped at this distance", {}, 0},
+       {"kv_cache", T::kBool, "true", "keep keys and values between tokens in generation and scoring (false: recompute the prefix)"}},
+      [](loom::BuildContext& ctx) -> std::unique_ptr<loom::Component> {
+        const auto& p = ctx.params();
+        Options o;
+        o.style = p.get_string("style");
+        const bool gpt = o.style == "gpt";
+        o.vocab = static_cast<std::int64_t>(ctx.vocab("vocab").size());
+        o.d_model = p.get_int("d_model");
+        o.heads = p.get_int("heads");
+        if (o.d_model % o.heads != 0)
+          p.fail("heads", "d_model " + std::to_string(o.d_model) + " is not divisible by " + std::to_string(o.heads) + " heads");
+        o.layers = p.get_int("layers");
+        o.d_ff = p.get_int("d_ff") > 0 ? p.get_int("d_ff") : (gpt ? 4 * o.d_model : o.d_model);
+        auto rate = [&](const char* name, double style_value) {
+          double v = p.get_float(name);
+          if (v == -1.0) v = style_value;
+          if (v < 0.0 || v >= 1.0) p.fail(name, "must be in [0, 1) (or -1 for the style's), got " + p.get_string(name));
+          return static_cast<float>(v);
+        };
+        o.dropout = rate("dropout", gpt ? 0.1 : 0.2);
+        o.layer_dropout = rate("layer_dropout", 0.1);
+        o.block_size = p.get_int("block_size");
+        const std::string positions = knob(p, "positions", "sinusoidal", "learned");
+        o.positions = positions == "learned" ? Positions::kLearned
+                      : positions == "none"  ? Positions::kNone
+                                             : Positions::kSinusoidal;
+        if (gpt && o.block_size == 0) o.block_size = 128;
+        if (o.positions == Positions::kLearned && o.block_size == 0)
+          p.fail("block_size", "learned positions need a block_size (the longest context)");
+        o.norm = nn::parse_norm(knob(p, "norm", "post", "pre"));
+        o.activation = nn::parse_activation(knob(p, "activation", "relu", "gelu"));
+        o.output_bias = knob(p, "output_bias", "true", "false") == "true";
+        o.scale_embedding = knob(p, "scale_embedding", "true", "false") == "true";
+        o.tie_weights = p.get_bool("tie_weights");
+        o.merge = nn::parse_head_merge(p.get_string("head_merge"));
+        o.relative_distance = p.get_int("relative_bias");
+        o.kv_cache = p.get_bool("kv_cache");
+        return std::make_unique<TransformerLm>(o, ctx.seed());
+      }};
+  return d;
+}
+
+}  // namespace
+
+LOOM_PLUGIN(descriptor)
