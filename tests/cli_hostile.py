@@ -389,6 +389,19 @@ case("predict invalid UTF-8", lambda: ["predict", "--run", CLS_RUN, "--file", f"
      ["latin1.bin:1: not UTF-8"])
 case("score empty input", lambda: ["score", "--run", LM_RUN, f"{TMP}/empty.txt"], 2,
      ["empty.txt: no text to score (0 lines"])
+# Evaluating a trained model with other settings: the data's reading settings only.
+case("evaluate --set of the model", lambda: ["evaluate", "--run", LM_RUN, "--set", "components.model.nhid=16"], 2,
+     ["--set components.model.nhid=16: component 'model' is a model"])
+case("evaluate --set naming another component", lambda: ["evaluate", "--run", LM_RUN, "--set",
+                                                         "components.data.tokenizer=@vocab"], 2,
+     ["'tokenizer' names another component"])
+case("evaluate --set of an unknown data parameter", lambda: ["evaluate", "--run", LM_RUN, "--set",
+                                                             "components.data.bptz=5"], 2,
+     ["has no parameter 'bptz'"])
+case("export without --out", lambda: ["export", "--run", LM_RUN], 2, ["missing --out FILE.safetensors"])
+case("export of a checkpoint that is not there", lambda: ["export", "--run", LM_RUN, "--checkpoint", "middle",
+                                                          "--out", f"{TMP}/x.safetensors"], 2,
+     ["--checkpoint must be best or last, got 'middle'"])
 for fixture, fragment in (("bad_kind", "unknown kind (42)"), ("empty_name", "empty name"),
                           ("null_factory", "plugin 'no_factory' has no factory"),
                           ("undefined_symbol", "loom::removed_in_this_version(int)")):

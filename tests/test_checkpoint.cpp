@@ -13,6 +13,7 @@
 
 #include "loom/checkpoint.hpp"
 #include "loom/errors.hpp"
+#include "loom/safetensors.hpp"
 #include "loom/testing/boost_checks.hpp"
 
 namespace {
@@ -201,4 +202,59 @@ BOOST_AUTO_TEST_CASE(fingerprint_is_fnv1a) {
   BOOST_TEST(loom::fingerprint("") == "cbf29ce484222325");
   BOOST_TEST(loom::fingerprint("a") == "af63dc4c8601ec8c");
   BOOST_TEST(loom::fingerprint("foobar") == "85944171f73967e8");
+}
+
+// ---- safetensors (loom export) -------------------------------------------------------------
+
+// Written and read back: names, order, shapes, values and metadata; the layout is the
+// format's: an 8-byte little-endian header length, a JSON header, the data 8-byte aligned.
+BOOST_AUTO_TEST_CASE(safetensors_round_trip_and_layout) {
+  const auto file = temp_file("model.safetensors");
+  loom::Tensor w = loom::Tensor::from(loom::Shape{2, 3}, {1, -2, 3.25f, 1e-30f, -0.0f, 7});
+  loom::Tensor b = loom::Tensor::from(loom::Shape{3}, {0.5f, 0.25f, -1});
+  loom::write_safetensors(file, {{"decoder.weight", w}, {"decoder.bias", b}}, {{"mirrors", "x.Y"}});
+  const std::string bytes = [&] {
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  BOOST_TEST((8 + n) % 8 == 0);
+  BOOST_TEST(bytes.size() == 8 + n + 9 * sizeof(float));
+  const std::string header = bytes.substr(8, n);
+  BOOST_TEST(header.find("\"decoder.weight\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}") != std::string::npos, header);
+  BOOST_TEST(header.find("\"__metadata__\": {\"mirrors\": \"x.Y\"}") != std::string::npos, header);
+  float first;
+  std::memcpy(&first, bytes.data() + 8 + n, sizeof first);
+  BOOST_TEST(first == 1.0f);
+  loom::Safetensors back = loom::read_safetensors(file);
+  BOOST_REQUIRE(back.tensors.size() == 2u);
+  BOOST_TEST(back.tensors[0].name == "decoder.weight");
+  BOOST_TEST(back.tensors[1].value.shape().str() == "[3]");
+  for (int i = 0; i < 6; ++i) BOOST_TEST(std::memcmp(&back.tensors[0].value.data()[i], &w.data()[i], 4) == 0);
+  BOOST_TEST(back.metadata.at("mirrors") == "x.Y");
+  std::filesystem::remove(file);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_safetensors_are_input_errors) {
+  const auto file = temp_file("bad.safetensors");
+  auto write = [&](const std::string& header, std::size_t data_bytes, bool fix_length = true) {
+    std::string out(8, '\0');
+    std::uint64_t n = fix_length ? header.size() : 1000;
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+    out += header + std::string(data_bytes, '\0');
+    std::ofstream(file, std::ios::binary) << out;
+  };
+  using loom::testing::expect_error;
+  write("{}", 0, false);
+  expect_error<loom::InputError>([&] { loom::read_safetensors(file); }, {"header length 1000 runs past the end"});
+  write("{\"a\": ", 0);
+  expect_error<loom::InputError>([&] { loom::read_safetensors(file); }, {"bad.safetensors"});
+  write("{\"a\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [0, 4]}}", 4);
+  expect_error<loom::InputError>([&] { loom::read_safetensors(file); }, {"tensor 'a'", "dtype F16"});
+  write("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 16]}}", 8);
+  expect_error<loom::InputError>([&] { loom::read_safetensors(file); }, {"data_offsets outside the 8 bytes"});
+  write("{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}", 8);
+  expect_error<loom::InputError>([&] { loom::read_safetensors(file); }, {"8 bytes of data for shape [3]"});
+  std::filesystem::remove(file);
 }

@@ -288,15 +288,21 @@ int inference_command(const std::string& command, const std::vector<std::string>
         "temperature", po::value<double>()->default_value(1.0), "sampling temperature (0: always the likeliest token)")(
         "seed", po::value<std::uint64_t>()->default_value(1), "sampling seed");
   } else if (command == "score") {
-    desc.add_options()("file", po::value<std::string>(), "text to score, one entry per line (default: stdin)");
+    desc.add_options()("file", po::value<std::string>(), "text to score, one entry per line (default: stdin)")(
+        "tokens", "one row per token (line, position, context_id, id, token, log_prob) instead of per line");
     pos.add("file", 1);
   } else if (command == "predict") {
     desc.add_options()("text", po::value<std::vector<std::string>>(), "a text to classify (several: one each; none: the lines of --file or stdin)")(
         "file", po::value<std::string>(), "texts to classify, one per line");
     pos.add("text", -1);
+  } else if (command == "export") {
+    desc.add_options()("out", po::value<std::string>(), "the .safetensors file to write")(
+        "checkpoint", po::value<std::string>()->default_value(""), "best or last (default: best, else last)");
   } else {
     desc.add_options()("split", po::value<std::string>()->default_value("test"), "split to evaluate")(
-        "file", po::value<std::string>(), "evaluate this file as the split instead of the run's");
+        "file", po::value<std::string>(), "evaluate this file as the split instead of the run's")(
+        "set", po::value<std::vector<std::string>>()->composing(),
+        "key=value: a data setting to evaluate with (components.data.bptt=50); settings of the model are refused");
   }
   if (wants_help(args)) {
     std::cout << desc << "\n";
@@ -318,9 +324,9 @@ int inference_command(const std::string& command, const std::vector<std::string>
     if (vm.count("file")) {
       std::string file = vm["file"].as<std::string>();
       std::ifstream in = open_text_file(file);
-      s = loom::score_text(registry, dir, in, file, std::cout);
+      s = loom::score_text(registry, dir, in, file, std::cout, vm.count("tokens") > 0);
     } else {
-      s = loom::score_text(registry, dir, std::cin, "stdin", std::cout);
+      s = loom::score_text(registry, dir, std::cin, "stdin", std::cout, vm.count("tokens") > 0);
     }
     std::fprintf(stderr, "loom score: %lld lines, %lld tokens (%lld unknown, mapped to unk), perplexity %.4f; parameters from %s\n",
                  static_cast<long long>(s.lines), static_cast<long long>(s.tokens), static_cast<long long>(s.unknown),
@@ -347,10 +353,21 @@ int inference_command(const std::string& command, const std::vector<std::string>
     for (const auto& [label, n] : s.per_label) counts += (counts.empty() ? "" : ", ") + label + " " + std::to_string(n);
     std::fprintf(stderr, "loom predict: %lld texts (%s); parameters from %s\n", static_cast<long long>(s.lines),
                  counts.empty() ? "none" : counts.c_str(), s.checkpoint.c_str());
+  } else if (command == "export") {
+    if (!vm.count("out")) throw loom::ConfigError("loom export: missing --out FILE.safetensors (see --help)");
+    const std::filesystem::path out = vm["out"].as<std::string>();
+    auto e = loom::export_run(registry, dir, vm["checkpoint"].as<std::string>(), out);
+    std::fprintf(stderr, "loom export: %lld tensors, %lld values, %s, to %s; parameters from %s\n",
+                 static_cast<long long>(e.tensors), static_cast<long long>(e.values),
+                 e.module.empty() ? "under loom's names (the model mirrors no PyTorch module)"
+                                  : ("as " + e.module).c_str(),
+                 out.c_str(), e.checkpoint.c_str());
   } else {
     std::optional<std::filesystem::path> file;
     if (vm.count("file")) file = vm["file"].as<std::string>();
-    std::cout << loom::evaluate_run(registry, dir, vm["split"].as<std::string>(), file) << "\n";
+    std::vector<std::string> settings;
+    if (vm.count("set")) settings = vm["set"].as<std::vector<std::string>>();
+    std::cout << loom::evaluate_run(registry, dir, vm["split"].as<std::string>(), file, settings) << "\n";
   }
   return 0;
 }
@@ -405,9 +422,12 @@ const std::vector<Command>& commands() {
        [](const Invocation& i) { return report_command(i.args); }},
       {"generate", "--run DIR [--words N] [--temperature T] [--seed S]", "sample text from a trained language model",
        true, [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
-      {"score", "--run DIR [FILE]", "per-line and total perplexity of text (stdin without FILE)", true,
+      {"score", "--run DIR [FILE] [--tokens]", "per-line and total perplexity of text (stdin without FILE)", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
-      {"evaluate", "--run DIR [--split S] [--file F]", "scores of a trained model on a split, or on another file", true,
+      {"evaluate", "--run DIR [--split S] [--file F] [--set key=value]...", "scores of a trained model on a split, or on another file", true,
+       [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+      {"export", "--run DIR --out FILE.safetensors [--checkpoint best|last]",
+       "the model's parameters for PyTorch, under the names of the module it mirrors", false,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"predict", "--run DIR [TEXT]... [--file F]",
        "a classifier's label and probability per text (stdin lines without TEXT)", true,

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loom/registry.hpp"
 
@@ -32,8 +33,10 @@ struct ScoreSummary {
 // TSV table with a header and a total row. The model's state carries from line to line.
 // InputError naming source:line for binary data or invalid UTF-8, and for input with no
 // token to score.
+// With `per_token`, one row per scored token instead: line, position in the line, the id fed
+// before it (context_id), its id, the token and its log-probability (no total row).
 ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
-                        const std::string& source, std::ostream& out);
+                        const std::string& source, std::ostream& out, bool per_token = false);
 
 struct PredictSummary {
   std::int64_t lines = 0;
@@ -49,8 +52,22 @@ PredictSummary predict_text(const Registry& registry, const std::filesystem::pat
                             const std::string& source, std::ostream& out);
 
 // Loss and metrics of the trained model on a split; `file` replaces the data's file of that
-// split. Returns the line to print.
+// split. `settings` ("components.data.bptt=50") change how the data is read: only settings of
+// data components that name no other component are allowed; any other key (the model, the
+// vocabulary, the tokenizer) is a ConfigError naming it, since the trained parameters would
+// not fit or mean the same. Returns the line to print.
 std::string evaluate_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
-                         const std::optional<std::filesystem::path>& file);
+                         const std::optional<std::filesystem::path>& file, const std::vector<std::string>& settings = {});
+
+struct ExportSummary {
+  std::filesystem::path checkpoint;
+  std::string module;  // the PyTorch module mirrored; empty: loom's own parameter names
+  std::int64_t tensors = 0, values = 0;
+};
+// The model's parameters as float32 safetensors (loom/safetensors.hpp) under the names of the
+// PyTorch module it mirrors (TorchExport), else under loom's parameter names. `which`:
+// "best", "last", or empty (best.ckpt, else last.ckpt).
+ExportSummary export_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& which,
+                         const std::filesystem::path& out);
 
 }  // namespace loom

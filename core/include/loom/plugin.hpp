@@ -26,6 +26,7 @@
 #include "loom/export.hpp"
 #include "loom/graph.hpp"
 #include "loom/parameters.hpp"
+#include "loom/safetensors.hpp"
 #include "loom/tensor.hpp"
 #include "loom/vocab.hpp"
 
@@ -206,6 +207,18 @@ class LOOM_API LanguageModel {
   virtual Tensor next_log_probs(Graph& g, const Tensor& ids) = 0;
   // The vocabulary size V.
   virtual std::int64_t vocab_size() const = 0;
+};
+
+// Optional: a model that mirrors a PyTorch module, for `loom export`: its parameters under
+// that module's state_dict names and layouts (float32), so that module.load_state_dict takes
+// them. A configuration the module cannot express (a knob PyTorch's module lacks) returns an
+// empty module name; its tensors then keep loom's names.
+class LOOM_API TorchExport {
+ public:
+  virtual ~TorchExport();
+  // "word_language_model.RNNModel", "minGPT.GPT", ... or "".
+  virtual std::string torch_module() const = 0;
+  virtual std::vector<NamedTensor> torch_tensors() const = 0;
 };
 
 // ---- optimizers ----------------------------------------------------------------------------

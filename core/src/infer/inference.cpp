@@ -100,14 +100,17 @@ void check_text_line(const std::string& line, const std::string& source, std::in
 // Per-line log-probability and perplexity of text, the state carried from line to line as
 // in training; a TSV table with a total row.
 ScoreTotals score_lines(Model& model, const Tokenizer& tokenizer, const Vocab& vocab, std::istream& in,
-                       const std::string& source, std::ostream& out) {
+                       const std::string& source, std::ostream& out, bool per_token) {
   LanguageModel& lm = language_model(model, "score");
   if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
   Graph g(Mode::kEval);
   ScoreTotals total;
   std::int32_t previous = line_end(&tokenizer, vocab);
   const std::int32_t unk = vocab.unk_id();
-  out << "line\ttokens\tunknown\tlog_prob\tppl\n";
+  if (per_token)
+    out << "line\tposition\tcontext_id\tid\ttoken\tlog_prob\n";
+  else
+    out << "line\ttokens\tunknown\tlog_prob\tppl\n";
   std::string text;
   std::vector<std::string> tokens;
   while (std::getline(in, text)) {
@@ -143,20 +146,28 @@ ScoreTotals score_lines(Model& model, const Tokenizer& tokenizer, const Vocab& v
       for (std::size_t k = begin; k < end; ++k) input.ids()[k - begin] = k == 0 ? previous : ids[k - 1];
       g.clear();
       Tensor lp = lm.next_log_probs(g, input);
-      for (std::size_t k = begin; k < end; ++k) log_prob += lp.data()[static_cast<std::int64_t>(k - begin) * lp.dim(1) + ids[k]];
+      for (std::size_t k = begin; k < end; ++k) {
+        const float token_lp = lp.data()[static_cast<std::int64_t>(k - begin) * lp.dim(1) + ids[k]];
+        log_prob += token_lp;
+        if (per_token)
+          out << total.lines << "\t" << k + 1 << "\t" << input.ids()[k - begin] << "\t" << ids[k] << "\t" << tokens[k]
+              << "\t" << format_number("%.9g", token_lp) << "\n";
+      }
       scored += n;
     }
     if (!ids.empty()) previous = ids.back();
     total.tokens += scored;
     total.unknown += unknown;
     total.log_prob += log_prob;
-    out << total.lines << "\t" << scored << "\t" << unknown << "\t" << format_number("%.4f", log_prob) << "\t"
-        << ppl_text(log_prob, scored) << "\n";
+    if (!per_token)
+      out << total.lines << "\t" << scored << "\t" << unknown << "\t" << format_number("%.4f", log_prob) << "\t"
+          << ppl_text(log_prob, scored) << "\n";
   }
   if (total.tokens == 0)
     throw InputError(source + ": no text to score (" + std::to_string(total.lines) + " line" +
                      (total.lines == 1 ? "" : "s") + ", no token with a context)");
-  out << "total\t" << total.tokens << "\t" << total.unknown << "\t" << format_number("%.4f", total.log_prob) << "\t"
+  if (!per_token)
+    out << "total\t" << total.tokens << "\t" << total.unknown << "\t" << format_number("%.4f", total.log_prob) << "\t"
       << ppl_text(total.log_prob, total.tokens) << "\n";
   return total;
 }
@@ -219,8 +230,11 @@ PredictTotals predict_lines(Workspace& ws, Model& model, const std::string& data
 // epoch was judged best), vocabularies from that checkpoint (the folder's vocab files must
 // agree with it), class names from labels.txt. Needs no file outside the folder. Returns
 // the checkpoint used.
-std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::path& dir) {
-  std::filesystem::path ckpt = dir / "checkpoints" / "best.ckpt";
+std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::path& dir, const std::string& which) {
+  std::filesystem::path ckpt = dir / "checkpoints" / (which.empty() ? "best.ckpt" : which + ".ckpt");
+  if (!which.empty() && !std::filesystem::exists(ckpt))
+    throw InputError(ckpt.string() + ": no such checkpoint" +
+                     (which == "best" ? " (no epoch was judged best: use --checkpoint last)" : ""));
   if (!std::filesystem::exists(ckpt)) ckpt = dir / "checkpoints" / "last.ckpt";
   if (!std::filesystem::exists(ckpt))
     throw InputError((dir / "checkpoints").string() + ": no best.ckpt or last.ckpt: the run saved no parameters yet");
@@ -269,13 +283,47 @@ std::string evaluate_opened(Workspace& ws, const std::string& split) {
 
 namespace {
 
+// Settings an evaluation of a trained model may change: those of data components that do not
+// name another component (bptt, batch sizes, files). Anything else is refused, naming it.
+void check_data_settings(const Registry& registry, const std::filesystem::path& run_dir,
+                         const std::vector<std::string>& settings) {
+  if (settings.empty()) return;
+  Pipeline p = Pipeline::load(run_dir / "config.yaml", {});
+  const ConfigNode* comps = p.config().find("components");
+  for (const auto& setting : settings) {
+    const auto eq = setting.find('=');
+    const std::string key = setting.substr(0, eq);
+    std::string why = "only the data's reading settings may change when evaluating a trained model";
+    if (key.rfind("components.", 0) == 0 && comps != nullptr) {
+      const std::string rest = key.substr(11);
+      const auto dot = rest.find('.');
+      const std::string id = rest.substr(0, dot), param = dot == std::string::npos ? "" : rest.substr(dot + 1);
+      const ConfigNode* decl = comps->find(id);
+      const ConfigNode* plugin = decl ? decl->find("plugin") : nullptr;
+      const LoadedPlugin* lp = plugin ? registry.find(plugin->str()) : nullptr;
+      if (lp != nullptr && lp->descriptor->kind == Kind::kData) {
+        const auto& specs = lp->descriptor->params;
+        auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == param; });
+        if (spec != specs.end() && spec->type != ParamType::kComponent) continue;
+        why = spec == specs.end() ? "data plugin '" + lp->descriptor->name + "' has no parameter '" + param + "'"
+                                  : "'" + param + "' names another component";
+      } else if (lp != nullptr) {
+        why = std::string("component '") + id + "' is a " + kind_noun(lp->descriptor->kind) +
+              ": changing it would not fit the trained parameters or vocabulary";
+      }
+    }
+    throw ConfigError("--set " + setting + ": " + why);
+  }
+}
+
 // The pipeline of a run folder, built for inference.
 struct Inference {
   Pipeline pipeline;
   std::unique_ptr<Workspace> workspace;
   std::filesystem::path checkpoint;
 
-  Inference(const Registry& registry, const std::filesystem::path& dir, const std::vector<std::string>& overrides) {
+  Inference(const Registry& registry, const std::filesystem::path& dir, const std::vector<std::string>& overrides,
+            const std::string& which = "") {
     if (!std::filesystem::exists(dir / "config.yaml"))
       throw InputError(dir.string() + ": not a run folder (it has no config.yaml)");
     pipeline = Pipeline::load(dir / "config.yaml", overrides);
@@ -283,7 +331,7 @@ struct Inference {
     pipeline.validate(registry, PathCheck::kUnchecked);
     workspace = std::make_unique<Workspace>(registry, pipeline.config(), pipeline.seed(), PathCheck::kUnchecked,
                                             [](const std::string&) {});
-    checkpoint = open_for_inference(*workspace, dir);
+    checkpoint = open_for_inference(*workspace, dir, which);
   }
 };
 
@@ -307,12 +355,12 @@ std::filesystem::path generate_text(const Registry& registry, const std::filesys
 }
 
 ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
-                        const std::string& source, std::ostream& out) {
+                        const std::string& source, std::ostream& out, bool per_token) {
   Inference inf(registry, run_dir, {});
   Params none;
   const auto& tokenizer = dynamic_cast<Tokenizer&>(inf.workspace->get(inf.workspace->resolve(Kind::kTokenizer, none, "tokenizer")));
   const Vocab& vocab = inf.workspace->vocab_of(inf.workspace->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
-  auto t = score_lines(inf.workspace->only_model(), tokenizer, vocab, in, source, out);
+  auto t = score_lines(inf.workspace->only_model(), tokenizer, vocab, in, source, out, per_token);
   ScoreSummary s;
   s.lines = t.lines;
   s.tokens = t.tokens;
@@ -335,8 +383,11 @@ PredictSummary predict_text(const Registry& registry, const std::filesystem::pat
 }
 
 std::string evaluate_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
-                         const std::optional<std::filesystem::path>& file) {
-  std::vector<std::string> overrides;
+                         const std::optional<std::filesystem::path>& file, const std::vector<std::string>& settings) {
+  if (!std::filesystem::exists(run_dir / "config.yaml"))
+    throw InputError(run_dir.string() + ": not a run folder (it has no config.yaml)");
+  check_data_settings(registry, run_dir, settings);
+  std::vector<std::string> overrides = settings;
   if (file) {
     // The file replaces what the data component reads for that split (its parameter of the
     // same name: lm_stream's test: path, say).
@@ -360,6 +411,29 @@ std::string evaluate_run(const Registry& registry, const std::filesystem::path& 
   Inference inf(registry, run_dir, overrides);
   return evaluate_opened(*inf.workspace, split) + (file ? " (" + file->string() + ")" : std::string()) +
          " | parameters from " + inf.checkpoint.string();
+}
+
+ExportSummary export_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& which,
+                         const std::filesystem::path& out) {
+  if (!which.empty() && which != "best" && which != "last")
+    throw ConfigError("--checkpoint must be best or last, got '" + which + "'");
+  Inference inf(registry, run_dir, {}, which);
+  Model& model = inf.workspace->only_model();
+  ExportSummary summary;
+  summary.checkpoint = inf.checkpoint;
+  std::vector<NamedTensor> tensors;
+  if (auto* mirror = dynamic_cast<TorchExport*>(&model)) {
+    summary.module = mirror->torch_module();
+    if (!summary.module.empty()) tensors = mirror->torch_tensors();
+  }
+  if (summary.module.empty())
+    for (const auto& p : model.parameters()) tensors.push_back({p.name, p.value.clone()});
+  for (const auto& t : tensors) summary.values += t.value.numel();
+  summary.tensors = static_cast<std::int64_t>(tensors.size());
+  std::map<std::string, std::string> metadata{{"format", "pt"}, {"loom.checkpoint", inf.checkpoint.string()}};
+  if (!summary.module.empty()) metadata["mirrors"] = summary.module;
+  write_safetensors(out, tensors, metadata);
+  return summary;
 }
 
 }  // namespace loom

@@ -36,7 +36,7 @@ struct ScoreTotals {
 // row; the model's state carries from line to line as in training. InputError naming
 // source:line for binary data, invalid UTF-8, and for input with no token to score.
 ScoreTotals score_lines(Model& model, const Tokenizer& tokenizer, const Vocab& vocab, std::istream& in,
-                        const std::string& source, std::ostream& out);
+                        const std::string& source, std::ostream& out, bool per_token = false);
 // exp(-log_prob / tokens) with 4 decimals, or "" without tokens.
 std::string ppl_text(double log_prob, std::int64_t tokens);
 
@@ -54,7 +54,8 @@ PredictTotals predict_lines(Workspace& ws, Model& model, const std::string& data
 // epoch was judged best), vocabularies from that checkpoint (the folder's vocab files must
 // agree with it), class names from labels.txt. Needs no file outside the folder. Returns the
 // checkpoint used.
-std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::path& dir);
+// `which`: "best" or "last" to insist on one checkpoint; empty: best.ckpt, else last.ckpt.
+std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::path& dir, const std::string& which = "");
 
 // "evaluate test: loss ... | ppl ... | 1,234 tokens": the model of an opened run on a split,
 // the data numericalised with the run's vocabularies.

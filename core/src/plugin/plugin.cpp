@@ -44,6 +44,7 @@ HasReferenceScores::~HasReferenceScores() = default;
 Model::~Model() = default;
 Stateful::~Stateful() = default;
 LanguageModel::~LanguageModel() = default;
+TorchExport::~TorchExport() = default;
 Optimizer::~Optimizer() = default;
 Metric::~Metric() = default;
 BuildContext::~BuildContext() = default;

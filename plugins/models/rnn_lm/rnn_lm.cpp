@@ -18,7 +18,7 @@ struct RnnLmOptions {
   bool tie_weights;
 };
 
-class RnnLm : public loom::Model, public loom::Stateful, public loom::LanguageModel {
+class RnnLm : public loom::Model, public loom::Stateful, public loom::LanguageModel, public loom::TorchExport {
  public:
   RnnLm(const RnnLmOptions& o, std::uint64_t seed)
       : encoder_(parameters_, "encoder", o.vocab, o.emsize, loom::Init::uniform(o.init_range)),
@@ -50,6 +50,27 @@ class RnnLm : public loom::Model, public loom::Stateful, public loom::LanguageMo
 
   void save_state(loom::StateDict& out) const override { loom::nn::save_rnn_state(state_, out); }
   void load_state(const loom::StateDict& in) override { loom::nn::load_rnn_state(state_, in, rnn_); }
+
+  // word_language_model's RNNModel: encoder, rnn (nn.LSTM / nn.GRU / nn.RNN, the same gate
+  // order), decoder; a tied decoder weight is written as its own copy.
+  std::string torch_module() const override { return "word_language_model.RNNModel"; }
+  std::vector<loom::NamedTensor> torch_tensors() const override {
+    std::vector<loom::NamedTensor> out;
+    const std::vector<std::pair<std::string, std::string>> rnn_names = {
+        {".w_ih", "weight_ih_l"}, {".w_hh", "weight_hh_l"}, {".b_ih", "bias_ih_l"}, {".b_hh", "bias_hh_l"}};
+    for (const auto& p : parameters_) {
+      std::string name = p.name;
+      if (name.rfind("rnn.l", 0) == 0) {  // rnn.l<k>.w_ih -> rnn.weight_ih_l<k>
+        const auto dot = name.find('.', 5);
+        const std::string layer = name.substr(5, dot - 5), suffix = name.substr(dot);
+        for (const auto& [from, to] : rnn_names)
+          if (suffix == from) name = "rnn." + to + layer;
+      }
+      out.push_back({name, p.value.clone()});
+    }
+    if (decoder_weight_ == encoder_.weight()) out.push_back({"decoder.weight", decoder_weight_->value.clone()});
+    return out;
+  }
 
  protected:
   loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {

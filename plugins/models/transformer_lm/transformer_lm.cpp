@@ -19,6 +19,11 @@
 // model keeps the keys and values of the text fed so far (a cache per layer), so generation
 // and scoring cost one position per token. When a context limit (block_size) is reached, the
 // cache is rebuilt from the last block_size / 2 tokens (the stride of the sliding window).
+//
+// `loom export` writes the parameters under the names of the PyTorch module mirrored
+// (TransformerModel's input_emb, encoder.layers.N.*, encoder.norm, decoder; minGPT's
+// transformer.wte/wpe, transformer.h.N.ln_1/attn.c_attn/attn.c_proj/ln_2/mlp.c_fc/mlp.c_proj,
+// transformer.ln_f, lm_head).
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -53,7 +58,10 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-class TransformerLm : public loom::Model, public loom::Stateful, public loom::LanguageModel {
+class TransformerLm : public loom::Model,
+                      public loom::Stateful,
+                      public loom::LanguageModel,
+                      public loom::TorchExport {
  public:
   TransformerLm(const Options& o, std::uint64_t seed) : o_(o) {
     embedding_.emplace(parameters_, "embedding", o.vocab, o.d_model);
@@ -120,6 +128,57 @@ class TransformerLm : public loom::Model, public loom::Stateful, public loom::La
           std::copy_n(lp.data() + (b * width + width - n + k) * V, V, out.data() + ((t + k) * B + b) * V);
       t += n;
     }
+    return out;
+  }
+
+  // ---- TorchExport -------------------------------------------------------------------------
+  // wlm mirrors word_language_model's TransformerModel, gpt minGPT's GPT, when every knob has
+  // that module's setting (tying aside: the file then holds the shared matrix twice).
+  std::string torch_module() const override {
+    const bool plain = o_.merge == nn::HeadMerge::kConcat && o_.relative_distance == 0;
+    if (plain && o_.positions == Positions::kSinusoidal && o_.norm == nn::NormPlacement::kPost &&
+        o_.activation == nn::Activation::kRelu && o_.output_bias && o_.scale_embedding)
+      return "word_language_model.TransformerModel";
+    if (plain && o_.positions == Positions::kLearned && o_.norm == nn::NormPlacement::kPre &&
+        o_.activation == nn::Activation::kGelu && !o_.output_bias && !o_.scale_embedding && o_.d_ff == 4 * o_.d_model)
+      return "minGPT.GPT";
+    return "";
+  }
+
+  std::vector<loom::NamedTensor> torch_tensors() const override {
+    const bool gpt = torch_module() == "minGPT.GPT";
+    // loom's layer suffixes -> the module's
+    const std::vector<std::pair<std::string, std::string>> gpt_layer = {
+        {"norm1.", "ln_1."}, {"self_attn.in_proj_weight", "attn.c_attn.weight"}, {"self_attn.in_proj_bias", "attn.c_attn.bias"},
+        {"self_attn.out_proj.", "attn.c_proj."}, {"norm2.", "ln_2."}, {"linear1.", "mlp.c_fc."}, {"linear2.", "mlp.c_proj."}};
+    std::vector<loom::NamedTensor> out;
+    for (const auto& p : parameters_) {
+      std::string name = p.name;
+      if (name.rfind("layers.", 0) == 0) {
+        const auto dot = name.find('.', 7);
+        std::string layer = name.substr(7, dot - 7), rest = name.substr(dot + 1);
+        if (gpt) {
+          for (const auto& [from, to] : gpt_layer)
+            if (rest.rfind(from, 0) == 0) {
+              rest = to + rest.substr(from.size());
+              break;
+            }
+          name = "transformer.h." + layer + "." + rest;
+        } else {
+          name = "encoder.layers." + layer + "." + rest;
+        }
+      } else if (name == "embedding.weight") {
+        name = gpt ? "transformer.wte.weight" : "input_emb.weight";
+      } else if (name == "positions.weight") {
+        name = "transformer.wpe.weight";
+      } else if (name.rfind("norm.", 0) == 0) {
+        name = (gpt ? "transformer.ln_f." : "encoder.norm.") + name.substr(5);
+      } else if (name == "decoder.weight") {
+        name = gpt ? "lm_head.weight" : "decoder.weight";
+      }
+      out.push_back({name, p.value.clone()});
+    }
+    if (o_.tie_weights) out.push_back({gpt ? "lm_head.weight" : "decoder.weight", decoder_weight_->value.clone()});
     return out;
   }
 
