@@ -38,8 +38,8 @@ enum class WeightDecay {
 };
 
 // The parameter specs of an optimizer plugin: lr (default `lr`), then `specific`, then
-// weight_decay (default `weight_decay`) and clip (default 0, off). lr, weight_decay and clip
-// must be at least 0.
+// weight_decay (default `weight_decay`), no_decay (globs of parameters it skips) and clip
+// (default 0, off). lr, weight_decay and clip must be at least 0.
 std::vector<ParamSpec> optimizer_params(const std::string& lr, std::vector<ParamSpec> specific,
                                         const std::string& weight_decay = "0",
                                         WeightDecay kind = WeightDecay::kL2);
@@ -49,6 +49,9 @@ struct OptimizerSettings {
   double lr = 0.0;
   double weight_decay = 0.0;
   double clip = 0.0;  // the largest global gradient norm; 0: no clipping
+  // Globs ('*', '?') of parameter names that get no weight decay (minGPT's rule: biases,
+  // norms and embeddings), e.g. {"*.bias", "*norm*", "embedding.*"}.
+  std::vector<std::string> no_decay;
 
   static OptimizerSettings from(const Params& params);
 };
@@ -82,6 +85,8 @@ class LOOM_API ElementwiseOptimizer : public Optimizer {
   std::int64_t steps() const { return steps_; }
   double weight_decay() const { return weight_decay_; }
   double clip() const { return clip_; }
+  // The weight decay of the parameter `name` (0 when a no_decay glob matches it).
+  double weight_decay_of(const std::string& name) const;
 
  protected:
   explicit ElementwiseOptimizer(const OptimizerSettings& settings);
@@ -97,6 +102,7 @@ class LOOM_API ElementwiseOptimizer : public Optimizer {
     const float* grad;
     float* const* state;
     std::int64_t step;  // this parameter's updates so far including this one: 1 on the first
+    double weight_decay;  // this parameter's: the optimizer's, or 0 when no_decay matches its name
   };
   // Updates values [begin, end) of one parameter. Called concurrently for disjoint ranges of
   // the same parameter: it may touch only those elements of value and state, and must give
@@ -119,6 +125,7 @@ class LOOM_API ElementwiseOptimizer : public Optimizer {
 
   double weight_decay_;
   double clip_;
+  std::vector<std::string> no_decay_;
   std::vector<Buffer> buffers_;
   std::map<std::string, ParamState> state_;  // by parameter name; trainable ones that stepped
   std::int64_t steps_ = 0;

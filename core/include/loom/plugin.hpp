@@ -35,7 +35,8 @@ namespace loom {
 // Bumped whenever a class or function a plugin uses changes layout or meaning.
 // 2: optimizers, metrics and stateful models save and load their state (checkpoints).
 // 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
-constexpr int kAbiVersion = 3;
+// 4: TorchExport; ElementwiseOptimizer's Slice carries the parameter's weight decay.
+constexpr int kAbiVersion = 4;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.

@@ -38,13 +38,16 @@ std::vector<ParamSpec> optimizer_params(const std::string& lr, std::vector<Param
                        : "decoupled weight decay: p <- p (1 - lr weight_decay) before each update",
                    {},
                    0.0});
+  specs.push_back({"no_decay", ParamType::kStringList, "",
+                   "globs of parameter names weight_decay skips (e.g. [\"*.bias\", \"*norm*\", \"embedding.*\"])"});
   specs.push_back(
       {"clip", ParamType::kFloat, "0", "clip the global gradient norm to this (0: off)", {}, 0.0});
   return specs;
 }
 
 OptimizerSettings OptimizerSettings::from(const Params& params) {
-  return {params.get_float("lr"), params.get_float("weight_decay"), params.get_float("clip")};
+  return {params.get_float("lr"), params.get_float("weight_decay"), params.get_float("clip"),
+          params.get_strings("no_decay")};
 }
 
 double float_below(const Params& params, const std::string& name, double bound) {
@@ -62,8 +65,14 @@ double float_positive(const Params& params, const std::string& name) {
 }
 
 ElementwiseOptimizer::ElementwiseOptimizer(const OptimizerSettings& settings)
-    : weight_decay_(settings.weight_decay), clip_(settings.clip) {
+    : weight_decay_(settings.weight_decay), clip_(settings.clip), no_decay_(settings.no_decay) {
   lr_ = settings.lr;
+}
+
+double ElementwiseOptimizer::weight_decay_of(const std::string& name) const {
+  for (const auto& glob : no_decay_)
+    if (glob_match(glob, name)) return 0.0;
+  return weight_decay_;
 }
 
 int ElementwiseOptimizer::add_state(const std::string& name, float initial) {
@@ -90,7 +99,7 @@ double ElementwiseOptimizer::step_impl(Parameters& params) {
       views[k] = st.buffers[k].data();
     }
     ++st.steps;
-    const Slice slice{p.value.data(), p.grad.data(), views.data(), st.steps};
+    const Slice slice{p.value.data(), p.grad.data(), views.data(), st.steps, weight_decay_of(p.name)};
     parallel_chunks(p.shape.numel(), kUpdateGrain,
                     [&](std::int64_t begin, std::int64_t end) { update(slice, begin, end); });
   }
@@ -183,8 +192,8 @@ void AdamOptimizer::update(const Slice& s, std::int64_t begin, std::int64_t end)
   const auto b1 = static_cast<float>(beta1_), c1 = static_cast<float>(1.0 - beta1_),
              b2 = static_cast<float>(beta2_), c2 = static_cast<float>(1.0 - beta2_), eps = static_cast<float>(eps_);
   // Exactly one of the two decays applies.
-  const auto wd = decoupled_ ? 0.0f : static_cast<float>(weight_decay());
-  const auto decay = static_cast<float>(decoupled_ ? 1.0 - lr_ * weight_decay() : 1.0);
+  const auto wd = decoupled_ ? 0.0f : static_cast<float>(s.weight_decay);
+  const auto decay = static_cast<float>(decoupled_ ? 1.0 - lr_ * s.weight_decay : 1.0);
   float* w = s.value;
   const float* g = s.grad;
   float* m = s.state[exp_avg_];

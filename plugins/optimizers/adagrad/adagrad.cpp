@@ -25,7 +25,7 @@ class Adagrad : public loom::ElementwiseOptimizer {
   void update(const Slice& s, std::int64_t begin, std::int64_t end) const override {
     const auto neg_clr =
         static_cast<float>(-(lr_ / (1.0 + static_cast<double>(s.step - 1) * lr_decay_)));
-    const auto eps = static_cast<float>(eps_), wd = static_cast<float>(weight_decay());
+    const auto eps = static_cast<float>(eps_), wd = static_cast<float>(s.weight_decay);
     float* w = s.value;
     const float* g = s.grad;
     float* sum = s.state[sum_];

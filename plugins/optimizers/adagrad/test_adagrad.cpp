@@ -68,6 +68,7 @@ BOOST_AUTO_TEST_CASE(parameters_are_pytorchs) {
                      {"initial_accumulator_value", "0"},
                      {"eps", "1e-10"},
                      {"weight_decay", "0"},
+                     {"no_decay", ""},
                      {"clip", "0"}});
 }
 
@@ -84,6 +85,10 @@ BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([&] { build("{weight_decay: -1}"); },
                                   {"'weight_decay' must be at least 0"});
   expect_error<loom::ConfigError>([&] { build("{clip: -1}"); }, {"'clip' must be at least 0"});
+}
+
+BOOST_AUTO_TEST_CASE(no_decay_skips_matching_parameters) {
+  suite::no_decay_skips_matching_parameters(registry, "adagrad");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -61,6 +61,7 @@ BOOST_AUTO_TEST_CASE(parameters_are_pytorchs) {
                      {"eps", "1e-8"},
                      {"amsgrad", "false"},
                      {"weight_decay", "0"},
+                     {"no_decay", ""},
                      {"clip", "0"}});
 }
 
@@ -80,6 +81,10 @@ BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([&] { build("{clip: -1}"); }, {"'clip' must be at least 0"});
   expect_error<loom::ConfigError>([&] { build("{amsgrad: maybe}"); }, {"maybe"});
   expect_error<loom::ConfigError>([&] { build("{betas: 0.9}"); }, {"'betas'", "did you mean"});
+}
+
+BOOST_AUTO_TEST_CASE(no_decay_skips_matching_parameters) {
+  suite::no_decay_skips_matching_parameters(registry, "adam");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

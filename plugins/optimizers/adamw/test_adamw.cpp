@@ -58,6 +58,7 @@ BOOST_AUTO_TEST_CASE(parameters_are_pytorchs) {
                      {"eps", "1e-8"},
                      {"amsgrad", "false"},
                      {"weight_decay", "0.01"},
+                     {"no_decay", ""},
                      {"clip", "0"}});
 }
 
@@ -72,6 +73,10 @@ BOOST_AUTO_TEST_CASE(parameter_errors) {
                                   {"'weight_decay' must be at least 0"});
   expect_error<loom::ConfigError>([&] { build("{lr: -1}"); }, {"'lr' must be at least 0, got -1"});
   expect_error<loom::ConfigError>([&] { build("{clip: -1}"); }, {"'clip' must be at least 0"});
+}
+
+BOOST_AUTO_TEST_CASE(no_decay_skips_matching_parameters) {
+  suite::no_decay_skips_matching_parameters(registry, "adamw");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -30,7 +30,7 @@ class RmsProp : public loom::ElementwiseOptimizer {
   void update(const Slice& s, std::int64_t begin, std::int64_t end) const override {
     const auto neg_lr = static_cast<float>(-lr_), alpha = static_cast<float>(alpha_),
                c = static_cast<float>(1.0 - alpha_), eps = static_cast<float>(eps_),
-               mom = static_cast<float>(momentum_), wd = static_cast<float>(weight_decay());
+               mom = static_cast<float>(momentum_), wd = static_cast<float>(s.weight_decay);
     float* w = s.value;
     const float* g = s.grad;
     float* v = s.state[square_avg_];

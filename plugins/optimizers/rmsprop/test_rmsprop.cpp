@@ -67,6 +67,7 @@ BOOST_AUTO_TEST_CASE(parameters_are_pytorchs) {
                      {"momentum", "0"},
                      {"centered", "false"},
                      {"weight_decay", "0"},
+                     {"no_decay", ""},
                      {"clip", "0"}});
 }
 
@@ -83,6 +84,10 @@ BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([&] { build("{lr: -1}"); }, {"'lr' must be at least 0, got -1"});
   expect_error<loom::ConfigError>([&] { build("{centered: sometimes}"); }, {"sometimes"});
   expect_error<loom::ConfigError>([&] { build("{clip: -1}"); }, {"'clip' must be at least 0"});
+}
+
+BOOST_AUTO_TEST_CASE(no_decay_skips_matching_parameters) {
+  suite::no_decay_skips_matching_parameters(registry, "rmsprop");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

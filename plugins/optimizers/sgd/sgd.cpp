@@ -19,7 +19,7 @@ class Sgd : public loom::ElementwiseOptimizer {
  protected:
   void update(const Slice& s, std::int64_t begin, std::int64_t end) const override {
     const auto lr = static_cast<float>(lr_), mom = static_cast<float>(momentum_),
-               wd = static_cast<float>(weight_decay());
+               wd = static_cast<float>(s.weight_decay);
     float* w = s.value;
     const float* g = s.grad;
     float* b = buffer_ >= 0 ? s.state[buffer_] : nullptr;

@@ -230,7 +230,12 @@ BOOST_AUTO_TEST_CASE(shared_behaviour) {
 }
 
 BOOST_AUTO_TEST_CASE(parameters) {
-  optimizer_suite::has_params(registry, "sgd", {{"lr", "0.1"}, {"momentum", "0"}, {"weight_decay", "0"}, {"clip", "0"}});
+  optimizer_suite::has_params(registry, "sgd", {{"lr", "0.1"}, {"momentum", "0"}, {"weight_decay", "0"}, {"no_decay", ""},
+                     {"clip", "0"}});
+}
+
+BOOST_AUTO_TEST_CASE(no_decay_skips_matching_parameters) {
+  optimizer_suite::no_decay_skips_matching_parameters(registry, "sgd");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
