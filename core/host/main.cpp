@@ -295,6 +295,10 @@ int inference_command(const std::string& command, const std::vector<std::string>
     desc.add_options()("text", po::value<std::vector<std::string>>(), "a text to classify (several: one each; none: the lines of --file or stdin)")(
         "file", po::value<std::string>(), "texts to classify, one per line");
     pos.add("text", -1);
+  } else if (command == "attention") {
+    desc.add_options()("text", po::value<std::string>(), "the text whose attention to show")(
+        "out", po::value<std::string>(), "folder for attention.html and attention.json (default: RUN/attention)");
+    pos.add("text", 1);
   } else if (command == "export") {
     desc.add_options()("out", po::value<std::string>(), "the .safetensors file to write")(
         "checkpoint", po::value<std::string>()->default_value(""), "best or last (default: best, else last)");
@@ -353,6 +357,13 @@ int inference_command(const std::string& command, const std::vector<std::string>
     for (const auto& [label, n] : s.per_label) counts += (counts.empty() ? "" : ", ") + label + " " + std::to_string(n);
     std::fprintf(stderr, "loom predict: %lld texts (%s); parameters from %s\n", static_cast<long long>(s.lines),
                  counts.empty() ? "none" : counts.c_str(), s.checkpoint.c_str());
+  } else if (command == "attention") {
+    if (!vm.count("text")) throw loom::ConfigError("loom attention: missing the TEXT to show (see --help)");
+    const std::filesystem::path out = vm.count("out") ? std::filesystem::path(vm["out"].as<std::string>()) : dir / "attention";
+    auto a = loom::attention_text(registry, dir, vm["text"].as<std::string>(), out);
+    std::printf("%s\n", (out / "attention.html").c_str());
+    std::fprintf(stderr, "loom attention: %lld tokens -> %s and attention.json; parameters from %s\n",
+                 static_cast<long long>(a.tokens), (out / "attention.html").c_str(), a.checkpoint.c_str());
   } else if (command == "export") {
     if (!vm.count("out")) throw loom::ConfigError("loom export: missing --out FILE.safetensors (see --help)");
     const std::filesystem::path out = vm["out"].as<std::string>();
@@ -426,6 +437,8 @@ const std::vector<Command>& commands() {
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"evaluate", "--run DIR [--split S] [--file F] [--set key=value]...", "scores of a trained model on a split, or on another file", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+      {"attention", "--run DIR [--out DIR] TEXT", "attention weights of every layer and head for a text, as heatmaps",
+       true, [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"export", "--run DIR --out FILE.safetensors [--checkpoint best|last]",
        "the model's parameters for PyTorch, under the names of the module it mirrors", false,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},

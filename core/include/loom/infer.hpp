@@ -59,6 +59,16 @@ PredictSummary predict_text(const Registry& registry, const std::filesystem::pat
 std::string evaluate_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
                          const std::optional<std::filesystem::path>& file, const std::vector<std::string>& settings = {});
 
+struct AttentionSummary {
+  std::filesystem::path checkpoint;
+  std::int64_t tokens = 0;  // including the line-end token the text follows
+};
+// The attention weights of every layer and head for `text`, as out_dir/attention.html
+// (heatmaps, tokens on both axes) and out_dir/attention.json. ConfigError when the model has
+// no attention.
+AttentionSummary attention_text(const Registry& registry, const std::filesystem::path& run_dir, const std::string& text,
+                                const std::filesystem::path& out_dir);
+
 struct ExportSummary {
   std::filesystem::path checkpoint;
   std::string module;  // the PyTorch module mirrored; empty: loom's own parameter names

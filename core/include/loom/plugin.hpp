@@ -35,7 +35,7 @@ namespace loom {
 // Bumped whenever a class or function a plugin uses changes layout or meaning.
 // 2: optimizers, metrics and stateful models save and load their state (checkpoints).
 // 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
-// 4: TorchExport; ElementwiseOptimizer's Slice carries the parameter's weight decay.
+// 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
 constexpr int kAbiVersion = 4;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
@@ -220,6 +220,20 @@ class LOOM_API TorchExport {
   // "word_language_model.RNNModel", "minGPT.GPT", ... or "".
   virtual std::string torch_module() const = 0;
   virtual std::vector<NamedTensor> torch_tensors() const = 0;
+};
+
+// Optional: a model whose attention weights can be looked at (loom attention, the attention
+// stage). For ids [T, 1], in evaluation mode and from a fresh state, the weights of every
+// attention layer: name ("layer 0", "layer 1 (cross)") and weights [H, Tq, Tk], row i the
+// distribution of query i over the keys.
+struct AttentionMap {
+  std::string name;
+  Tensor weights;
+};
+class LOOM_API ShowsAttention {
+ public:
+  virtual ~ShowsAttention();
+  virtual std::vector<AttentionMap> attention_maps(Graph& g, const Tensor& ids) = 0;
 };
 
 // ---- optimizers ----------------------------------------------------------------------------

@@ -436,4 +436,17 @@ ExportSummary export_run(const Registry& registry, const std::filesystem::path& 
   return summary;
 }
 
+AttentionSummary attention_text(const Registry& registry, const std::filesystem::path& run_dir, const std::string& text,
+                                const std::filesystem::path& out_dir) {
+  Inference inf(registry, run_dir, {});
+  Params none;
+  const auto& tokenizer = dynamic_cast<Tokenizer&>(inf.workspace->get(inf.workspace->resolve(Kind::kTokenizer, none, "tokenizer")));
+  const Vocab& vocab = inf.workspace->vocab_of(inf.workspace->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
+  AttentionSummary s;
+  s.tokens = write_attention(inf.workspace->only_model(), tokenizer, vocab, text, out_dir,
+                             "attention: " + run_dir.filename().string());
+  s.checkpoint = inf.checkpoint;
+  return s;
+}
+
 }  // namespace loom

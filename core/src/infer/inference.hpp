@@ -23,6 +23,13 @@ LanguageModel& language_model(Model& model, const std::string& what);
 // scored as if it followed such a token, as every line but the first does in training.
 std::int32_t line_end(const Tokenizer* tokenizer, const Vocab& vocab);
 
+// The attention weights every layer and head of a model that ShowsAttention gives `text`
+// (after a line-end token, as text is scored), written as dir/attention.json (tokens and, per
+// layer, weights [head][query][key]) and dir/attention.html (heatmaps). Returns the token
+// count. ConfigError when the model shows no attention; InputError for text with no token.
+std::int64_t write_attention(Model& model, const Tokenizer& tokenizer, const Vocab& vocab, const std::string& text,
+                             const std::filesystem::path& dir, const std::string& title);
+
 // Samples `words` tokens, starting after an end of line (temperature 0: always the likeliest);
 // writes lines of text (tokens joined by the tokenizer, or by spaces without one).
 void sample_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, std::int64_t words, double temperature,

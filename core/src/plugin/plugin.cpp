@@ -45,6 +45,7 @@ Model::~Model() = default;
 Stateful::~Stateful() = default;
 LanguageModel::~LanguageModel() = default;
 TorchExport::~TorchExport() = default;
+ShowsAttention::~ShowsAttention() = default;
 Optimizer::~Optimizer() = default;
 Metric::~Metric() = default;
 BuildContext::~BuildContext() = default;

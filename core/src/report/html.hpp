@@ -15,6 +15,10 @@
 
 #include "loom/json.hpp"
 
+namespace loom {
+struct AttentionMap;
+}
+
 namespace loom::report {
 
 namespace fs = std::filesystem;
@@ -131,6 +135,10 @@ struct EpochMetrics {
 };
 // metrics.jsonl as series per split and key.
 EpochMetrics read_metrics(const fs::path& file);
+
+// The attention heatmaps of one text (attention_page.cpp): tokens label both axes.
+std::string attention_page(const std::string& title, const std::string& text, const std::vector<std::string>& tokens,
+                           const std::vector<AttentionMap>& maps);
 
 // The pages (run_page.cpp, sweep_page.cpp).
 std::string run_report(const fs::path& dir);

@@ -12,6 +12,7 @@ namespace loom {
   ROW(generate)               \
   ROW(score)                  \
   ROW(predict)                \
+  ROW(attention)              \
   /* the end of the table */
 
 #define LOOM_DECLARE_STAGE(name) Stage name##_stage();

@@ -61,7 +61,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 class TransformerLm : public loom::Model,
                       public loom::Stateful,
                       public loom::LanguageModel,
-                      public loom::TorchExport {
+                      public loom::TorchExport,
+                      public loom::ShowsAttention {
  public:
   TransformerLm(const Options& o, std::uint64_t seed) : o_(o) {
     embedding_.emplace(parameters_, "embedding", o.vocab, o.d_model);
@@ -127,6 +128,22 @@ class TransformerLm : public loom::Model,
         for (std::int64_t b = 0; b < B; ++b)
           std::copy_n(lp.data() + (b * width + width - n + k) * V, V, out.data() + ((t + k) * B + b) * V);
       t += n;
+    }
+    return out;
+  }
+
+  // ---- ShowsAttention ----------------------------------------------------------------------
+  std::vector<loom::AttentionMap> attention_maps(loom::Graph& g, const Tensor& ids) override {
+    const std::int64_t T = ids.dim(0);
+    if (o_.block_size > 0 && T > o_.block_size)
+      throw loom::InputError("transformer_lm: " + std::to_string(T) + " tokens are more than block_size " +
+                             std::to_string(o_.block_size));
+    std::vector<Expr> weights;
+    body(g, batch_major(ids), 0, nullptr, &weights);
+    std::vector<loom::AttentionMap> out;
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+      const loom::Tensor& w = weights[l].value();  // [1, H, T, T]
+      out.push_back({"layer " + std::to_string(l), w.view(Shape{w.dim(1), w.dim(2), w.dim(3)}).clone()});
     }
     return out;
   }
@@ -212,7 +229,8 @@ class TransformerLm : public loom::Model,
   }
 
   // ids [B, T] at positions offset .. offset + T - 1 -> hidden states [B, T, D].
-  Expr body(loom::Graph& g, const Tensor& ids, std::int64_t offset, std::vector<nn::LayerCache>* caches) {
+  Expr body(loom::Graph& g, const Tensor& ids, std::int64_t offset, std::vector<nn::LayerCache>* caches,
+            std::vector<Expr>* weights = nullptr) {
     const std::int64_t T = ids.dim(1), D = o_.d_model;
     Expr x = (*embedding_)(g, ids);
     if (o_.scale_embedding) x = loom::scale(x, std::sqrt(static_cast<float>(D)));
@@ -223,7 +241,7 @@ class TransformerLm : public loom::Model,
     x = loom::dropout(x, o_.dropout);
     const loom::AttentionMask causal{true, {}};
     for (std::size_t l = 0; l < layers_.size(); ++l)
-      x = layers_[l](g, x, causal, Expr(), {}, caches ? &(*caches)[l] : nullptr);
+      x = layers_[l](g, x, causal, Expr(), {}, caches ? &(*caches)[l] : nullptr, weights);
     if (final_norm_) x = (*final_norm_)(g, x);
     return x;
   }
