@@ -25,6 +25,10 @@ class LOOM_API LmStreamLoader : public DataLoader {
     std::int64_t batch_size = 20;
     std::int64_t eval_batch_size = 10;
     std::int64_t bptt = 35;
+    // When set (train, valid, test shares summing to 1): `files` holds the one file "train",
+    // whose lines are cut in order into the three splits (the first share of the lines to
+    // train, the next to valid, the rest to test); a split with share 0 does not exist.
+    std::vector<double> shares;
   };
   explicit LmStreamLoader(Options options);
 
@@ -47,6 +51,10 @@ class LOOM_API LmStreamLoader : public DataLoader {
   };
   const Columns& columns(const std::string& split, Mode mode) const;
   const TextFile& text(const std::string& split) const;
+  // The lines of a split (its file's, or its share of the one file's).
+  std::vector<std::string_view> lines(const std::string& split) const;
+  // The file a split is read from, for messages ("x.txt (lines 1001-1100)" for a share).
+  std::string source(const std::string& split) const;
 
   Options options_;
   mutable std::map<std::string, TextFile> texts_;

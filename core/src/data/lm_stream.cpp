@@ -1,6 +1,7 @@
 #include "loom/lm_stream.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "loom/errors.hpp"
 
@@ -12,32 +13,66 @@ LmStreamLoader::LmStreamLoader(Options options) : options_(std::move(options)) {
               "batch sizes and bptt must be positive");
 }
 
+namespace {
+const char* const kShareSplits[] = {"train", "valid", "test"};
+
+// Line range [begin, end) of share k of n lines: boundaries at the rounded cumulative shares.
+std::pair<std::size_t, std::size_t> share_range(const std::vector<double>& shares, int k, std::size_t n) {
+  double before = 0.0;
+  for (int i = 0; i < k; ++i) before += shares[static_cast<std::size_t>(i)];
+  const double upto = before + shares[static_cast<std::size_t>(k)];
+  auto at = [&](double f) { return std::min(n, static_cast<std::size_t>(std::llround(f * static_cast<double>(n)))); };
+  return {at(before), k == 2 ? n : at(upto)};
+}
+}  // namespace
+
 std::vector<std::string> LmStreamLoader::splits_impl() const {
   std::vector<std::string> out;
+  if (!options_.shares.empty()) {
+    for (int k = 0; k < 3; ++k)
+      if (options_.shares[static_cast<std::size_t>(k)] > 0) out.push_back(kShareSplits[k]);
+    return out;
+  }
   for (const auto& [split, path] : options_.files) out.push_back(split);
   return out;
 }
 
 const TextFile& LmStreamLoader::text(const std::string& split) const {
+  const std::string file_split = options_.shares.empty() ? split : "train";
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = texts_.find(split);
-  if (it == texts_.end()) it = texts_.emplace(split, TextFile::read(options_.files.at(split))).first;
+  auto it = texts_.find(file_split);
+  if (it == texts_.end()) it = texts_.emplace(file_split, TextFile::read(options_.files.at(file_split))).first;
   return it->second;
 }
 
+std::vector<std::string_view> LmStreamLoader::lines(const std::string& split) const {
+  const auto& all = text(split).lines();
+  if (options_.shares.empty()) return all;
+  const int k = split == "train" ? 0 : split == "valid" ? 1 : 2;
+  const auto [begin, end] = share_range(options_.shares, k, all.size());
+  return {all.begin() + static_cast<std::ptrdiff_t>(begin), all.begin() + static_cast<std::ptrdiff_t>(end)};
+}
+
+std::string LmStreamLoader::source(const std::string& split) const {
+  if (options_.shares.empty()) return options_.files.at(split).string();
+  const int k = split == "train" ? 0 : split == "valid" ? 1 : 2;
+  const auto [begin, end] = share_range(options_.shares, k, text(split).lines().size());
+  return options_.files.at("train").string() + " (lines " + std::to_string(begin + 1) + "-" + std::to_string(end) + ")";
+}
+
 TokenCounts LmStreamLoader::count_tokens_impl(const std::string& split) const {
-  return ::loom::count_tokens(text(split).lines(), *options_.tokenizer);
+  return ::loom::count_tokens(lines(split), *options_.tokenizer);
 }
 
 void LmStreamLoader::prepare_impl(const Vocab& vocab) {
   streams_.clear();
   columns_.clear();
-  for (const auto& [split, path] : options_.files) {
+  for (const auto& split : splits_impl()) {
     std::int64_t unknown = 0;
-    streams_[split] = numericalize(text(split).lines(), *options_.tokenizer, vocab, &unknown);
+    streams_[split] = numericalize(lines(split), *options_.tokenizer, vocab, &unknown);
     unknown_[split] = unknown;
     if (streams_[split].size() < 2)
-      throw InputError(path.string() + ": split '" + split + "' has fewer than two tokens");
+      throw InputError(source(split) + ": split '" + split + "' has fewer than two tokens");
   }
   texts_.clear();  // the text is not needed once numericalised
 }
@@ -66,7 +101,7 @@ const LmStreamLoader::Columns& LmStreamLoader::columns(const std::string& split,
   c.columns = bsz;
   c.rows = static_cast<std::int64_t>(stream.size()) / bsz;
   if (c.rows < 2)
-    throw InputError(options_.files.at(split).string() + ": split '" + split + "' has " +
+    throw InputError(source(split) + ": split '" + split + "' has " +
                      std::to_string(stream.size()) + " tokens, too few for " +
                      std::to_string(bsz) + " columns");
   // Column j holds stream[j*rows, (j+1)*rows); stored time-major.

@@ -182,6 +182,34 @@ BOOST_AUTO_TEST_CASE(splits_and_counts) {
   BOOST_TEST(l.data->count_tokens("valid")["b"] == 2);
 }
 
+// One file cut into splits by shares of its lines, in order: 10 lines at 0.6 / 0.2 / 0.2 give
+// lines 1-6, 7-8 and 9-10; a share of 0 leaves the split out; bad shares are errors.
+BOOST_AUTO_TEST_CASE(shares_cut_one_file_into_splits) {
+  std::string text;
+  for (int i = 0; i < 10; ++i) text += std::string(1, static_cast<char>('a' + i)) + " a\n";
+  write(dir / "all.txt", text);
+  const std::string file = "train: " + (dir / "all.txt").string();
+  Loader l(registry, file + ", shares: [0.6, 0.2, 0.2]", letters_vocab());
+  BOOST_TEST(l.data->splits() == (std::vector<std::string>{"train", "valid", "test"}), boost::test_tools::per_element());
+  auto train = l.data->count_tokens("train"), valid = l.data->count_tokens("valid"), test = l.data->count_tokens("test");
+  BOOST_TEST((train["a"] == 7 && train["f"] == 1 && train.count("g") == 0));  // "a a", then one a per line
+  BOOST_TEST((valid["g"] == 1 && valid["h"] == 1 && valid["a"] == 2 && valid["<eos>"] == 2));
+  BOOST_TEST((test["i"] == 1 && test["j"] == 1 && test["<eos>"] == 2));
+  l.data->prepare(letters_vocab());
+  BOOST_TEST(dynamic_cast<loom::LmStreamLoader&>(*l.data).stream_tokens("valid") == 6);
+  Loader no_test(registry, file + ", shares: [0.8, 0.2, 0]", letters_vocab());
+  BOOST_TEST(no_test.data->splits() == (std::vector<std::string>{"train", "valid"}), boost::test_tools::per_element());
+  expect_error<loom::ConfigError>([&] { Loader x(registry, file + ", shares: [0.5, 0.2]", letters_vocab()); },
+                                  {"needs three shares"});
+  expect_error<loom::ConfigError>([&] { Loader x(registry, file + ", shares: [0.5, 0.2, 0.2]", letters_vocab()); },
+                                  {"add up to 1"});
+  expect_error<loom::ConfigError>([&] { Loader x(registry, file + ", shares: [0.9, x, 0.1]", letters_vocab()); },
+                                  {"'x' is not a share"});
+  expect_error<loom::ConfigError>([&] { Loader x(registry, file + ", valid: " + (dir / "all.txt").string() +
+                                                               ", shares: [0.8, 0.1, 0.1]", letters_vocab()); },
+                                  {"give no valid or test file"});
+}
+
 // The batches of the hand-worked stream, every value written out.
 BOOST_AUTO_TEST_CASE(batchify_by_hand) {
   write(dir / "train.txt", kTrainText);
