@@ -99,6 +99,15 @@ try:
     short = loom("evaluate", "--run", runs["wlm"], "--set", "components.data.bptt=4").stdout
     check(ppl_of(base) != ppl_of(short), f"bptt 4 gives another perplexity ({ppl_of(short)} vs {ppl_of(base)})")
     check(ppl_of(short) > ppl_of(base), "shorter windows give less context, so a higher perplexity")
+    sweep = os.path.join(TMP, "sweep")
+    r = loom("evaluate", "--run", runs["wlm"], "--sweep", "components.data.bptt=4,12", "--out", sweep)
+    rows = [l.split("\t") for l in open(os.path.join(sweep, "evaluate_sweep.tsv")).read().splitlines()]
+    check(rows[0] == ["bptt", "loss", "ppl", "tokens"] and [r[0] for r in rows[1:]] == ["4", "12"],
+          f"evaluate --sweep writes one row per value: {rows}")
+    check(abs(float(rows[2][2]) - ppl_of(base)) < 1e-3 * ppl_of(base) and abs(float(rows[1][2]) - ppl_of(short)) < 1e-3 * ppl_of(short),
+          "the sweep's rows are the single evaluations at those values")
+    page = open(os.path.join(sweep, "evaluate_sweep.html")).read()
+    check(page.count("<svg") >= 2, "the sweep page charts loss and ppl")
     r = loom("evaluate", "--run", runs["gpt"], "--set", "components.data.bptt=20", expect=2)
     check(any("longer than block_size 16" in l for l in errors(r)), "gpt refuses windows past its block_size")
     r = loom("evaluate", "--run", runs["wlm"], "--set", "components.model.heads=4", expect=2)

@@ -133,6 +133,14 @@ std::vector<BlockCase> block_cases() {
     c.push_back(b);
   }
   {
+    // reweight without a causal mask: norms over the whole window
+    auto o = attention(6, 3);
+    o.merge = nn::HeadMerge::kReweight;
+    BlockCase b = mha("mha_reweight_full_window", o, {});
+    b.x_shape = Shape{2, 3, 6};
+    c.push_back(b);
+  }
+  {
     auto o = attention(4, 2);
     o.relative_distance = 1;
     c.push_back(mha("mha_relative_bias", o, {true, {}}));

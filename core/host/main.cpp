@@ -306,7 +306,10 @@ int inference_command(const std::string& command, const std::vector<std::string>
     desc.add_options()("split", po::value<std::string>()->default_value("test"), "split to evaluate")(
         "file", po::value<std::string>(), "evaluate this file as the split instead of the run's")(
         "set", po::value<std::vector<std::string>>()->composing(),
-        "key=value: a data setting to evaluate with (components.data.bptt=50); settings of the model are refused");
+        "key=value: a data setting to evaluate with (components.data.bptt=50); settings of the model are refused")(
+        "sweep", po::value<std::string>(),
+        "key=v1,v2,...: evaluate once per value of a data setting, into a table and a chart")(
+        "out", po::value<std::string>(), "with --sweep: the folder for evaluate_sweep.tsv and .html (default: RUN/evaluate-<key>)");
   }
   if (wants_help(args)) {
     std::cout << desc << "\n";
@@ -378,7 +381,27 @@ int inference_command(const std::string& command, const std::vector<std::string>
     if (vm.count("file")) file = vm["file"].as<std::string>();
     std::vector<std::string> settings;
     if (vm.count("set")) settings = vm["set"].as<std::vector<std::string>>();
-    std::cout << loom::evaluate_run(registry, dir, vm["split"].as<std::string>(), file, settings) << "\n";
+    if (vm.count("sweep")) {
+      if (file) throw loom::ConfigError("loom evaluate: --sweep and --file do not go together");
+      const std::string sweep = vm["sweep"].as<std::string>();
+      const auto eq = sweep.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == sweep.size())
+        throw loom::ConfigError("--sweep " + sweep + ": expected key=v1,v2,... (e.g. components.data.bptt=10,20,30)");
+      const std::string key = sweep.substr(0, eq);
+      std::vector<std::string> values;
+      std::stringstream list(sweep.substr(eq + 1));
+      for (std::string v; std::getline(list, v, ',');)
+        if (!v.empty()) values.push_back(v);
+      const std::filesystem::path out = vm.count("out") ? std::filesystem::path(vm["out"].as<std::string>())
+                                                        : dir / ("evaluate-" + key.substr(key.rfind('.') + 1));
+      auto s = loom::evaluate_sweep(registry, dir, vm["split"].as<std::string>(), key, values, settings, out);
+      std::ifstream table(s.table);
+      std::cout << table.rdbuf();
+      std::fprintf(stderr, "loom evaluate: %zu values -> %s and %s; parameters from %s\n", s.rows.size(), s.table.c_str(),
+                   s.page.c_str(), s.checkpoint.c_str());
+    } else {
+      std::cout << loom::evaluate_run(registry, dir, vm["split"].as<std::string>(), file, settings) << "\n";
+    }
   }
   return 0;
 }
@@ -435,7 +458,7 @@ const std::vector<Command>& commands() {
        true, [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"score", "--run DIR [FILE] [--tokens]", "per-line and total perplexity of text (stdin without FILE)", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
-      {"evaluate", "--run DIR [--split S] [--file F] [--set key=value]...", "scores of a trained model on a split, or on another file", true,
+      {"evaluate", "--run DIR [--split S] [--file F] [--set key=value]... [--sweep key=v1,v2,...]", "scores of a trained model on a split, or on another file", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"attention", "--run DIR [--out DIR] TEXT", "attention weights of every layer and head for a text, as heatmaps",
        true, [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},

@@ -39,7 +39,9 @@ Score parse_score(const std::string& name);
 //             and the layer's name, kept for the model's life
 //   shift:    slot s takes head (s + 1) mod H: the heads rotated by one
 //   reweight: head h is scaled by n_h / mean(n) before concatenation, n_h the Frobenius norm
-//             of its output over (T, Dh) for each batch item; differentiable through n
+//             of its output over (T, Dh) for each batch item; differentiable through n. Under
+//             a causal mask the norms are taken per position (over Dh), so that no position
+//             sees the size of later ones and cached decoding gives the same outputs
 enum class HeadMerge { kConcat, kShuffle, kShift, kReweight };
 HeadMerge parse_head_merge(const std::string& name);
 const char* head_merge_name(HeadMerge merge);
@@ -90,7 +92,7 @@ class MultiHeadAttention {
 
  private:
   Expr split_heads(const Expr& x) const;  // [B, T, D] -> [B, H, T, Dh]
-  Expr merge_heads(const Expr& heads) const;
+  Expr merge_heads(const Expr& heads, bool causal) const;
 
   AttentionOptions options_;
   std::int64_t head_dim_;

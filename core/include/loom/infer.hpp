@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loom/registry.hpp"
@@ -68,6 +69,18 @@ struct AttentionSummary {
 // no attention.
 AttentionSummary attention_text(const Registry& registry, const std::filesystem::path& run_dir, const std::string& text,
                                 const std::filesystem::path& out_dir);
+
+struct EvaluateSweepSummary {
+  std::filesystem::path checkpoint, table, page;
+  std::vector<std::pair<std::string, std::map<std::string, double>>> rows;  // value -> loss, metrics, tokens
+};
+// The trained model evaluated on `split` once per value of one data setting `key`
+// ("components.data.bptt" over 10, 20, ...: length generalisation), with `settings` applied to
+// all; the same settings are allowed as for evaluate_run. Writes out_dir/evaluate_sweep.tsv
+// (value, loss, metrics, tokens) and out_dir/evaluate_sweep.html (a chart per score).
+EvaluateSweepSummary evaluate_sweep(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
+                                    const std::string& key, const std::vector<std::string>& values,
+                                    const std::vector<std::string>& settings, const std::filesystem::path& out_dir);
 
 struct ExportSummary {
   std::filesystem::path checkpoint;

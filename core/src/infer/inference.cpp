@@ -4,6 +4,7 @@
 #include <cmath>
 #include <istream>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "loom/random.hpp"
 #include "loom/strings.hpp"
 #include "loom/text.hpp"
+#include "report/html.hpp"
 #include "run/evaluator.hpp"
 
 namespace loom {
@@ -269,7 +271,7 @@ std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::p
   return ckpt;
 }
 
-std::string evaluate_opened(Workspace& ws, const std::string& split) {
+EvalResult evaluate_split(Workspace& ws, const std::string& split) {
   std::string data_id = ws.resolve(Kind::kData, Params(), "data");
   auto& data = dynamic_cast<DataLoader&>(ws.get(data_id));
   data.prepare(ws.vocab_of_data(data_id));
@@ -277,7 +279,11 @@ std::string evaluate_opened(Workspace& ws, const std::string& split) {
   if (!data.has_split(split))
     throw ConfigError("--split: the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
   MetricList metrics = ws.metrics(Params());
-  EvalResult r = Evaluator().evaluate(ws.only_model(), data, split, metrics);
+  return Evaluator().evaluate(ws.only_model(), data, split, metrics);
+}
+
+std::string evaluate_opened(Workspace& ws, const std::string& split) {
+  EvalResult r = evaluate_split(ws, split);
   return "evaluate " + split + ": " + describe(r) + " | " + with_commas(r.tokens) + " tokens";
 }
 
@@ -447,6 +453,67 @@ AttentionSummary attention_text(const Registry& registry, const std::filesystem:
                              "attention: " + run_dir.filename().string());
   s.checkpoint = inf.checkpoint;
   return s;
+}
+
+EvaluateSweepSummary evaluate_sweep(const Registry& registry, const std::filesystem::path& run_dir, const std::string& split,
+                                    const std::string& key, const std::vector<std::string>& values,
+                                    const std::vector<std::string>& settings, const std::filesystem::path& out_dir) {
+  if (values.empty()) throw ConfigError("--sweep " + key + ": no values");
+  if (!std::filesystem::exists(run_dir / "config.yaml"))
+    throw InputError(run_dir.string() + ": not a run folder (it has no config.yaml)");
+  std::vector<std::string> all = settings;
+  all.push_back(key + "=" + values.front());
+  check_data_settings(registry, run_dir, all);
+  EvaluateSweepSummary summary;
+  std::vector<std::string> columns{"loss"};
+  for (const auto& value : values) {
+    std::vector<std::string> overrides = settings;
+    overrides.push_back(key + "=" + value);
+    Inference inf(registry, run_dir, overrides);
+    const EvalResult r = evaluate_split(*inf.workspace, split);
+    std::map<std::string, double> scores{{"loss", r.loss}, {"tokens", static_cast<double>(r.tokens)}};
+    for (const auto& [id, v] : r.metrics) {
+      scores[id] = v;
+      if (std::find(columns.begin(), columns.end(), id) == columns.end()) columns.push_back(id);
+    }
+    summary.rows.emplace_back(value, scores);
+    summary.checkpoint = inf.checkpoint;
+  }
+  // The table, then a chart of each score against the value.
+  const std::string name = key.substr(key.rfind('.') + 1);
+  std::string tsv = name;
+  for (const auto& c : columns) tsv += "\t" + c;
+  tsv += "\ttokens\n";
+  for (const auto& [value, scores] : summary.rows) {
+    tsv += value;
+    for (const auto& c : columns) tsv += "\t" + format_number("%.6g", scores.at(c));
+    tsv += "\t" + format_number("%.0f", scores.at("tokens")) + "\n";
+  }
+  std::filesystem::create_directories(out_dir);
+  summary.table = out_dir / "evaluate_sweep.tsv";
+  summary.page = out_dir / "evaluate_sweep.html";
+  write_file_atomically(summary.table, tsv);
+  std::string main = "<section class=\"card\"><h2>" + report::escape_html(key) + " on split " + report::escape_html(split) +
+                     "</h2><p>The trained model of " + report::escape_html(run_dir.string()) + " (" +
+                     report::escape_html(summary.checkpoint.filename().string()) + ") evaluated once per value.</p><pre>" +
+                     report::escape_html(tsv) + "</pre></section>\n";
+  std::set<std::string> ids;
+  for (const auto& c : columns) {
+    std::vector<std::pair<double, double>> points;
+    std::vector<std::string> categories;
+    for (std::size_t i = 0; i < summary.rows.size(); ++i) {
+      categories.push_back(summary.rows[i].first);
+      points.emplace_back(static_cast<double>(i), summary.rows[i].second.at(c));
+    }
+    report::LineChart chart = report::make_chart("sweep", c + " by " + name, name, c,
+                                                 {report::nth_series(0, c, std::move(points))});
+    chart.categories = categories;
+    chart.legend = false;
+    main += report::chart_section(report::unique_id("chart-" + c, ids), chart);
+  }
+  write_file_atomically(summary.page, report::page("evaluate: " + name, report::escape_html(run_dir.filename().string()),
+                                                   main, "loom evaluate --sweep"));
+  return summary;
 }
 
 }  // namespace loom

@@ -120,9 +120,14 @@ Expr MultiHeadAttention::split_heads(const Expr& x) const {
   return swap_axes(reshape(x, Shape{s[0], s[1], options_.heads, head_dim_}), 1, 2);
 }
 
-Expr MultiHeadAttention::merge_heads(const Expr& heads) const {
+Expr MultiHeadAttention::merge_heads(const Expr& heads, bool causal) const {
   Expr h = heads;
   const Shape s = h.shape();  // [B, H, T, Dh]
+  if (options_.merge == HeadMerge::kReweight && causal) {
+    // Norms per position (over Dh), so that no position sees the magnitude of later ones.
+    Expr per_position = reshape(swap_axes(h, 1, 2), Shape{s[0] * s[2], s[1], 1, s[3]});
+    return reshape(reweight_heads(per_position), Shape{s[0], s[2], options_.d_model});
+  }
   if (options_.merge == HeadMerge::kReweight) h = reweight_heads(h);
   if (options_.merge == HeadMerge::kShuffle || options_.merge == HeadMerge::kShift)
     h = swap_axes(gather_rows(swap_axes(h, 0, 1), order_tensor_), 0, 1);
@@ -186,7 +191,7 @@ Expr MultiHeadAttention::operator()(Graph& g, const Expr& x, const Expr& memory,
   }
   if (weights != nullptr) *weights = attn;
   attn = dropout(attn, options_.dropout);
-  return (*out_)(g, merge_heads(batched_matmul(attn, v)));
+  return (*out_)(g, merge_heads(batched_matmul(attn, v), mask.causal));
 }
 
 // ---- positions -----------------------------------------------------------------------------

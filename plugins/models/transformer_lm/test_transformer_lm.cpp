@@ -140,9 +140,11 @@ BOOST_AUTO_TEST_CASE(initial_loss_is_near_log_vocab_size) {
   }
 }
 
-// Changing a later token changes nothing before it.
+// Changing a later token changes nothing before it, with every head merge.
 BOOST_AUTO_TEST_CASE(the_model_is_causal) {
-  Lm lm(registry, "{style: gpt, block_size: 8, " + kTiny + "}");
+ for (const char* merge : {"concat", "shuffle", "shift", "reweight"}) {
+  BOOST_TEST_CONTEXT(merge) {
+  Lm lm(registry, std::string("{style: gpt, block_size: 8, head_merge: ") + merge + ", " + kTiny + "}");
   loom::Batch a = lm_batch(), b = lm_batch();
   b.tensors["ids"] = a.get("ids").clone();
   b.tensors["ids"].ids()[3 * 2 + 1] = 6;  // the last position of column 1
@@ -157,12 +159,14 @@ BOOST_AUTO_TEST_CASE(the_model_is_causal) {
       if (!changed_row) BOOST_TEST(la.data()[r * kVocabSize + v] == lb.data()[r * kVocabSize + v]);
     }
   BOOST_TEST(la.data()[7 * kVocabSize] != lb.data()[7 * kVocabSize]);
+  }
+ }
 }
 
 // next_log_probs on a window gives the loss forward computes; fed a token at a time (with the
 // cache, and recomputing the prefix without it) it gives the same rows.
 BOOST_AUTO_TEST_CASE(next_log_probs_agree_with_the_loss_in_pieces_and_whole) {
-  for (const char* extra : {"kv_cache: true", "kv_cache: false"}) {
+  for (const char* extra : {"kv_cache: true", "kv_cache: false", "kv_cache: true, head_merge: reweight"}) {
     for (const char* style : {"wlm", "gpt"}) {
       const std::string yaml = std::string("{style: ") + style + ", block_size: 8, relative_bias: 2, " + extra + ", " + kTiny + "}";
       BOOST_TEST_CONTEXT(yaml) {
