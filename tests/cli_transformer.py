@@ -129,6 +129,15 @@ try:
         check(len(cached.split()) >= int(words) // 2 and cached == recomputed,
               f"{name}: generation with the cache equals recomputing the prefix")
 
+    # top-k: with k = 1 sampling is greedy, whatever the temperature and seed.
+    greedy = loom("generate", "--run", runs["wlm"], "--words", "30", "--temperature", "0").stdout
+    top1 = loom("generate", "--run", runs["wlm"], "--words", "30", "--temperature", "1.5", "--top-k", "1", "--seed", "9").stdout
+    check(greedy == top1, "--top-k 1 samples the likeliest token")
+    top5 = [loom("generate", "--run", runs["wlm"], "--words", "30", "--top-k", "5", "--seed", str(k)).stdout for k in (1, 2)]
+    check(top5[0] != top5[1], "--top-k 5 still samples")
+    r = loom("generate", "--run", runs["wlm"], "--top-k", "-1", expect=2)
+    check(any("--top-k must be 0" in l for l in errors(r)), "a negative top-k is refused")
+
     # Export of a model that mirrors no PyTorch module: loom's names, no "mirrors".
     st = os.path.join(TMP, "hybrid.safetensors")
     r = loom("export", "--run", runs["hybrid"], "--out", st)

@@ -286,7 +286,8 @@ int inference_command(const std::string& command, const std::vector<std::string>
   if (command == "generate") {
     desc.add_options()("words", po::value<std::int64_t>()->default_value(100), "tokens to sample")(
         "temperature", po::value<double>()->default_value(1.0), "sampling temperature (0: always the likeliest token)")(
-        "seed", po::value<std::uint64_t>()->default_value(1), "sampling seed");
+        "seed", po::value<std::uint64_t>()->default_value(1), "sampling seed")(
+        "top-k", po::value<std::int64_t>()->default_value(0), "sample only among the k likeliest tokens (0: all)");
   } else if (command == "score") {
     desc.add_options()("file", po::value<std::string>(), "text to score, one entry per line (default: stdin)")(
         "tokens", "one row per token (line, position, context_id, id, token, log_prob) instead of per line");
@@ -324,7 +325,7 @@ int inference_command(const std::string& command, const std::vector<std::string>
   const std::filesystem::path dir = vm["run"].as<std::string>();
   if (command == "generate") {
     auto ckpt = loom::generate_text(registry, dir, vm["words"].as<std::int64_t>(), vm["temperature"].as<double>(),
-                                    vm["seed"].as<std::uint64_t>(), std::cout);
+                                    vm["seed"].as<std::uint64_t>(), std::cout, vm["top-k"].as<std::int64_t>());
     std::fprintf(stderr, "loom generate: parameters from %s\n", ckpt.c_str());
   } else if (command == "score") {
     loom::ScoreSummary s;
@@ -454,7 +455,7 @@ const std::vector<Command>& commands() {
        [](const Invocation& i) { return sweep_command(i.args, i.global, i.argv0); }},
       {"report", "DIR", "write DIR/report.html for a run or sweep folder", false,
        [](const Invocation& i) { return report_command(i.args); }},
-      {"generate", "--run DIR [--words N] [--temperature T] [--seed S]", "sample text from a trained language model",
+      {"generate", "--run DIR [--words N] [--temperature T] [--top-k K] [--seed S]", "sample text from a trained language model",
        true, [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"score", "--run DIR [FILE] [--tokens]", "per-line and total perplexity of text (stdin without FILE)", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},

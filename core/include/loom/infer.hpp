@@ -18,11 +18,11 @@
 
 namespace loom {
 
-// Samples `words` tokens from the language model (temperature 0: always the likeliest) and
-// writes them as lines of text; returns the checkpoint used. ConfigError when the model is
-// not a language model.
+// Samples `words` tokens from the language model (temperature 0: always the likeliest;
+// top_k > 0: only the k likeliest tokens at each step) and writes them as lines of text;
+// returns the checkpoint used. ConfigError when the model is not a language model.
 std::filesystem::path generate_text(const Registry& registry, const std::filesystem::path& run_dir, std::int64_t words,
-                                    double temperature, std::uint64_t seed, std::ostream& out);
+                                    double temperature, std::uint64_t seed, std::ostream& out, std::int64_t top_k = 0);
 
 struct ScoreSummary {
   std::int64_t lines = 0, tokens = 0, unknown = 0;  // unknown: tokens mapped to unk

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <istream>
 #include <ostream>
 #include <set>
@@ -41,7 +42,7 @@ std::int32_t line_end(const Tokenizer* tokenizer, const Vocab& vocab) {
 
 // Samples `words` tokens, starting after an end of line; writes lines of text.
 void sample_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, std::int64_t words,
-                   double temperature, std::uint64_t seed, std::ostream& out) {
+                   double temperature, std::uint64_t seed, std::ostream& out, std::int64_t top_k) {
   LanguageModel& lm = language_model(model, "generate");
   if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
   Rng rng(stream_key(seed, "generate"));
@@ -58,6 +59,7 @@ void sample_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, s
     line.clear();
   };
   std::vector<double> weights;
+  std::vector<float> kth;
   for (std::int64_t w = 0; w < words; ++w) {
     g.clear();
     Tensor ids = Tensor::empty(Shape{1, 1}, DType::kInt32);
@@ -69,8 +71,17 @@ void sample_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, s
       token = static_cast<std::int32_t>(std::max_element(row, row + v) - row);
     } else {
       weights.resize(static_cast<std::size_t>(v));
+      // With top_k, tokens below the k-th largest log-probability get no weight (ties at the
+      // k-th value are all kept).
+      float floor = -INFINITY;
+      if (top_k > 0 && top_k < v) {
+        kth.assign(row, row + v);
+        std::nth_element(kth.begin(), kth.begin() + (top_k - 1), kth.end(), std::greater<float>());
+        floor = kth[static_cast<std::size_t>(top_k - 1)];
+      }
       double top = *std::max_element(row, row + v), total = 0.0;
-      for (std::int64_t i = 0; i < v; ++i) total += weights[i] = std::exp((row[i] - top) / temperature);
+      for (std::int64_t i = 0; i < v; ++i)
+        total += weights[i] = row[i] >= floor ? std::exp((row[i] - top) / temperature) : 0.0;
       double u = rng.uniform() * total;
       std::int64_t i = 0;
       for (; i < v - 1 && u >= weights[i]; ++i) u -= weights[i];
@@ -344,7 +355,8 @@ struct Inference {
 }  // namespace
 
 std::filesystem::path generate_text(const Registry& registry, const std::filesystem::path& run_dir, std::int64_t words,
-                                    double temperature, std::uint64_t seed, std::ostream& out) {
+                                    double temperature, std::uint64_t seed, std::ostream& out, std::int64_t top_k) {
+  if (top_k < 0) throw ConfigError("--top-k must be 0 (off) or more");
   if (words < 1) throw ConfigError("--words must be at least 1");
   if (!(temperature >= 0)) throw ConfigError("--temperature must be 0 or more");
   Inference inf(registry, run_dir, {});
@@ -356,7 +368,7 @@ std::filesystem::path generate_text(const Registry& registry, const std::filesys
     // no tokenizer (or several): tokens are joined with spaces
   }
   const Vocab& vocab = inf.workspace->vocab_of(inf.workspace->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
-  sample_text(inf.workspace->only_model(), tokenizer, vocab, words, temperature, seed, out);
+  sample_text(inf.workspace->only_model(), tokenizer, vocab, words, temperature, seed, out, top_k);
   return inf.checkpoint;
 }
 

@@ -30,10 +30,11 @@ std::int32_t line_end(const Tokenizer* tokenizer, const Vocab& vocab);
 std::int64_t write_attention(Model& model, const Tokenizer& tokenizer, const Vocab& vocab, const std::string& text,
                              const std::filesystem::path& dir, const std::string& title);
 
-// Samples `words` tokens, starting after an end of line (temperature 0: always the likeliest);
-// writes lines of text (tokens joined by the tokenizer, or by spaces without one).
+// Samples `words` tokens, starting after an end of line (temperature 0: always the likeliest;
+// top_k > 0: only the k likeliest tokens at each step, renormalised); writes lines of text
+// (tokens joined by the tokenizer, or by spaces without one).
 void sample_text(Model& model, const Tokenizer* tokenizer, const Vocab& vocab, std::int64_t words, double temperature,
-                 std::uint64_t seed, std::ostream& out);
+                 std::uint64_t seed, std::ostream& out, std::int64_t top_k = 0);
 
 struct ScoreTotals {
   std::int64_t lines = 0, tokens = 0, unknown = 0;

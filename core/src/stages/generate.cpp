@@ -19,7 +19,7 @@ void generate(StageContext& ctx, const Params& p) {
   const Vocab& vocab = ws.vocab_of(ws.resolve(Kind::kVocab, p, "vocab"), p, "vocab");
   const std::uint64_t seed = p.get_int("seed") > 0 ? static_cast<std::uint64_t>(p.get_int("seed")) : ws.seed();
   std::ostringstream text;
-  sample_text(model, &tokenizer, vocab, p.get_int("words"), p.get_float("temperature"), seed, text);
+  sample_text(model, &tokenizer, vocab, p.get_int("words"), p.get_float("temperature"), seed, text, p.get_int("top_k"));
   const auto output = ctx.folder.dir() / p.get_string("output");
   write_file_atomically(output, text.str());
   ws.say("generated " + std::to_string(p.get_int("words")) + " tokens -> " + output.string());
@@ -32,6 +32,7 @@ Stage generate_stage() {
           "sample text from the language model",
           {{"words", ParamType::kInt, "100", "tokens to sample", {}, 1},
            {"temperature", ParamType::kFloat, "1", "divide the log-probabilities by this before sampling (0: always the likeliest)", {}, 0},
+           {"top_k", ParamType::kInt, "0", "sample only among the k likeliest tokens (0: all)", {}, 0},
            {"seed", ParamType::kInt, "0", "sampling seed (0: the pipeline's)", {}, 0},
            {"output", ParamType::kString, "generated.txt", "file in the run folder"},
            component_param("model", Kind::kModel, "language model to sample from"),
