@@ -235,6 +235,9 @@ class LOOM_API ShowsAttention {
   virtual ~ShowsAttention();
   virtual std::vector<AttentionMap> attention_maps(Graph& g, const Tensor& ids) = 0;
 };
+// Maps named "layer 0", "layer 1", ... from weights [1, H, Tq, Tk] per layer (as
+// TransformerLayer hands them out for a batch of one).
+std::vector<AttentionMap> layer_attention_maps(const std::vector<Expr>& weights);
 
 // ---- optimizers ----------------------------------------------------------------------------
 class LOOM_API Optimizer : public Component {

@@ -140,4 +140,14 @@ ModelOutput classification_output(const Expr& logits, const Batch& batch) {
   return out;
 }
 
+std::vector<AttentionMap> layer_attention_maps(const std::vector<Expr>& weights) {
+  std::vector<AttentionMap> out;
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    const Tensor& w = weights[l].value();
+    LOOM_ASSERT(w.rank() == 4 && w.dim(0) == 1, "attention weights of one text are [1, H, Tq, Tk]");
+    out.push_back({"layer " + std::to_string(l), w.view(Shape{w.dim(1), w.dim(2), w.dim(3)}).clone()});
+  }
+  return out;
+}
+
 }  // namespace loom

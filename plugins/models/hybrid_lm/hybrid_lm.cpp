@@ -105,12 +105,7 @@ class HybridLm : public loom::Model, public loom::Stateful, public loom::Languag
     std::vector<Expr> weights;
     body(g, ids, 0, nullptr, &weights);
     state_ = saved;
-    std::vector<loom::AttentionMap> out;
-    for (std::size_t l = 0; l < weights.size(); ++l) {
-      const loom::Tensor& w = weights[l].value();  // [1, H, T, T]
-      out.push_back({"layer " + std::to_string(l), w.view(Shape{w.dim(1), w.dim(2), w.dim(3)}).clone()});
-    }
-    return out;
+    return loom::layer_attention_maps(weights);
   }
 
  protected:

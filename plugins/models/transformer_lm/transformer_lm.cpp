@@ -140,12 +140,7 @@ class TransformerLm : public loom::Model,
                              std::to_string(o_.block_size));
     std::vector<Expr> weights;
     body(g, batch_major(ids), 0, nullptr, &weights);
-    std::vector<loom::AttentionMap> out;
-    for (std::size_t l = 0; l < weights.size(); ++l) {
-      const loom::Tensor& w = weights[l].value();  // [1, H, T, T]
-      out.push_back({"layer " + std::to_string(l), w.view(Shape{w.dim(1), w.dim(2), w.dim(3)}).clone()});
-    }
-    return out;
+    return loom::layer_attention_maps(weights);
   }
 
   // ---- TorchExport -------------------------------------------------------------------------
