@@ -26,13 +26,7 @@ namespace tt = boost::test_tools;
 
 constexpr std::int64_t kVocabSize = 7;
 
-loom::Vocab small_vocab() {
-  loom::Vocab v;
-  v.set_special(loom::Special::kUnk, "<unk>");
-  v.set_special(loom::Special::kEos, "<eos>");
-  for (int i = 2; i < kVocabSize; ++i) v.add("w" + std::to_string(i));
-  return v;
-}
+loom::Vocab small_vocab() { return loom::testing::numbered_vocab(kVocabSize); }
 
 // A stream of 8 steps over 2 columns, cut into windows of `T` rows.
 loom::Batch window(std::int64_t begin, std::int64_t T) {

@@ -26,13 +26,7 @@ using loom::Mode;
 constexpr std::int64_t kVocabSize = 7;
 
 // <unk> <eos> w2 .. w6
-loom::Vocab small_vocab() {
-  loom::Vocab v;
-  v.set_special(loom::Special::kUnk, "<unk>");
-  v.set_special(loom::Special::kEos, "<eos>");
-  for (int i = 2; i < kVocabSize; ++i) v.add("w" + std::to_string(i));
-  return v;
-}
+loom::Vocab small_vocab() { return loom::testing::numbered_vocab(kVocabSize); }
 
 // ids [T, B] and targets [T, B] (the next token); width 2 or 3.
 loom::Batch lm_batch(std::int64_t width = 2) {

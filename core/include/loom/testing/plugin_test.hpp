@@ -126,4 +126,13 @@ class Env {
   std::map<std::string, Vocab> vocabs_;
 };
 
+// The vocabulary of the language-model suites: <unk> 0, <eos> 1, then w2 .. w<size-1>.
+inline Vocab numbered_vocab(std::int64_t size) {
+  Vocab v;
+  v.set_special(Special::kUnk, "<unk>");
+  v.set_special(Special::kEos, "<eos>");
+  for (std::int64_t i = 2; i < size; ++i) v.add("w" + std::to_string(i));
+  return v;
+}
+
 }  // namespace loom::testing
