@@ -5,7 +5,8 @@ Checks results.csv, results.md, sweep.json and the point folders; that the sweep
 heatmap renders in headless Chromium with one cell per point; that running the sweep again
 skips finished points and reruns only a missing one, with the same results; --grid from the
 command line; an unknown key refused before anything runs; a failing point reported (exit 2)
-while the others finish.
+while the others finish; an axis of named variants (whole blocks per variant, restricted by
+--grid, refused with the point's name when a variant is wrong).
 
 usage: cli_sweep.py LOOM SOURCE_DIR
 """
@@ -118,6 +119,37 @@ try:
     r = loom("sweep", pipeline, *SMALL, "--grid", "components.model.nhidd=1,2", "--out", out3, expect=2)
     check("unknown parameter 'nhidd' (did you mean 'nhid'?)" in r.stderr and "point " in r.stderr, "bad key:\n" + r.stderr)
     check(not os.path.exists(os.path.join(out3, "sweep.json")), "nothing ran for a bad sweep")
+
+    # An axis of named variants: whole blocks per variant, --set still applies to each, and
+    # --grid keeps the variants it names (in its order).
+    variants = os.path.join(TMP, "variants.yaml")
+    with open(variants, "w") as f:
+        f.write(base.replace("name: quickstart", "name: variants-test"))
+        f.write("sweep:\n  grid:\n    arch:\n"
+                "      lstm: {}\n"
+                "      gru: { components.model: { plugin: rnn_lm, cell: gru, emsize: 16, nhid: 12, nlayers: 1 },"
+                " components.optimizer.lr: 5 }\n"
+                "    components.model.dropout: [0, 0.2]\n")
+    out4 = os.path.join(TMP, "variants")
+    r = loom("sweep", variants, *SMALL, "--grid", "arch=gru,lstm", "--grid", "components.model.dropout=0", "--out", out4)
+    rows = list(csv.DictReader(open(os.path.join(out4, "results.csv"))))
+    check([r["point"] for r in rows] == ["arch=gru,dropout=0", "arch=lstm,dropout=0"], f"variant points: {[r['point'] for r in rows]}")
+    check(all(r["arch"] in ("gru", "lstm") and r["status"] == "done" for r in rows), f"variant rows: {rows}")
+    gru = open(os.path.join(out4, "arch=gru,dropout=0", "config.yaml")).read()
+    lstm = open(os.path.join(out4, "arch=lstm,dropout=0", "config.yaml")).read()
+    check(re.search(r"cell: \"?gru", gru) and re.search(r"nhid: \"?12", gru) and re.search(r"lr: \"?5\b", gru),
+          "the gru variant's block and learning rate reached its run:\n" + gru)
+    check(re.search(r"emsize: \"?8\b", gru) and re.search(r"emsize: \"?8\b", lstm),
+          "--set components.model.emsize=8 applies on top of each variant")
+    check(re.search(r"cell: \"?lstm", lstm) and re.search(r"nhid: \"?128", lstm), "the empty variant keeps the pipeline's model")
+    check(json.load(open(os.path.join(out4, "sweep.json")))["keys"] == ["arch", "components.model.dropout"], "sweep.json keys")
+    r = loom("sweep", variants, *SMALL, "--grid", "arch=grus", "--out", os.path.join(TMP, "v2"), expect=2)
+    check("sweep axis 'arch' has no variant 'grus' (did you mean 'gru'?)" in r.stderr, "unknown variant:\n" + r.stderr)
+    with open(variants, "a") as f:
+        f.write("    bad:\n      broken: { components.model: { plugin: rnn_lm, nhidd: 3 } }\n")
+    r = loom("sweep", variants, *SMALL, "--out", os.path.join(TMP, "v3"), expect=2)
+    check("point arch=lstm,dropout=0,bad=broken" in r.stderr and "unknown parameter 'nhidd'" in r.stderr,
+          "a variant's bad key is refused before anything runs, naming the point:\n" + r.stderr)
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 

@@ -7,12 +7,26 @@
 //     primary: test.ppl    # the column the report colours and ranks by (default: the
 //                          # first metric of the first evaluate stage)
 //
-// or `loom sweep FILE --grid key=v1,v2 ...`. Each point is a normal run folder inside the
-// sweep folder, named after its values ("nhid=32,nlayers=1"), run by a child `loom run`
-// process (so a crash or a divergence in one point leaves the others alone). The sweep
-// folder gets sweep.json (every point's values, status and results), results.csv,
-// results.md and report.html. Running the sweep again skips finished points and resumes
-// interrupted ones from their checkpoints.
+// The grid can also be given as `loom sweep FILE --grid key=v1,v2 ...`. Each point is a
+// normal run folder inside the sweep folder, named after its values ("nhid=32,nlayers=1"),
+// run by a child `loom run` process (so a crash or a divergence in one point leaves the
+// others alone). The sweep folder gets sweep.json (every point's values, status and
+// results), results.csv, results.md and report.html. Running the sweep again skips finished
+// points and resumes interrupted ones from their checkpoints.
+//
+// A grid entry whose value is a mapping instead of a list is an axis of named variants, each
+// a mapping of dotted keys to values (whole blocks allowed), for comparing things that differ
+// in more than one key:
+//
+//     grid:
+//       model:
+//         lstm:        { components.model: { plugin: rnn_lm, nhid: 200 }, components.optimizer.lr: 20 }
+//         transformer: { components.model: { plugin: transformer_lm, d_model: 200 }, components.optimizer.lr: 5 }
+//       components.data.bptt: [10, 20, 30]
+//
+// Its points are named "model=lstm,bptt=10". A point's variants apply first, as if written
+// in the pipeline, then --set (which can adjust a variant's block), then the plain axes'
+// values. `--grid model=lstm` keeps only the variants it names.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -38,9 +52,13 @@ struct SweepOptions {
 };
 
 struct SweepAxis {
-  std::string key;                  // "components.model.nhid"
+  std::string key;                  // "components.model.nhid", or a variant axis's name ("model")
   std::string label;                // "nhid": the shortest unambiguous suffix
-  std::vector<std::string> values;  // as written
+  std::vector<std::string> values;  // as written; a variant axis's variant names
+  // A variant axis only: per value, the key=value assignments (as --set takes them) that
+  // the variant stands for. Empty for a plain axis, whose value is set at `key`.
+  std::vector<std::vector<std::string>> assignments;
+  bool is_variants() const { return !assignments.empty(); }
 };
 
 // The grid of a pipeline with its --grid additions, checked: every key must be a key

@@ -106,16 +106,64 @@ std::string last_error_line(const std::filesystem::path& log) {
 
 }  // namespace
 
+namespace {
+
+// A key a sweep may not set: the sweep section itself, or the pipeline's name.
+void refuse_unsweepable(const std::string& key, const std::string& what) {
+  if (key.rfind("sweep", 0) == 0 || key == "name") throw ConfigError(what + "'" + key + "' cannot be swept");
+}
+
+// grid: { model: { lstm: { components.model: {...}, components.optimizer.lr: 20 }, ... } }
+SweepAxis variant_axis(const std::string& name, const ConfigNode& variants) {
+  SweepAxis axis{name, "", {}, {}};
+  if (variants.entries().empty())
+    throw ConfigError(variants.where(), "sweep.grid." + name + ": names no variants");
+  for (const auto& [variant, body] : variants.entries()) {
+    if (!body.is_map())
+      throw ConfigError(body.where(), "sweep.grid." + name + "." + variant +
+                                          ": a variant is a mapping of dotted keys to values, e.g. "
+                                          "{ components.model.nhid: 400, components.optimizer.lr: 5 }");
+    std::vector<std::string> assignments;
+    for (const auto& [key, value] : body.entries()) {
+      refuse_unsweepable(key, "sweep.grid." + name + "." + variant + ": ");
+      if (value.is_null()) throw ConfigError(body.key_where(key), "sweep.grid." + name + "." + variant + "." + key + ": has no value");
+      // A block goes over as YAML text, which the override parses back (--set takes YAML).
+      assignments.push_back(key + "=" + (value.is_scalar() ? value.str() : value.to_yaml()));
+    }
+    axis.values.push_back(variant);
+    axis.assignments.push_back(std::move(assignments));
+  }
+  return axis;
+}
+
+}  // namespace
+
 std::vector<SweepAxis> sweep_grid(const ConfigNode& root, const std::vector<std::string>& grid_args) {
   std::vector<SweepAxis> axes;
   auto add = [&](const std::string& key, std::vector<std::string> values, const SourceLocation& where) {
     if (values.empty()) throw ConfigError(where, "sweep key '" + key + "' has no values");
     for (auto& a : axes)
       if (a.key == key) {
-        a.values = std::move(values);
+        if (!a.is_variants()) {
+          a.values = std::move(values);
+          return;
+        }
+        // --grid model=lstm,gru on a variant axis keeps the named variants, in that order.
+        SweepAxis kept{a.key, "", {}, {}};
+        for (const auto& v : values) {
+          auto it = std::find(a.values.begin(), a.values.end(), v);
+          if (it == a.values.end()) {
+            auto hint = did_you_mean(v, a.values);
+            throw ConfigError(where, "sweep axis '" + key + "' has no variant '" + v + "'" +
+                                         (hint ? " (did you mean '" + *hint + "'?)" : " (" + join(a.values) + ")"));
+          }
+          kept.values.push_back(v);
+          kept.assignments.push_back(a.assignments[static_cast<std::size_t>(it - a.values.begin())]);
+        }
+        a = std::move(kept);
         return;
       }
-    axes.push_back({key, "", std::move(values)});
+    axes.push_back({key, "", std::move(values), {}});
   };
   if (const ConfigNode* sweep = root.find("sweep")) {
     if (!sweep->is_map()) throw ConfigError(sweep->where(), "sweep: expects a mapping with grid:");
@@ -128,12 +176,22 @@ std::vector<SweepAxis> sweep_grid(const ConfigNode& root, const std::vector<std:
       }
     }
     if (const ConfigNode* grid = sweep->find("grid")) {
-      if (!grid->is_map()) throw ConfigError(grid->where(), "sweep.grid: expects a mapping of dotted keys to lists of values");
+      if (!grid->is_map())
+        throw ConfigError(grid->where(), "sweep.grid: expects a mapping of dotted keys to lists of values "
+                                         "(or of a name to named variants)");
       for (const auto& [key, values] : grid->entries()) {
+        if (values.is_map()) {
+          for (const auto& a : axes)
+            if (a.key == key) throw ConfigError(grid->key_where(key), "sweep.grid: '" + key + "' given twice");
+          axes.push_back(variant_axis(key, values));
+          continue;
+        }
         std::vector<std::string> vs;
         if (values.is_sequence()) {
           for (const auto& item : values.items()) {
-            if (!item.is_scalar()) throw ConfigError(item.where(), "sweep value of '" + key + "' must be a plain value");
+            if (!item.is_scalar())
+              throw ConfigError(item.where(), "sweep value of '" + key + "' must be a plain value "
+                                              "(to sweep over blocks, name them: grid: { " + key + ": { a: {...}, b: {...} } })");
             vs.push_back(item.str());
           }
         } else if (values.is_scalar()) {
@@ -159,7 +217,7 @@ std::vector<SweepAxis> sweep_grid(const ConfigNode& root, const std::vector<std:
   for (const auto& a : axes) {
     std::set<std::string> distinct(a.values.begin(), a.values.end());
     if (distinct.size() != a.values.size()) throw ConfigError("sweep key '" + a.key + "' repeats a value");
-    if (a.key.rfind("sweep", 0) == 0 || a.key == "name") throw ConfigError("sweep key '" + a.key + "' cannot be swept");
+    if (!a.is_variants()) refuse_unsweepable(a.key, "sweep key ");
   }
   set_labels(axes);
   return axes;
@@ -323,9 +381,18 @@ class Sweep {
   }
 
  private:
+  // A point's assignments: its variants' (as if written in the pipeline), then --set, then
+  // the plain axes' values, so --set adjusts a variant's block and an axis always varies.
   std::vector<std::string> point_overrides(const Point& p) const {
-    std::vector<std::string> o = options_.overrides;
-    for (std::size_t i = 0; i < axes_.size(); ++i) o.push_back(axes_[i].key + "=" + axes_[i].values[p.at[i]]);
+    std::vector<std::string> o;
+    for (std::size_t i = 0; i < axes_.size(); ++i)
+      if (axes_[i].is_variants()) {
+        const auto& a = axes_[i].assignments[p.at[i]];
+        o.insert(o.end(), a.begin(), a.end());
+      }
+    o.insert(o.end(), options_.overrides.begin(), options_.overrides.end());
+    for (std::size_t i = 0; i < axes_.size(); ++i)
+      if (!axes_[i].is_variants()) o.push_back(axes_[i].key + "=" + axes_[i].values[p.at[i]]);
     return o;
   }
 
