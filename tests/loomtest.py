@@ -1,10 +1,34 @@
 """What the Python end-to-end tests share: running the loom command, recording failures,
 and reading a run folder's results without its timings."""
+import importlib
 import json
 import os
 import subprocess
+import sys
 
 failures = []
+_REEXEC_MARK = "LOOM_TEST_SYSTEM_PYTHON"
+
+
+def ensure_modules(modules, package):
+    """Makes sure the running script can import `modules`: when the current interpreter lacks
+    one, the script runs itself again under Debian's /usr/bin/python3 (where `package`
+    installs them); when that has none either, it fails saying what to install."""
+    try:
+        for m in modules:
+            importlib.import_module(m)
+        return
+    except ImportError as e:
+        missing = str(e)
+    system_python = "/usr/bin/python3"
+    if os.environ.get(_REEXEC_MARK) != "1" and os.path.exists(system_python):
+        os.environ[_REEXEC_MARK] = "1"
+        sys.stdout.flush()
+        os.execv(system_python, [system_python, os.path.abspath(sys.argv[0]), *sys.argv[1:]])
+    print(f"FAIL: {os.path.basename(sys.argv[0])} needs {', '.join(modules)} ({missing}) under {sys.executable}; "
+          f"install them with `apt-get install {package}` (the README's set-up does), which provides them for "
+          "/usr/bin/python3")
+    sys.exit(1)
 
 
 def check(cond, what):

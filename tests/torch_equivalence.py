@@ -24,28 +24,10 @@ itself there when the current interpreter has no torch).
 import os
 import sys
 
-_REEXEC_MARK = "LOOM_TORCH_EQUIVALENCE_REEXEC"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loomtest  # noqa: E402
 
-
-def _ensure_torch():
-    try:
-        import numpy  # noqa: F401
-        import torch  # noqa: F401
-        return
-    except ImportError as e:
-        missing = str(e)
-    system_python = "/usr/bin/python3"
-    if os.environ.get(_REEXEC_MARK) != "1" and os.path.exists(system_python):
-        os.environ[_REEXEC_MARK] = "1"
-        sys.stdout.flush()
-        os.execv(system_python, [system_python, os.path.abspath(__file__), *sys.argv[1:]])
-    print(f"FAIL: torch_equivalence needs PyTorch and numpy ({missing}) under {sys.executable}; "
-          "install them with `apt-get install python3-torch` (the README's set-up does), "
-          "which provides both for /usr/bin/python3")
-    sys.exit(1)
-
-
-_ensure_torch()
+loomtest.ensure_modules(["numpy", "torch"], "python3-torch")
 
 import json  # noqa: E402
 import math  # noqa: E402

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "loom/blas.hpp"
+#include "loom/bleu.hpp"
 #include "loom/errors.hpp"
 #include "loom/infer.hpp"
 #include "loom/interrupt.hpp"
@@ -407,6 +408,65 @@ int inference_command(const std::string& command, const std::vector<std::string>
   return 0;
 }
 
+// BLEU of a hypothesis file against one or more references: no model, no run folder.
+int bleu_command(const std::vector<std::string>& args, const Global& global) {
+  po::options_description desc("loom bleu --ref REF [--ref REF2]... [options] < HYP");
+  desc.add_options()("help,h", "show this help")(
+      "ref", po::value<std::vector<std::string>>()->composing(), "a reference file, one sentence per line (repeat for several)")(
+      "hyp", po::value<std::string>(), "the hypotheses, one per line (default: stdin)")(
+      "tokenize", po::value<std::string>(), "none (split at white space; the default) or 13a (mteval-v13a, as sacreBLEU)")(
+      "smooth", po::value<std::string>(), "none (the default) or exp (sacreBLEU's)")(
+      "lowercase", "compare lower-cased text")(
+      "sacrebleu", "sacreBLEU's defaults: 13a, exp smoothing, raw n-gram counts as denominators (flags still override)")(
+      "json", "one JSON object: score, precisions, bp, ratio, sys_len, ref_len, signature")(
+      "threads", po::value<int>(), "threads");
+  po::positional_options_description pos;
+  if (wants_help(args)) {
+    std::cout << desc << "\n"
+              << "Without --sacrebleu this is the textbook corpus BLEU (NLTK's corpus_bleu without smoothing):\n"
+                 "clipped n-gram matches over max(1, hypothesis n-grams) per sentence, the closest reference\n"
+                 "length (ties: the shorter) in the brevity penalty.\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  if (!vm.count("ref")) throw loom::ConfigError("loom bleu: missing --ref REF (see --help)");
+  Global g = with_command_options(global, vm);
+  loom::set_threads(g.threads ? *g.threads : loom::hardware_threads());
+  loom::BleuOptions options = vm.count("sacrebleu") ? loom::BleuOptions::sacrebleu() : loom::BleuOptions{};
+  if (vm.count("tokenize")) {
+    const std::string t = vm["tokenize"].as<std::string>();
+    if (t != "none" && t != "13a") throw loom::ConfigError("loom bleu: --tokenize must be none or 13a, got '" + t + "'");
+    options.tokenize = t == "13a" ? loom::BleuTokenize::k13a : loom::BleuTokenize::kNone;
+  }
+  if (vm.count("smooth")) {
+    const std::string m = vm["smooth"].as<std::string>();
+    if (m != "none" && m != "exp") throw loom::ConfigError("loom bleu: --smooth must be none or exp, got '" + m + "'");
+    options.smooth = m == "exp" ? loom::BleuSmooth::kExp : loom::BleuSmooth::kNone;
+  }
+  options.lowercase = vm.count("lowercase") > 0;
+  std::vector<std::string> hypotheses;
+  std::string hyp_name = "stdin";
+  if (vm.count("hyp")) {
+    hyp_name = vm["hyp"].as<std::string>();
+    std::ifstream in = open_text_file(hyp_name);
+    hypotheses = loom::read_lines(in);
+  } else {
+    hypotheses = loom::read_lines(std::cin);
+  }
+  std::vector<std::vector<std::string>> references;
+  for (const auto& file : vm["ref"].as<std::vector<std::string>>()) {
+    std::ifstream in = open_text_file(file);
+    references.push_back(loom::read_lines(in));
+    if (references.back().size() != hypotheses.size())
+      throw loom::InputError("loom bleu: " + file + " has " + std::to_string(references.back().size()) + " lines but " +
+                             hyp_name + " has " + std::to_string(hypotheses.size()) + "; each reference needs one line per hypothesis");
+  }
+  const auto score = loom::corpus_bleu(hypotheses, references, options);
+  const auto signature = options.signature(references.size());
+  std::cout << (vm.count("json") ? loom::bleu_json(score, signature).dump(1) : loom::bleu_line(score, signature)) << "\n";
+  return 0;
+}
+
 int report_command(const std::vector<std::string>& args) {
   po::options_description desc("loom report DIR");
   desc.add_options()("help,h", "show this help")("dir", po::value<std::string>(), "a run folder or a sweep folder");
@@ -466,6 +526,9 @@ const std::vector<Command>& commands() {
       {"export", "--run DIR --out FILE.safetensors [--checkpoint best|last]",
        "the model's parameters for PyTorch, under the names of the module it mirrors", false,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
+      {"bleu", "--ref REF [--ref REF2]... [--sacrebleu] [--json] < HYP",
+       "corpus BLEU of hypotheses against references (textbook, or sacreBLEU's)", false,
+       [](const Invocation& i) { return bleu_command(i.args, i.global); }},
       {"predict", "--run DIR [TEXT]... [--file F]",
        "a classifier's label and probability per text (stdin lines without TEXT)", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
