@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -96,6 +97,25 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
       int i = 0;
       for (std::string line; std::getline(lines, line); ++i) out << "\"" << line << "\"," << (i % 3 ? "pos" : "neg") << "\n";
       params[s.name] = path.string();
+    } else if (s.type == loom::ParamType::kString && (s.name == "train" || s.name == "valid" || s.name == "test") &&
+               std::any_of(d.params.begin(), d.params.end(), [](const auto& p) { return p.name == "src_lang"; })) {
+      // A loader of sentence pairs: a TSV file of source and target (the words reversed).
+      auto path = tmp / (s.name + ".tsv");
+      std::ofstream out(path);
+      std::istringstream lines(corpus_text(s.name == "train" ? 80 : 30, s.name.size(), s.name != "train"));
+      for (std::string line; std::getline(lines, line);) {
+        std::istringstream words(line);
+        std::vector<std::string> w{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+        std::string reversed;
+        for (auto it = w.rbegin(); it != w.rend(); ++it) reversed += (reversed.empty() ? "" : " ") + *it;
+        out << line << "\t" << reversed << "\n";
+      }
+      params[s.name] = path.string();
+    } else if (s.type == loom::ParamType::kComponent && !s.choices.empty() && s.choices[0] == "vocab" &&
+               std::any_of(d.params.begin(), d.params.end(), [](const auto& p) { return p.name == "src_lang"; })) {
+      // Sentence pairs name their vocabulary builders (one, joint, here).
+      env.add("vb", "frequency", "{bos: <bos>, eos: <eos>, sep: <sep>}");
+      params[s.name] = "'@vb'";
     } else if (s.type == loom::ParamType::kPath && (s.name == "train" || s.name == "valid" || s.name == "test")) {
       auto path = tmp / (s.name + ".txt");
       std::ofstream(path) << corpus_text(s.name == "train" ? 80 : 30, s.name.size(), s.name != "train");
@@ -134,10 +154,14 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
 }
 
 // <unk>, <eos>, then the given tokens in order.
-loom::Vocab vocab_of(const std::vector<std::string>& tokens) {
+loom::Vocab vocab_of(const std::vector<std::string>& tokens, bool translation = false) {
   loom::Vocab v;
   v.set_special(loom::Special::kUnk, "<unk>");
   v.set_special(loom::Special::kEos, "<eos>");
+  if (translation) {  // what sentence pairs need besides: the target's start, the separator
+    v.set_special(loom::Special::kBos, "<bos>");
+    v.set_special(loom::Special::kSep, "<sep>");
+  }
   for (const auto& t : tokens) v.add(t);
   return v;
 }
@@ -251,7 +275,7 @@ BOOST_AUTO_TEST_CASE(data_loaders_cover_every_token_once_per_epoch) {
         std::vector<std::string> tokens;
         for (const auto& [t, n] : data->count_tokens(first)) tokens.push_back(t);
         std::sort(tokens.begin(), tokens.end());
-        vocab = vocab_of(tokens);
+        vocab = vocab_of(tokens, dynamic_cast<loom::HasSides*>(data) != nullptr);
         data->prepare(vocab);
       } catch (const std::exception& e) {
         BOOST_ERROR("building and preparing with " << f.yaml << " threw: " << e.what());

@@ -7,8 +7,8 @@
 // against; the loader refuses libraries of another version. The component classes (Tokenizer,
 // VocabBuilder, DataLoader, Model, Optimizer, Metric) follow one pattern: a public non-virtual
 // method (checking its contract where it has one, as DataLoader::batch and Model::forward do)
-// calls a protected *_impl hook. The optional abilities (EpochAware, HasLabels, BatchesTexts,
-// HasReferenceScores, Stateful, LanguageModel) are small interfaces of public pure virtuals,
+// calls a protected *_impl hook. The optional abilities (EpochAware, HasSides, HasLabels,
+// BatchesTexts, HasReferenceScores, Stateful, LanguageModel) are small interfaces of public pure virtuals,
 // which a component derives from besides its class.
 #include <boost/dll/alias.hpp>
 
@@ -36,7 +36,8 @@ namespace loom {
 // 2: optimizers, metrics and stateful models save and load their state (checkpoints).
 // 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
 // 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
-constexpr int kAbiVersion = 4;
+// 5: the sep special role (Vocab holds five); HasSides.
+constexpr int kAbiVersion = 5;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -136,6 +137,24 @@ class LOOM_API EpochAware {
  public:
   virtual ~EpochAware();
   virtual void start_epoch(int epoch) = 0;
+};
+
+// Optional: a data loader of text in two (or more) sides, each with its own tokenizer and
+// vocabulary (translation: "src" and "tgt"); sides may share one vocabulary builder (a joint
+// vocabulary). build_vocab builds one vocabulary per builder from the sides that use it and
+// numericalises with prepare_sides instead of DataLoader::prepare.
+class LOOM_API HasSides {
+ public:
+  virtual ~HasSides();
+  virtual std::vector<std::string> sides() const = 0;
+  // The vocabulary builder a side's vocabulary comes from.
+  virtual const VocabBuilder& side_vocab(const std::string& side) const = 0;
+  // Token counts of one side of a split.
+  virtual TokenCounts count_side_tokens(const std::string& split, const std::string& side) const = 0;
+  // Numericalises every split, side s with *vocabs.at(s); then batches can be read.
+  virtual void prepare_sides(const std::map<std::string, const Vocab*>& vocabs) = 0;
+  // Examples of a split left out while preparing (too long, say), and why, for the log ("" when none).
+  virtual std::string dropped(const std::string& split) const = 0;
 };
 
 // Optional: a data loader of labelled examples; its class ids are indices into these names

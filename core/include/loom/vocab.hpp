@@ -1,5 +1,6 @@
 #pragma once
-// Vocabulary: token <-> id, with optional special tokens (pad, unk, bos, eos) whose ids are
+// Vocabulary: token <-> id, with optional special tokens (pad, unk, bos, eos, and sep: the
+// separator between source and target in a decoder-only translator's sequence) whose ids are
 // recorded so that loaders and models can find them. Immutable once built; safe to read from
 // many threads.
 #include <cstdint>
@@ -11,7 +12,8 @@
 
 namespace loom {
 
-enum class Special { kPad, kUnk, kBos, kEos };
+enum class Special { kPad, kUnk, kBos, kEos, kSep };
+constexpr int kSpecialRoles = 5;
 
 class Vocab {
  public:
@@ -39,6 +41,7 @@ class Vocab {
   std::int32_t pad_id() const { return special(Special::kPad); }
   std::int32_t eos_id() const { return special(Special::kEos); }
   std::int32_t bos_id() const { return special(Special::kBos); }
+  std::int32_t sep_id() const { return special(Special::kSep); }
   // Counts seen when built (0 for specials and loaded-without-counts).
   std::int64_t count(std::int32_t id) const { return counts_[static_cast<std::size_t>(id)]; }
   void set_count(std::int32_t id, std::int64_t count) { counts_[static_cast<std::size_t>(id)] = count; }
@@ -61,11 +64,11 @@ class Vocab {
   std::vector<std::string> tokens_;
   std::vector<std::int64_t> counts_;
   std::unordered_map<std::string, std::int32_t, Hash, std::equal_to<>> ids_;
-  std::int32_t specials_[4] = {kNone, kNone, kNone, kNone};
+  std::int32_t specials_[kSpecialRoles] = {kNone, kNone, kNone, kNone, kNone};
   bool lowercase_ = false;
 };
 
-const char* special_name(Special role);  // "pad", "unk", "bos", "eos"
+const char* special_name(Special role);  // "pad", "unk", "bos", "eos", "sep"
 
 // ASCII letters lowercased, other bytes (UTF-8 included) unchanged: the folding a vocabulary
 // with lowercase() applies to its queries, and that builders must apply to their counts.

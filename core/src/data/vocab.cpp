@@ -10,7 +10,7 @@
 namespace loom {
 
 const char* special_name(Special role) {
-  static const char* names[] = {"pad", "unk", "bos", "eos"};
+  static const char* names[] = {"pad", "unk", "bos", "eos", "sep"};
   return names[static_cast<int>(role)];
 }
 
@@ -59,7 +59,7 @@ void Vocab::save(const std::filesystem::path& path) const { write_file_atomicall
 
 std::string Vocab::to_text() const {
   std::string out = "#loom-vocab 1";
-  for (int r = 0; r < 4; ++r)
+  for (int r = 0; r < kSpecialRoles; ++r)
     if (specials_[r] != kNone)
       out += std::string(" ") + special_name(static_cast<Special>(r)) + "=" + std::to_string(specials_[r]);
   if (lowercase_) out += " lowercase=1";
@@ -94,7 +94,7 @@ Vocab Vocab::parse(const std::string& text, const std::string& origin) {
       continue;
     }
     int role = -1;
-    for (int r = 0; r < 4; ++r)
+    for (int r = 0; r < kSpecialRoles; ++r)
       if (name == special_name(static_cast<Special>(r))) role = r;
     if (role < 0) fail(1, "unknown special role '" + name + "'");
     try {

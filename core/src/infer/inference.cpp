@@ -285,8 +285,7 @@ std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::p
 EvalResult evaluate_split(Workspace& ws, const std::string& split) {
   std::string data_id = ws.resolve(Kind::kData, Params(), "data");
   auto& data = dynamic_cast<DataLoader&>(ws.get(data_id));
-  data.prepare(ws.vocab_of_data(data_id));
-  ws.mark_prepared(data_id);
+  ws.prepare_data(data_id);
   if (!data.has_split(split))
     throw ConfigError("--split: the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
   MetricList metrics = ws.metrics(Params());

@@ -38,6 +38,7 @@ Tokenizer::~Tokenizer() = default;
 VocabBuilder::~VocabBuilder() = default;
 DataLoader::~DataLoader() = default;
 EpochAware::~EpochAware() = default;
+HasSides::~HasSides() = default;
 HasLabels::~HasLabels() = default;
 BatchesTexts::~BatchesTexts() = default;
 HasReferenceScores::~HasReferenceScores() = default;

@@ -110,6 +110,7 @@ const Vocab& stand_in_vocab() {
     out.set_special(Special::kUnk, "<unk>");
     out.set_special(Special::kBos, "<bos>");
     out.set_special(Special::kEos, "<eos>");
+    out.set_special(Special::kSep, "<sep>");
     return out;
   }();
   return v;
@@ -145,6 +146,25 @@ const Vocab& Workspace::vocab_of_data(const std::string& data_id) {
     if (resolve(Kind::kData, p, "data") == data_id) return vocab_of(resolve(Kind::kVocab, p, "vocab"), p, "vocab");
   }
   throw ConfigError("the run's pipeline has no build_vocab stage for data '" + data_id + "', so its texts have no vocabulary");
+}
+
+std::string Workspace::id_of(const Component& component) const {
+  for (const auto& [id, slot] : slots_)
+    if (slot.object.get() == &component) return id;
+  throw AssertionError("a component that this workspace did not build");
+}
+
+void Workspace::prepare_data(const std::string& data_id) {
+  auto& data = dynamic_cast<DataLoader&>(get(data_id));
+  if (auto* sided = dynamic_cast<HasSides*>(&data)) {
+    std::map<std::string, const Vocab*> vocabs;
+    for (const auto& side : sided->sides())
+      vocabs[side] = &vocab_of(id_of(sided->side_vocab(side)), Params(), side);
+    sided->prepare_sides(vocabs);
+  } else {
+    data.prepare(vocab_of_data(data_id));
+  }
+  mark_prepared(data_id);
 }
 
 void Workspace::require_prepared(const std::string& data_id, const Params& p) const {

@@ -55,6 +55,11 @@ class Workspace {
   std::string vocab_file_name(const std::string& vocab_id) const;
   // The vocabulary a data component was numericalised with: that of its build_vocab stage.
   const Vocab& vocab_of_data(const std::string& data_id);
+  // The id of a component built here (AssertionError for any other object).
+  std::string id_of(const Component& component) const;
+  // Numericalises data component `data_id` with the vocabularies the run has: one per side
+  // for data with sides (HasSides), else its build_vocab stage's; then marks it prepared.
+  void prepare_data(const std::string& data_id);
 
   // Data components numericalised by a build_vocab stage (or `loom evaluate`).
   void mark_prepared(const std::string& data_id) { prepared_.insert(data_id); }

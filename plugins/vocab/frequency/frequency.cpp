@@ -1,5 +1,5 @@
 // vocab/frequency: keeps the most frequent tokens. Ids: the special tokens first (pad, unk,
-// bos, eos, those that are set, in that order), then tokens by count, most frequent first,
+// bos, eos, sep, those that are set, in that order), then tokens by count, most frequent first,
 // ties broken by the token's bytes, so the same counts always give the same ids.
 #include <algorithm>
 #include <fstream>
@@ -13,7 +13,7 @@ namespace {
 struct FrequencyOptions {
   std::int64_t min_freq = 1;
   std::int64_t max_size = 0;  // 0: no limit; specials not counted
-  std::string pad, unk, bos, eos;
+  std::string pad, unk, bos, eos, sep;
   bool lowercase = false;
   std::set<std::string> stop_words;
 };
@@ -34,7 +34,7 @@ class FrequencyBuilder : public loom::VocabBuilder {
     v.set_lowercase(o_.lowercase);
     const std::pair<loom::Special, const std::string*> specials[] = {
         {loom::Special::kPad, &o_.pad}, {loom::Special::kUnk, &o_.unk},
-        {loom::Special::kBos, &o_.bos}, {loom::Special::kEos, &o_.eos}};
+        {loom::Special::kBos, &o_.bos}, {loom::Special::kEos, &o_.eos}, {loom::Special::kSep, &o_.sep}};
     for (const auto& [role, token] : specials)
       if (!token->empty()) v.set_special(role, *token);
     std::vector<std::pair<std::string, std::int64_t>> entries;
@@ -113,6 +113,7 @@ const loom::PluginDescriptor& descriptor() {
        {"unk", loom::ParamType::kString, "<unk>", "token for everything not kept (empty: none, then unknown tokens are an error)"},
        {"bos", loom::ParamType::kString, "", "begin-of-sequence token (empty: none)"},
        {"eos", loom::ParamType::kString, "", "end-of-sequence token (empty: none; a tokenizer's <eos> is counted like any token)"},
+       {"sep", loom::ParamType::kString, "", "separator between source and target in a decoder-only translator's sequence (empty: none)"},
        {"lowercase", loom::ParamType::kBool, "false", "merge tokens that differ only in ASCII case"},
        {"stop_words", loom::ParamType::kStringList, "", "tokens never kept (they map to unk)"},
        {"stop_words_file", loom::ParamType::kPath, "", "file of stop-words, one per line, # comments"},
@@ -126,10 +127,11 @@ const loom::PluginDescriptor& descriptor() {
         o.unk = p.get_string("unk");
         o.bos = p.get_string("bos");
         o.eos = p.get_string("eos");
+        o.sep = p.get_string("sep");
         o.lowercase = p.get_bool("lowercase");
         o.stop_words = read_stop_words(p);
         std::set<std::string> specials;
-        for (const auto* s : {&o.pad, &o.unk, &o.bos, &o.eos})
+        for (const auto* s : {&o.pad, &o.unk, &o.bos, &o.eos, &o.sep})
           if (!s->empty() && !specials.insert(*s).second)
             p.fail("unk", "two special roles share the token '" + *s + "'");
         return std::make_unique<FrequencyBuilder>(std::move(o));

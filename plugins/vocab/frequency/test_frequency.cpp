@@ -194,9 +194,11 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip) {
   const std::vector<Case> cases = {
       {"{}", kCounts},
       {"{pad: <pad>, bos: <s>, eos: </s>}", kCounts},
+      {"{pad: <pad>, bos: <s>, eos: </s>, sep: <sep>}", kCounts},
       {"{lowercase: true, unk: ''}", kCounts},
       {"{}", {{"caf\xc3\xa9", 4}, {"\xe6\x9d\xb1\xe4\xba\xac", 2}, {"a#b", 1}}},
   };
+  BOOST_TEST(build("{sep: <sep>}", kCounts).sep_id() == 1);  // after unk
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.yaml) {
       loom::Vocab v = build(c.yaml, c.counts);
@@ -205,7 +207,7 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip) {
       BOOST_TEST(tokens_of(back) == tokens_of(v), boost::test_tools::per_element());
       for (std::int32_t i = 0; i < static_cast<std::int32_t>(v.size()); ++i)
         BOOST_TEST(back.count(i) == v.count(i), "count of " << v.token(i));
-      for (auto role : {loom::Special::kPad, loom::Special::kUnk, loom::Special::kBos, loom::Special::kEos})
+      for (auto role : {loom::Special::kPad, loom::Special::kUnk, loom::Special::kBos, loom::Special::kEos, loom::Special::kSep})
         BOOST_TEST(back.special(role) == v.special(role), loom::special_name(role));
       BOOST_TEST(back.lowercase() == v.lowercase());
     }
@@ -226,7 +228,7 @@ BOOST_AUTO_TEST_CASE(load_rejects_malformed_files_naming_file_and_line) {
       {"no_header", "a\t1\n", {":1:", "#loom-vocab 1"}},
       {"bad_count", "#loom-vocab 1\na\t1\nb\tmany\n", {":3:", "bad count 'many'"}},
       {"special_outside", "#loom-vocab 1 unk=5\na\t1\n", {":1:", "unk id 5 outside the file"}},
-      {"unknown_role", "#loom-vocab 1 sep=0\na\t1\n", {":1:", "unknown special role 'sep'"}},
+      {"unknown_role", "#loom-vocab 1 mask=0\na\t1\n", {":1:", "unknown special role 'mask'"}},
   };
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.name) {

@@ -1,5 +1,8 @@
 #pragma once
 // Contracts of tokenizers, vocabulary builders and data loaders (see loom/testing/contracts.hpp).
+#include <set>
+
+#include "loom/batch_layout.hpp"
 #include "loom/testing/contracts_base.hpp"
 
 namespace loom::testing::contracts {
@@ -72,8 +75,92 @@ inline const TokenCounts& sample_counts() {
 
 namespace detail {
 
+// Sentence pairs (loom/batch_layout.hpp, encoder_decoder): ids inside the vocabulary; tgt_in
+// is bos then tgt_out shifted right; tgt_out ends each row with eos, then kIgnoreTarget;
+// target_tokens adds up the target lengths; every pair (its index) once per pass.
+inline void check_pairs(Failures& failures, const std::string& where, const std::vector<Batch>& batches,
+                        const Vocab& vocab) {
+  std::set<std::int32_t> seen;
+  const auto V = static_cast<std::int32_t>(vocab.size());
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const Batch& b = batches[i];
+    const std::string at = where + ": batch " + std::to_string(i);
+    const Tensor &src = b.get("src"), &sl = b.get("src_lengths"), &in = b.get("tgt_in"), &out = b.get("tgt_out"),
+                 &tl = b.get("tgt_lengths"), &index = b.get("index");
+    const std::int64_t B = src.dim(0), S = src.dim(1), T = in.dim(1);
+    if (src.rank() != 2 || in.rank() != 2 || out.shape() != in.shape() || in.dim(0) != B || sl.dim(0) != B ||
+        tl.dim(0) != B || index.dim(0) != B) {
+      failures.push_back(at + ": src " + src.shape().str() + ", tgt_in " + in.shape().str() + ", tgt_out " +
+                         out.shape().str() + " do not fit together");
+      return;
+    }
+    std::int64_t tokens = 0;
+    for (std::int64_t r = 0; r < B; ++r) {
+      const std::int32_t ls = sl.ids()[r], lt = tl.ids()[r];
+      tokens += lt;
+      if (!seen.insert(index.ids()[r]).second) failures.push_back(at + ": pair " + std::to_string(index.ids()[r]) + " again");
+      if (ls < 1 || ls > S || lt < 1 || lt > T) {
+        failures.push_back(at + ": row " + std::to_string(r) + " has lengths outside its tensors");
+        continue;
+      }
+      for (std::int64_t t = 0; t < S; ++t)
+        if (src.ids()[r * S + t] < 0 || src.ids()[r * S + t] >= V) failures.push_back(at + ": a source id outside the vocabulary");
+      const std::int32_t* ri = in.ids() + r * T;
+      const std::int32_t* ro = out.ids() + r * T;
+      if (ri[0] != vocab.bos_id()) failures.push_back(at + ": row " + std::to_string(r) + " of tgt_in does not start with bos");
+      if (ro[lt - 1] != vocab.eos_id()) failures.push_back(at + ": row " + std::to_string(r) + " of tgt_out does not end with eos");
+      for (std::int64_t t = 1; t < lt; ++t)
+        if (ri[t] != ro[t - 1]) {
+          failures.push_back(at + ": row " + std::to_string(r) + ": tgt_in is not tgt_out shifted right");
+          break;
+        }
+      for (std::int64_t t = lt; t < T; ++t)
+        if (ro[t] != kIgnoreTarget) {
+          failures.push_back(at + ": row " + std::to_string(r) + ": tgt_out padding is not kIgnoreTarget");
+          break;
+        }
+    }
+    if (b.target_tokens != tokens)
+      failures.push_back(at + ": target_tokens " + std::to_string(b.target_tokens) + ", the target lengths add up to " +
+                         std::to_string(tokens));
+  }
+  if (!seen.empty() && (*seen.begin() != 0 || *seen.rbegin() != static_cast<std::int32_t>(seen.size()) - 1))
+    failures.push_back(where + ": the pairs' indices are not 0.." + std::to_string(seen.size() - 1));
+}
+
+// Decoder-only sequences: bos first; targets kIgnoreTarget before the prompt's last position
+// and past the length, the next id within; target_tokens the number of targets; every pair once.
+inline void check_prompted(Failures& failures, const std::string& where, const std::vector<Batch>& batches,
+                           const Vocab& vocab) {
+  std::set<std::int32_t> seen;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const Batch& b = batches[i];
+    const std::string at = where + ": batch " + std::to_string(i);
+    const Tensor &ids = b.get("ids"), &tg = b.get("targets"), &len = b.get("lengths"), &pl = b.get("prompt_lengths"),
+                 &index = b.get("index");
+    const std::int64_t T = ids.dim(0), B = ids.dim(1);
+    std::int64_t targets = 0;
+    for (std::int64_t r = 0; r < B; ++r) {
+      if (!seen.insert(index.ids()[r]).second) failures.push_back(at + ": pair " + std::to_string(index.ids()[r]) + " again");
+      const std::int32_t l = len.ids()[r], p = pl.ids()[r];
+      if (ids.ids()[r] != vocab.bos_id()) failures.push_back(at + ": row " + std::to_string(r) + " does not start with bos");
+      if (ids.ids()[(p - 1) * B + r] != vocab.sep_id()) failures.push_back(at + ": the prompt does not end with sep");
+      for (std::int64_t t = 0; t < T; ++t) {
+        const std::int32_t target = tg.ids()[t * B + r];
+        const bool counted = t >= p - 1 && t < l;
+        targets += counted;
+        if (!counted && target != kIgnoreTarget) failures.push_back(at + ": a target outside the target part");
+        if (counted && t + 1 < l && target != ids.ids()[(t + 1) * B + r]) failures.push_back(at + ": a target is not the next id");
+        if (counted && t + 1 == l && target != vocab.eos_id()) failures.push_back(at + ": the last target is not eos");
+      }
+    }
+    if (b.target_tokens != targets)
+      failures.push_back(at + ": target_tokens " + std::to_string(b.target_tokens) + ", " + std::to_string(targets) + " targets");
+  }
+}
+
 inline bool is_special(const Vocab& v, std::int32_t id) {
-  for (Special r : {Special::kPad, Special::kUnk, Special::kBos, Special::kEos})
+  for (Special r : {Special::kPad, Special::kUnk, Special::kBos, Special::kEos, Special::kSep})
     if (v.special(r) == id) return true;
   return false;
 }
@@ -106,7 +193,7 @@ inline void check_vocab_shape(const Vocab& v, const TokenCounts& counts, const s
     if (!is_special(v, i) && counts.find(t) == counts.end())
       failures.push_back(what + ": token " + quoted(t) + " is neither counted nor special");
   }
-  for (Special r : {Special::kPad, Special::kUnk, Special::kBos, Special::kEos}) {
+  for (Special r : {Special::kPad, Special::kUnk, Special::kBos, Special::kEos, Special::kSep}) {
     std::int32_t id = v.special(r);
     if (id != Vocab::kNone && (id < 0 || id >= static_cast<std::int32_t>(v.size())))
       failures.push_back(what + ": special " + special_name(r) + " has id " + std::to_string(id) +
@@ -301,6 +388,14 @@ inline Failures data_loader_epoch(const DataLoader& loader, const std::string& s
           failures.push_back(at + ": target_tokens " + std::to_string(b.target_tokens) + ", the lengths add up to " +
                              std::to_string(tokens));
       }
+      return;
+    }
+    if (first.count("src") && first.count("tgt_in") && first.count("tgt_out")) {
+      detail::check_pairs(failures, where, batches, vocab);
+      return;
+    }
+    if (first.count("prompt_lengths")) {
+      detail::check_prompted(failures, where, batches, vocab);
       return;
     }
     if (first.count("ids") == 0 || first.count("targets") == 0) return;  // not a stream loader
