@@ -208,7 +208,7 @@ case("metrics names a non-metric", lambda: ["validate", lm("met", train_extra=",
      ["met.yaml:", "'metrics' names 'model', which is not a metric component"])
 case("validate runs a factory's checks",
      lambda: ["validate", lm("tie", model_params="nhid: 8, emsize: 4, tie_weights: true")], 2,
-     ["tie.yaml:", "component 'model' (rnn_lm): needs emsize (4) equal to nhid (8)"])
+     ["tie.yaml:", "component 'model' (rnn_lm): tie_weights: needs emsize (4) equal to nhid (8)"])
 case("did you mean a suffix", lambda: ["validate", cls("sfx", data_extra=", label: x")], 2,
      ["unknown parameter 'label' (did you mean 'label_column'?)"])
 

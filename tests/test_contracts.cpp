@@ -112,7 +112,7 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
       }
       params[s.name] = path.string();
     } else if (s.type == loom::ParamType::kComponent && !s.choices.empty() && s.choices[0] == "vocab" &&
-               std::any_of(d.params.begin(), d.params.end(), [](const auto& p) { return p.name == "src_lang"; })) {
+               std::any_of(d.params.begin(), d.params.end(), [](const auto& p) { return p.name == "src_vocab"; })) {
       // Sentence pairs name their vocabulary builders (one, joint, here).
       env.add("vb", "frequency", "{bos: <bos>, eos: <eos>, sep: <sep>}");
       params[s.name] = "'@vb'";

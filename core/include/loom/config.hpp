@@ -142,7 +142,8 @@ class Params {
   std::vector<std::string> get_strings(const std::string& name) const;
   std::filesystem::path get_path(const std::string& name) const;
   SourceLocation where(const std::string& name) const;
-  // Throws ConfigError "file:line:col: component 'id' (plugin): message".
+  // Throws ConfigError "file:line:col: component 'id' (plugin): name: message" (the name left out
+  // when the message starts with it), at the value's location.
   [[noreturn]] void fail(const std::string& name, const std::string& message) const;
 
  private:

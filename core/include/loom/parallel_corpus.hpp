@@ -49,6 +49,13 @@ class LOOM_API ParallelCorpusLoader : public DataLoader, public EpochAware, publ
   };
   explicit ParallelCorpusLoader(Options options);
 
+  // The parameters every loader of sentence pairs shares: src_tokenizer, tgt_tokenizer,
+  // src_vocab, tgt_vocab, layout, batch_size, eval_batch_size, max_length, shuffle, bucket.
+  static std::vector<ParamSpec> shared_params();
+  // Reads them from a factory's context into `options` (name and seed too); ConfigError
+  // naming the parameter when they do not fit together.
+  static void read_shared_params(BuildContext& ctx, Options& options);
+
   Layout layout() const { return options_.layout; }
   const Tokenizer& tokenizer(const std::string& side) const;
   // The vocabulary a side was prepared with (AssertionError before prepare).

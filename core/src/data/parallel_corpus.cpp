@@ -33,6 +33,39 @@ ParallelCorpusLoader::ParallelCorpusLoader(Options options) : options_(std::move
   LOOM_ASSERT(options_.batch_size > 0, "parallel corpus: batch_size must be positive");
 }
 
+std::vector<ParamSpec> ParallelCorpusLoader::shared_params() {
+  return {{"src_tokenizer", ParamType::kComponent, "", "tokenizer of the source side", {"tokenizers"}},
+          {"tgt_tokenizer", ParamType::kComponent, "", "tokenizer of the target side", {"tokenizers"}},
+          {"src_vocab", ParamType::kComponent, "", "vocabulary builder of the source side", {"vocab"}},
+          {"tgt_vocab", ParamType::kComponent, "", "vocabulary builder of the target side (the same as src_vocab: joint)", {"vocab"}},
+          {"layout", ParamType::kString, "encoder_decoder",
+           "encoder_decoder: src, tgt_in, tgt_out; decoder_only: one sequence 'bos src sep tgt eos', loss on the target",
+           {"encoder_decoder", "decoder_only"}},
+          {"batch_size", ParamType::kInt, "32", "pairs per training batch", {}, 1},
+          {"eval_batch_size", ParamType::kInt, "0", "pairs per evaluation batch (0: batch_size)", {}, 0},
+          {"max_length", ParamType::kInt, "0", "leave out training pairs with more tokens on a side (0: keep all)", {}, 0},
+          {"shuffle", ParamType::kBool, "true", "shuffle training pairs every epoch (from the seed)"},
+          {"bucket", ParamType::kBool, "true", "batch training pairs of similar length together"}};
+}
+
+void ParallelCorpusLoader::read_shared_params(BuildContext& ctx, Options& o) {
+  const Params& p = ctx.params();
+  o.name = p.component_id();
+  o.src_tokenizer = &ctx.component<Tokenizer>("src_tokenizer");
+  o.tgt_tokenizer = &ctx.component<Tokenizer>("tgt_tokenizer");
+  o.src_vocab = &ctx.component<VocabBuilder>("src_vocab");
+  o.tgt_vocab = &ctx.component<VocabBuilder>("tgt_vocab");
+  o.layout = p.get_string("layout") == "decoder_only" ? Layout::kDecoderOnly : Layout::kEncoderDecoder;
+  if (o.layout == Layout::kDecoderOnly && o.src_vocab != o.tgt_vocab)
+    p.fail("layout", "decoder_only reads source and target as one sequence: give src_vocab and tgt_vocab the same builder");
+  o.batch_size = p.get_int("batch_size");
+  o.eval_batch_size = p.get_int("eval_batch_size");
+  o.max_length = p.get_int("max_length");
+  o.shuffle = p.get_bool("shuffle");
+  o.bucket = p.get_bool("bucket");
+  o.seed = ctx.seed();
+}
+
 std::vector<std::string> ParallelCorpusLoader::splits_impl() const {
   std::vector<std::string> out;
   for (const auto& [name, files] : options_.splits) out.push_back(name);

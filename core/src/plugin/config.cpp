@@ -557,7 +557,9 @@ SourceLocation Params::where(const std::string& name) const { return node(name).
 void Params::fail(const std::string& name, const std::string& message) const {
   auto it = values_.find(name);
   SourceLocation where = it != values_.end() ? it->second.where() : SourceLocation{};
-  throw ConfigError(where, "component '" + component_id_ + "' (" + plugin_ + "): " + message);
+  // The parameter's name leads the message unless the message starts with it already.
+  const bool named = message.compare(0, name.size(), name) == 0;
+  throw ConfigError(where, "component '" + component_id_ + "' (" + plugin_ + "): " + (named ? "" : name + ": ") + message);
 }
 
 std::map<std::string, ConfigNode> check_params(const std::string& what,
