@@ -8,7 +8,7 @@
 // VocabBuilder, DataLoader, Model, Optimizer, Metric) follow one pattern: a public non-virtual
 // method (checking its contract where it has one, as DataLoader::batch and Model::forward do)
 // calls a protected *_impl hook. The optional abilities (EpochAware, HasSides, HasLabels,
-// BatchesTexts, HasReferenceScores, Stateful, LanguageModel) are small interfaces of public pure virtuals,
+// BatchesTexts, HasReferenceScores, Stateful, LanguageModel, IncrementalDecoder) are small interfaces of public pure virtuals,
 // which a component derives from besides its class.
 #include <boost/dll/alias.hpp>
 
@@ -36,7 +36,7 @@ namespace loom {
 // 2: optimizers, metrics and stateful models save and load their state (checkpoints).
 // 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
 // 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
-// 5: the sep special role (Vocab holds five); HasSides.
+// 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder.
 constexpr int kAbiVersion = 5;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
@@ -227,6 +227,41 @@ class LOOM_API LanguageModel {
   virtual Tensor next_log_probs(Graph& g, const Tensor& ids) = 0;
   // The vocabulary size V.
   virtual std::int64_t vocab_size() const = 0;
+};
+
+// Optional: a model that writes a sequence one token at a time from cached state, in the
+// manner of fairseq's incremental decoder and Marian's decoder state: encode the source once,
+// then step. Greedy and beam search (loom/search.hpp), `loom translate`, the translate stage
+// and BLEU validation use it for every translation model alike.
+//
+// The search owns one DecoderState per batch. Rows of the state are hypotheses: after start
+// there is one row per sentence of the batch; the search then calls reorder to keep, repeat or
+// drop rows (beams pruned, sentences finished) and step to extend every row by one token.
+// Everything runs in evaluation mode (g.mode() is kEval); the search clears `g` between calls.
+class LOOM_API DecoderState {
+ public:
+  virtual ~DecoderState();
+  // Rows now in the state.
+  virtual std::int64_t rows() const = 0;
+};
+class LOOM_API IncrementalDecoder {
+ public:
+  virtual ~IncrementalDecoder();
+  // The state for the sentences of `batch` (its source side, or a decoder-only model's
+  // prompt) and the log-probabilities of each sentence's first output token, [B, V].
+  virtual std::unique_ptr<DecoderState> start(Graph& g, const Batch& batch, Tensor& log_probs) = 0;
+  // Extends every row by its token ids[r] (int32 [R]) and returns the log-probabilities of
+  // the next token, [R, V].
+  virtual Tensor step(Graph& g, DecoderState& state, const Tensor& ids) = 0;
+  // Keeps rows `rows` (int32 [R'], each in 0..R-1, repeats allowed), in that order.
+  virtual void reorder(DecoderState& state, const Tensor& rows) = 0;
+  // Where the last step looked in the source, [R, S] (rows sum to 1), for attention heatmaps;
+  // an undefined tensor when the model has no such weights.
+  virtual Tensor last_attention(const DecoderState& state) const { (void)state; return Tensor(); }
+  virtual std::int64_t vocab_size() const = 0;
+  // The token that ends an output, and the unknown token (kNone when there is none).
+  virtual std::int32_t eos_id() const = 0;
+  virtual std::int32_t unk_id() const = 0;
 };
 
 // Optional: a model that mirrors a PyTorch module, for `loom export`: its parameters under
