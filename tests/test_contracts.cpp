@@ -112,7 +112,7 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
       }
       params[s.name] = path.string();
     } else if (s.type == loom::ParamType::kComponent && !s.choices.empty() && s.choices[0] == "vocab" &&
-               std::any_of(d.params.begin(), d.params.end(), [](const auto& p) { return p.name == "src_vocab"; })) {
+               d.kind == loom::Kind::kData) {
       // Sentence pairs name their vocabulary builders (one, joint, here).
       env.add("vb", "frequency", "{bos: <bos>, eos: <eos>, sep: <sep>}");
       params[s.name] = "'@vb'";
@@ -146,7 +146,8 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
   // smallest of the sampled gradients sit at the float resolution of the loss).
   static const std::map<std::string, std::map<std::string, std::string>> kContractSettings = {
       {"transformer_lm", {{"activation", "gelu"}, {"d_model", "8"}, {"d_ff", "12"}}},
-      {"hybrid_lm", {{"emsize", "8"}, {"nhid", "8"}, {"d_ff", "12"}}}};
+      {"hybrid_lm", {{"emsize", "8"}, {"nhid", "8"}, {"d_ff", "12"}}},
+      {"rnn_seq2seq", {{"emsize", "8"}, {"nhid", "8"}}}};
   if (auto it = kContractSettings.find(d.name); it != kContractSettings.end())
     for (const auto& [k, v] : it->second) params[k] = v;
   f.yaml = c::detail::yaml_map(params);
@@ -170,6 +171,35 @@ loom::Vocab model_vocab() {
   std::vector<std::string> words;
   for (int i = 0; i < 10; ++i) words.push_back("w" + std::to_string(i));
   return vocab_of(words);  // 12 tokens
+}
+
+// model_vocab() with bos and sep too (ids 12 and 13): what translation models need.
+loom::Vocab translation_vocab() {
+  std::vector<std::string> words;
+  for (int i = 0; i < 10; ++i) words.push_back("w" + std::to_string(i));
+  loom::Vocab v = vocab_of(words);
+  v.set_special(loom::Special::kBos, "<bos>");
+  v.set_special(loom::Special::kSep, "<sep>");
+  return v;
+}
+
+// Sentence pairs over translation_vocab() (loom/batch_layout.hpp, encoder_decoder): sources of
+// 3, 1 and 2 tokens and targets of 2, 3 and 1, each with eos, padded.
+loom::Batch translation_batch() {
+  auto ints = [](const loom::Shape& shape, const std::vector<std::int32_t>& values) {
+    loom::Tensor t = loom::Tensor::empty(shape, loom::DType::kInt32);
+    std::copy(values.begin(), values.end(), t.ids());
+    return t;
+  };
+  loom::Batch b;
+  b.tensors["src"] = ints({3, 4}, {2, 3, 4, 1, /**/ 5, 1, 1, 1, /**/ 6, 7, 1, 1});
+  b.tensors["src_lengths"] = ints({3}, {4, 2, 3});
+  b.tensors["tgt_in"] = ints({3, 4}, {12, 8, 9, 1, /**/ 12, 2, 10, 11, /**/ 12, 4, 1, 1});
+  b.tensors["tgt_out"] = ints({3, 4}, {8, 9, 1, -1, /**/ 2, 10, 11, 1, /**/ 4, 1, -1, -1});
+  b.tensors["tgt_lengths"] = ints({3}, {3, 4, 2});
+  b.tensors["index"] = ints({3}, {0, 1, 2});
+  b.target_tokens = 9;
+  return b;
 }
 
 // ids and targets [5, 3] over the 12 ids of model_vocab(), targets the next step's ids.
@@ -305,13 +335,15 @@ BOOST_AUTO_TEST_CASE(models_pass_gradient_checks_and_save_load) {
       Fixture f = fixture_for(*d, tmp, env);
       fixture_for(*d, tmp, other_env);
       loom::Model *model = nullptr, *other = nullptr;
-      // A model that names a data loader classifies: give it labelled data and batches.
+      // A model that names a data loader classifies: give it labelled data and batches. One
+      // that names a source vocabulary translates: sentence pairs (loom/batch_layout.hpp).
       const bool classifier = std::any_of(d->params.begin(), d->params.end(), [](const auto& p) {
         return p.type == loom::ParamType::kComponent && !p.choices.empty() && p.choices[0] == "data";
       });
+      const bool translator = std::any_of(d->params.begin(), d->params.end(), [](const auto& p) { return p.name == "src_vocab"; });
       try {
         for (auto* e : {&env, &other_env}) {
-          e->set_vocab("vocab", model_vocab());
+          e->set_vocab("vocab", translator ? translation_vocab() : model_vocab());
           if (classifier) {
             std::ofstream(tmp / "labelled.csv") << "text,label\na,x\nb,y\nc,z\n";
             e->add("tok", "word");
@@ -326,7 +358,7 @@ BOOST_AUTO_TEST_CASE(models_pass_gradient_checks_and_save_load) {
         continue;
       }
       auto tol = kGradientTolerance.count(d->name) ? kGradientTolerance.at(d->name) : kDefaultGradientTolerance;
-      const loom::Batch batch = classifier ? classification_batch() : model_batch();
+      const loom::Batch batch = classifier ? classification_batch() : translator ? translation_batch() : model_batch();
       report(c::model_gradients(*model, batch, tol));
       report(c::model_save_load(*model, batch, tmp / "model.bin", other));
     }

@@ -92,6 +92,42 @@ class Rnn {
   std::vector<Layer> layers_;
 };
 
+// A multi-layer recurrent network over padded batches, optionally bidirectional (a forward
+// and a backward direction per layer, their outputs concatenated for the next layer, as
+// PyTorch does), with nn.LSTM's parameter names: <name>.weight_ih_l0, .weight_hh_l0,
+// .bias_ih_l0, .bias_hh_l0 (and _reverse). Padded steps keep the state (the fused layer's
+// mask), so each final state is the sequence's after its last real step, as packed sequences
+// give. The states are graph values: an encoder's final state can start a decoder and its
+// gradient flows back. Dropout `dropout` between layers, in training.
+class PaddedRnn {
+ public:
+  PaddedRnn(Parameters& params, const std::string& name, CellType cell, std::int64_t input, std::int64_t hidden,
+            int layers, bool bidirectional, float dropout, Init init);
+  struct State {
+    std::vector<Expr> h, c;  // per layer and direction (index layer * directions + direction), [B, H]
+  };
+  // x [T, B, in] -> outputs [T, B, directions * H]. `lengths` int32 [B] and `mask` float [T, B]
+  // mark the real steps (both undefined: every step is real; a bidirectional network needs
+  // them). `initial` (null or empty: zeros); `final`, when not null, receives the last states.
+  Expr operator()(Graph& g, const Expr& x, const Tensor& lengths, const Tensor& mask, const State* initial = nullptr,
+                  State* final = nullptr) const;
+
+  CellType cell() const { return cell_; }
+  std::int64_t hidden() const { return hidden_; }
+  int layers() const { return layers_; }
+  int directions() const { return directions_; }
+
+ private:
+  struct Weights {
+    Parameter *w_ih, *w_hh, *b_ih, *b_hh;
+  };
+  CellType cell_;
+  std::int64_t hidden_;
+  int layers_, directions_;
+  float dropout_;
+  std::vector<Weights> weights_;
+};
+
 // Carried state in checkpoints: tensors "h.<layer>" and, for LSTMs, "c.<layer>".
 // load_rnn_state checks layer count, hidden size and cell against `rnn` (InputError).
 void save_rnn_state(const RnnState& state, StateDict& out);

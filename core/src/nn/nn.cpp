@@ -93,6 +93,60 @@ Expr Rnn::operator()(Graph& g, const Expr& x, RnnState* state) const {
   return input;
 }
 
+PaddedRnn::PaddedRnn(Parameters& params, const std::string& name, CellType cell, std::int64_t input,
+                     std::int64_t hidden, int layers, bool bidirectional, float dropout, Init init)
+    : cell_(cell), hidden_(hidden), layers_(layers), directions_(bidirectional ? 2 : 1), dropout_(dropout) {
+  const std::int64_t G = gate_count(cell);
+  for (int l = 0; l < layers; ++l)
+    for (int d = 0; d < directions_; ++d) {
+      const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
+      const std::int64_t in = l == 0 ? input : directions_ * hidden;
+      weights_.push_back({params.add(name + ".weight_ih" + suffix, Shape{G * hidden, in}, init),
+                          params.add(name + ".weight_hh" + suffix, Shape{G * hidden, hidden}, init),
+                          params.add(name + ".bias_ih" + suffix, Shape{G * hidden}, init),
+                          params.add(name + ".bias_hh" + suffix, Shape{G * hidden}, init)});
+    }
+}
+
+Expr PaddedRnn::operator()(Graph& g, const Expr& x, const Tensor& lengths, const Tensor& mask, const State* initial,
+                           State* final) const {
+  LOOM_ASSERT(x.value().rank() == 3, "PaddedRnn input must be [T, B, in], got " + x.shape().str());
+  LOOM_ASSERT(directions_ == 1 || lengths.defined(), "a bidirectional PaddedRnn needs the sequence lengths");
+  const std::int64_t T = x.value().dim(0), B = x.value().dim(1), H = hidden_;
+  const bool lstm = cell_ == CellType::kLstm;
+  const bool given = initial != nullptr && !initial->h.empty();
+  if (given)
+    LOOM_ASSERT(static_cast<int>(initial->h.size()) == layers_ * directions_ && initial->h[0].value().dim(0) == B,
+                "PaddedRnn: the initial state does not match the layers or the batch");
+  if (final != nullptr) {
+    final->h.clear();
+    final->c.clear();
+  }
+  Expr input = x;
+  for (int l = 0; l < layers_; ++l) {
+    if (l > 0) input = dropout(input, dropout_);
+    std::vector<Expr> outputs;
+    for (int d = 0; d < directions_; ++d) {
+      const std::size_t k = static_cast<std::size_t>(l * directions_ + d);
+      const Weights& w = weights_[k];
+      Expr in = d ? reverse_sequences(input, lengths) : input;
+      const std::int64_t width = in.value().dim(2);
+      Expr proj = reshape(linear(reshape(in, Shape{T * B, width}), g.param(*w.w_ih), g.param(*w.b_ih)),
+                          Shape{T, B, w.w_ih->shape[0]});
+      Expr h0 = given ? initial->h[k] : g.constant(Tensor::zeros(Shape{B, H}));
+      Expr c0 = !lstm ? Expr() : given ? initial->c[k] : g.constant(Tensor::zeros(Shape{B, H}));
+      RecurrentOutputs r = recurrent_layer(cell_, proj, g.param(*w.w_hh), g.param(*w.b_hh), h0, c0, mask);
+      outputs.push_back(d ? reverse_sequences(r.outputs, lengths) : r.outputs);
+      if (final != nullptr) {
+        final->h.push_back(r.h_last);
+        if (lstm) final->c.push_back(r.c_last);
+      }
+    }
+    input = directions_ == 1 ? outputs[0] : concat(outputs, 2);
+  }
+  return input;
+}
+
 }  // namespace loom::nn
 
 namespace loom::nn {

@@ -29,18 +29,12 @@ struct Options {
 class RnnClassifier : public loom::Model {
  public:
   RnnClassifier(const Options& o, std::uint64_t seed)
-      : o_(o), embedding_(parameters_, "embedding", o.vocab, o.emsize, loom::Init::normal(1.0f)), dropout_(o.dropout) {
-    const std::int64_t G = loom::gate_count(o.cell), H = o.nhid, D = o.bidirectional ? 2 : 1;
-    const loom::Init init = loom::Init::uniform(1.0f / std::sqrt(static_cast<float>(H)));
-    for (int l = 0; l < o.nlayers; ++l)
-      for (int d = 0; d < D; ++d) {
-        std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
-        const std::int64_t in = l == 0 ? o.emsize : D * H;
-        layers_.push_back({parameters_.add("rnn.weight_ih" + suffix, loom::Shape{G * H, in}, init),
-                           parameters_.add("rnn.weight_hh" + suffix, loom::Shape{G * H, H}, init),
-                           parameters_.add("rnn.bias_ih" + suffix, loom::Shape{G * H}, init),
-                           parameters_.add("rnn.bias_hh" + suffix, loom::Shape{G * H}, init)});
-      }
+      : o_(o),
+        embedding_(parameters_, "embedding", o.vocab, o.emsize, loom::Init::normal(1.0f)),
+        dropout_(o.dropout),
+        rnn_(parameters_, "rnn", o.cell, o.emsize, o.nhid, o.nlayers, o.bidirectional, o.dropout,
+             loom::Init::uniform(1.0f / std::sqrt(static_cast<float>(o.nhid)))) {
+    const std::int64_t H = o.nhid, D = o.bidirectional ? 2 : 1;
     const std::int64_t features = D * H;
     const loom::Init out_init = loom::Init::uniform(1.0f / std::sqrt(static_cast<float>(features)));
     out_weight_ = parameters_.add("fc.weight", loom::Shape{o.classes, features}, out_init);
@@ -53,29 +47,11 @@ class RnnClassifier : public loom::Model {
     const loom::Tensor& ids = batch.get("ids");
     const loom::Tensor& lengths = batch.get("lengths");
     const loom::Tensor& mask = batch.get("mask");
-    const std::int64_t T = ids.dim(0), B = ids.dim(1), H = o_.nhid, D = o_.bidirectional ? 2 : 1;
-    const bool lstm = o_.cell == loom::CellType::kLstm;
-    loom::Expr x = dropout_(embedding_(g, ids));
-    std::vector<loom::Expr> last;  // the top layer's final state per direction
-    for (int l = 0; l < o_.nlayers; ++l) {
-      std::vector<loom::Expr> outputs;
-      last.clear();
-      for (int d = 0; d < D; ++d) {
-        const Layer& p = layers_[static_cast<std::size_t>(l * D + d)];
-        loom::Expr input = d ? loom::reverse_sequences(x, lengths) : x;
-        const std::int64_t in = input.value().dim(2);
-        loom::Expr proj = loom::reshape(
-            loom::linear(loom::reshape(input, loom::Shape{T * B, in}), g.param(*p.w_ih), g.param(*p.b_ih)),
-            loom::Shape{T, B, p.w_ih->shape[0]});
-        loom::Expr h0 = g.constant(loom::Tensor::zeros(loom::Shape{B, H}));
-        loom::Expr c0 = lstm ? g.constant(loom::Tensor::zeros(loom::Shape{B, H})) : loom::Expr();
-        auto r = loom::recurrent_layer(o_.cell, proj, g.param(*p.w_hh), g.param(*p.b_hh), h0, c0, mask);
-        outputs.push_back(d ? loom::reverse_sequences(r.outputs, lengths) : r.outputs);
-        last.push_back(r.h_last);
-      }
-      x = D == 1 ? outputs[0] : loom::concat(outputs, 2);
-      if (l + 1 < o_.nlayers) x = dropout_(x);
-    }
+    const std::int64_t D = o_.bidirectional ? 2 : 1;
+    loom::nn::PaddedRnn::State final;
+    loom::Expr x = rnn_(g, dropout_(embedding_(g, ids)), lengths, mask, nullptr, &final);
+    // The top layer's final state per direction.
+    std::vector<loom::Expr> last(final.h.end() - D, final.h.end());
     loom::Expr pooled = o_.pooling == Pooling::kLast ? (D == 1 ? last[0] : loom::concat(last, 1))
                         : o_.pooling == Pooling::kMean ? loom::masked_mean_time(x, lengths)
                                                        : loom::masked_max_time(x, lengths);
@@ -84,13 +60,10 @@ class RnnClassifier : public loom::Model {
   }
 
  private:
-  struct Layer {
-    loom::Parameter *w_ih, *w_hh, *b_ih, *b_hh;
-  };
   Options o_;
   loom::nn::Embedding embedding_;
   loom::nn::Dropout dropout_;
-  std::vector<Layer> layers_;
+  loom::nn::PaddedRnn rnn_;
   loom::Parameter *out_weight_, *out_bias_;
 };
 
