@@ -276,7 +276,7 @@ std::ifstream open_text_file(const std::string& file) {
   return in;
 }
 
-// generate, score, evaluate and predict: inference on a trained run folder.
+// generate, score, evaluate, predict, attention, export and translate: inference on a trained run folder.
 int inference_command(const std::string& command, const std::vector<std::string>& args, const Global& global,
                       const char* argv0) {
   po::options_description desc("loom " + command + " --run DIR [options]");
@@ -301,6 +301,18 @@ int inference_command(const std::string& command, const std::vector<std::string>
     desc.add_options()("text", po::value<std::string>(), "the text whose attention to show")(
         "out", po::value<std::string>(), "folder for attention.html and attention.json (default: RUN/attention)");
     pos.add("text", 1);
+  } else if (command == "translate") {
+    desc.add_options()("file", po::value<std::string>(), "sentences to translate, one per line (default: stdin)")(
+        "beam", po::value<std::int64_t>()->default_value(5), "beam size (1: greedy)")(
+        "nbest", po::value<std::int64_t>()->default_value(1), "translations per sentence, as index<TAB>score<TAB>text")(
+        "length-norm", po::value<std::string>()->default_value("average"), "rank by log-probability: none, average (per token) or gnmt")(
+        "alpha", po::value<double>()->default_value(0.6), "GNMT's length exponent")(
+        "max-len-a", po::value<double>()->default_value(1.5), "outputs have at most a * source length + b tokens")(
+        "max-len-b", po::value<std::int64_t>()->default_value(10), "(see --max-len-a)")(
+        "no-unk", "never output the unknown token")(
+        "batch-size", po::value<std::int64_t>()->default_value(32), "sentences searched together")(
+        "attention", po::value<std::string>(), "write each sentence's attention as heatmaps to this HTML file");
+    pos.add("file", 1);
   } else if (command == "export") {
     desc.add_options()("out", po::value<std::string>(), "the .safetensors file to write")(
         "checkpoint", po::value<std::string>()->default_value(""), "best or last (default: best, else last)");
@@ -369,6 +381,32 @@ int inference_command(const std::string& command, const std::vector<std::string>
     std::printf("%s\n", (out / "attention.html").c_str());
     std::fprintf(stderr, "loom attention: %lld tokens -> %s and attention.json; parameters from %s\n",
                  static_cast<long long>(a.tokens), (out / "attention.html").c_str(), a.checkpoint.c_str());
+  } else if (command == "translate") {
+    loom::TranslateOptions o;
+    o.search.beam = vm["beam"].as<std::int64_t>();
+    o.search.nbest = vm["nbest"].as<std::int64_t>();
+    const std::string norm = vm["length-norm"].as<std::string>();
+    if (norm != "none" && norm != "average" && norm != "gnmt")
+      throw loom::ConfigError("--length-norm must be none, average or gnmt, got '" + norm + "'");
+    o.search.length_norm = norm == "none" ? loom::LengthNorm::kNone : norm == "gnmt" ? loom::LengthNorm::kGnmt : loom::LengthNorm::kAverage;
+    o.search.alpha = vm["alpha"].as<double>();
+    o.search.max_len_a = vm["max-len-a"].as<double>();
+    o.search.max_len_b = vm["max-len-b"].as<std::int64_t>();
+    o.search.allow_unk = vm.count("no-unk") == 0;
+    o.batch_size = vm["batch-size"].as<std::int64_t>();
+    if (vm.count("attention")) o.attention_page = vm["attention"].as<std::string>();
+    loom::TranslateSummary s;
+    if (vm.count("file")) {
+      std::string file = vm["file"].as<std::string>();
+      std::ifstream in = open_text_file(file);
+      s = loom::translate_text(registry, dir, in, file, std::cout, o);
+    } else {
+      s = loom::translate_text(registry, dir, std::cin, "stdin", std::cout, o);
+    }
+    std::fprintf(stderr, "loom translate: %lld sentences, %lld output tokens, %.1f tokens/s (beam %lld)%s; parameters from %s\n",
+                 static_cast<long long>(s.lines), static_cast<long long>(s.tokens),
+                 s.seconds > 0 ? static_cast<double>(s.tokens) / s.seconds : 0.0, static_cast<long long>(o.search.beam),
+                 o.attention_page.empty() ? "" : (", attention in " + o.attention_page.string()).c_str(), s.checkpoint.c_str());
   } else if (command == "export") {
     if (!vm.count("out")) throw loom::ConfigError("loom export: missing --out FILE.safetensors (see --help)");
     const std::filesystem::path out = vm["out"].as<std::string>();
@@ -529,6 +567,9 @@ const std::vector<Command>& commands() {
       {"bleu", "--ref REF [--ref REF2]... [--sacrebleu] [--json] < HYP",
        "corpus BLEU of hypotheses against references (textbook, or sacreBLEU's)", false,
        [](const Invocation& i) { return bleu_command(i.args, i.global); }},
+      {"translate", "--run DIR [FILE] [--beam K] [--nbest N] [--attention OUT.html]",
+       "translate sentences (stdin without FILE) with a trained translation model", true,
+       [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},
       {"predict", "--run DIR [TEXT]... [--file F]",
        "a classifier's label and probability per text (stdin lines without TEXT)", true,
        [](const Invocation& i) { return inference_command(i.command, i.args, i.global, i.argv0); }},

@@ -1,5 +1,5 @@
 #pragma once
-// Inference on a trained run folder: loom generate, score, predict and evaluate.
+// Inference on a trained run folder: loom generate, score, predict, evaluate and translate.
 //
 // The run's pipeline (its config.yaml) is built with the vocabularies and parameters of
 // checkpoints/best.ckpt (last.ckpt when no epoch was judged best) and the class names of its
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "loom/registry.hpp"
+#include "loom/search.hpp"
 
 namespace loom {
 
@@ -92,5 +93,33 @@ struct ExportSummary {
 // "best", "last", or empty (best.ckpt, else last.ckpt).
 ExportSummary export_run(const Registry& registry, const std::filesystem::path& run_dir, const std::string& which,
                          const std::filesystem::path& out);
+
+// One translated sentence with where the decoder looked: source tokens (eos included), output
+// tokens (eos last) and per output token its weights over the source.
+struct TranslatedSentence {
+  std::vector<std::string> source, target;
+  std::vector<std::vector<float>> weights;
+};
+
+struct TranslateOptions {
+  SearchOptions search;
+  std::int64_t batch_size = 32;  // sentences searched together
+  // When set, every sentence's attention goes to this page: one heatmap per sentence.
+  std::filesystem::path attention_page;
+  // When not null, receives every sentence's best translation with its attention (set
+  // search.attention too).
+  std::vector<TranslatedSentence>* attention = nullptr;
+};
+
+struct TranslateSummary {
+  std::int64_t lines = 0, tokens = 0;  // tokens: of the best translations, eos included
+  double seconds = 0.0;
+  std::filesystem::path checkpoint;
+};
+// One detokenized translation per line of `in`, in order (n-best: "index<TAB>score<TAB>text"
+// lines, best first). ConfigError when the run's model cannot decode or its data holds no
+// sentence pairs; InputError naming source:line for binary or non-UTF-8 input.
+TranslateSummary translate_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
+                                const std::string& source, std::ostream& out, const TranslateOptions& options);
 
 }  // namespace loom

@@ -60,6 +60,9 @@ class LOOM_API ParallelCorpusLoader : public DataLoader, public EpochAware, publ
   const Tokenizer& tokenizer(const std::string& side) const;
   // The vocabulary a side was prepared with (AssertionError before prepare).
   const Vocab& vocab(const std::string& side) const;
+  // Takes the run's vocabularies without reading any split: a trained run opened to translate
+  // new text (batch_of_texts) needs nothing else.
+  void use_vocabs(const Vocab& src, const Vocab& tgt);
   // Pairs of a split after preparing (those left out not counted).
   std::int64_t pairs(const std::string& split) const;
 

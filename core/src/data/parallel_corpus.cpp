@@ -234,6 +234,13 @@ void ParallelCorpusLoader::prepare_sides(const std::map<std::string, const Vocab
   orders_.clear();
 }
 
+void ParallelCorpusLoader::use_vocabs(const Vocab& src, const Vocab& tgt) {
+  src_copy_ = src;
+  tgt_copy_ = tgt;
+  src_vocab_ = &src_copy_;
+  tgt_vocab_ = &tgt_copy_;
+}
+
 std::string ParallelCorpusLoader::dropped(const std::string& split) const {
   auto it = dropped_.find(split);
   return it == dropped_.end() ? std::string() : it->second;

@@ -97,9 +97,6 @@ std::string ppl_text(double log_prob, std::int64_t tokens) {
   return tokens > 0 ? format_number("%.4f", std::exp(-log_prob / static_cast<double>(tokens))) : "";
 }
 
-namespace {
-
-// A line of text to score or classify: text, not binary data, and UTF-8.
 void check_text_line(const std::string& line, const std::string& source, std::int64_t line_no) {
   const std::string at = source + ":" + std::to_string(line_no) + ": ";
   if (auto nul = line.find('\0'); nul != std::string::npos)
@@ -107,8 +104,6 @@ void check_text_line(const std::string& line, const std::string& source, std::in
   if (auto bad = find_invalid_utf8(line); bad != std::string::npos)
     throw InputError(at + "not UTF-8 (byte " + std::to_string(bad + 1) + " of the line)");
 }
-
-}  // namespace
 
 // Per-line log-probability and perplexity of text, the state carried from line to line as
 // in training; a TSV table with a total row.
@@ -332,33 +327,26 @@ void check_data_settings(const Registry& registry, const std::filesystem::path& 
   }
 }
 
-// The pipeline of a run folder, built for inference.
-struct Inference {
-  Pipeline pipeline;
-  std::unique_ptr<Workspace> workspace;
-  std::filesystem::path checkpoint;
-
-  Inference(const Registry& registry, const std::filesystem::path& dir, const std::vector<std::string>& overrides,
-            const std::string& which = "") {
-    if (!std::filesystem::exists(dir / "config.yaml"))
-      throw InputError(dir.string() + ": not a run folder (it has no config.yaml)");
-    pipeline = Pipeline::load(dir / "config.yaml", overrides);
-    // The run folder is all inference needs: the training files may have moved.
-    pipeline.validate(registry, PathCheck::kUnchecked);
-    workspace = std::make_unique<Workspace>(registry, pipeline.config(), pipeline.seed(), PathCheck::kUnchecked,
-                                            [](const std::string&) {});
-    checkpoint = open_for_inference(*workspace, dir, which);
-  }
-};
-
 }  // namespace
+
+OpenedRun::OpenedRun(const Registry& registry, const std::filesystem::path& dir, const std::vector<std::string>& overrides,
+                     const std::string& which) {
+  if (!std::filesystem::exists(dir / "config.yaml"))
+    throw InputError(dir.string() + ": not a run folder (it has no config.yaml)");
+  pipeline = Pipeline::load(dir / "config.yaml", overrides);
+  // The run folder is all inference needs: the training files may have moved.
+  pipeline.validate(registry, PathCheck::kUnchecked);
+  workspace = std::make_unique<Workspace>(registry, pipeline.config(), pipeline.seed(), PathCheck::kUnchecked,
+                                          [](const std::string&) {});
+  checkpoint = open_for_inference(*workspace, dir, which);
+}
 
 std::filesystem::path generate_text(const Registry& registry, const std::filesystem::path& run_dir, std::int64_t words,
                                     double temperature, std::uint64_t seed, std::ostream& out, std::int64_t top_k) {
   if (top_k < 0) throw ConfigError("--top-k must be 0 (off) or more");
   if (words < 1) throw ConfigError("--words must be at least 1");
   if (!(temperature >= 0)) throw ConfigError("--temperature must be 0 or more");
-  Inference inf(registry, run_dir, {});
+  OpenedRun inf(registry, run_dir, {});
   Params none;
   const Tokenizer* tokenizer = nullptr;
   try {
@@ -373,7 +361,7 @@ std::filesystem::path generate_text(const Registry& registry, const std::filesys
 
 ScoreSummary score_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
                         const std::string& source, std::ostream& out, bool per_token) {
-  Inference inf(registry, run_dir, {});
+  OpenedRun inf(registry, run_dir, {});
   Params none;
   const auto& tokenizer = dynamic_cast<Tokenizer&>(inf.workspace->get(inf.workspace->resolve(Kind::kTokenizer, none, "tokenizer")));
   const Vocab& vocab = inf.workspace->vocab_of(inf.workspace->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
@@ -389,7 +377,7 @@ ScoreSummary score_text(const Registry& registry, const std::filesystem::path& r
 
 PredictSummary predict_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
                             const std::string& source, std::ostream& out) {
-  Inference inf(registry, run_dir, {});
+  OpenedRun inf(registry, run_dir, {});
   Params none;
   auto t = predict_lines(*inf.workspace, inf.workspace->only_model(), inf.workspace->resolve(Kind::kData, none, "data"), in, source, out);
   PredictSummary s;
@@ -425,7 +413,7 @@ std::string evaluate_run(const Registry& registry, const std::filesystem::path& 
     if (!std::filesystem::exists(*file)) throw InputError(file->string() + ": no such file");
     overrides.push_back("components." + data_id + "." + split + "=" + file->string());
   }
-  Inference inf(registry, run_dir, overrides);
+  OpenedRun inf(registry, run_dir, overrides);
   return evaluate_opened(*inf.workspace, split) + (file ? " (" + file->string() + ")" : std::string()) +
          " | parameters from " + inf.checkpoint.string();
 }
@@ -434,7 +422,7 @@ ExportSummary export_run(const Registry& registry, const std::filesystem::path& 
                          const std::filesystem::path& out) {
   if (!which.empty() && which != "best" && which != "last")
     throw ConfigError("--checkpoint must be best or last, got '" + which + "'");
-  Inference inf(registry, run_dir, {}, which);
+  OpenedRun inf(registry, run_dir, {}, which);
   Model& model = inf.workspace->only_model();
   ExportSummary summary;
   summary.checkpoint = inf.checkpoint;
@@ -455,7 +443,7 @@ ExportSummary export_run(const Registry& registry, const std::filesystem::path& 
 
 AttentionSummary attention_text(const Registry& registry, const std::filesystem::path& run_dir, const std::string& text,
                                 const std::filesystem::path& out_dir) {
-  Inference inf(registry, run_dir, {});
+  OpenedRun inf(registry, run_dir, {});
   Params none;
   const auto& tokenizer = dynamic_cast<Tokenizer&>(inf.workspace->get(inf.workspace->resolve(Kind::kTokenizer, none, "tokenizer")));
   const Vocab& vocab = inf.workspace->vocab_of(inf.workspace->resolve(Kind::kVocab, none, "vocab"), none, "vocab");
@@ -480,7 +468,7 @@ EvaluateSweepSummary evaluate_sweep(const Registry& registry, const std::filesys
   for (const auto& value : values) {
     std::vector<std::string> overrides = settings;
     overrides.push_back(key + "=" + value);
-    Inference inf(registry, run_dir, overrides);
+    OpenedRun inf(registry, run_dir, overrides);
     const EvalResult r = evaluate_split(*inf.workspace, split);
     std::map<std::string, double> scores{{"loss", r.loss}, {"tokens", static_cast<double>(r.tokens)}};
     for (const auto& [id, v] : r.metrics) {

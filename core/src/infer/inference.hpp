@@ -8,12 +8,18 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "loom/infer.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/plugin.hpp"
 #include "run/workspace.hpp"
 
 namespace loom {
+
+// A line of text to score, classify or translate: InputError naming source:line for binary
+// data (a NUL byte) or text that is not UTF-8.
+void check_text_line(const std::string& line, const std::string& source, std::int64_t line_no);
 
 // ConfigError naming `what` when the model gives no next-token probabilities.
 LanguageModel& language_model(Model& model, const std::string& what);
@@ -57,6 +63,25 @@ struct PredictTotals {
 // run's labels.txt when it was opened for inference, else from the data.
 PredictTotals predict_lines(Workspace& ws, Model& model, const std::string& data_id, std::istream& in,
                             const std::string& source, std::ostream& out);
+
+// Translating (translate.cpp): the lines of `in` with the run's model and data component.
+struct TranslateTotals {
+  std::int64_t lines = 0, tokens = 0;
+};
+TranslateTotals translate_lines(Workspace& ws, Model& model, const std::string& data_id, std::istream& in,
+                                const std::string& source, std::ostream& out, const TranslateOptions& options);
+// A hypothesis as text: its tokens in `vocab`, joined by `tokenizer`.
+std::string hypothesis_text(const Hypothesis& h, const Vocab& vocab, const Tokenizer& tokenizer);
+
+// A run folder opened for inference: its pipeline (config.yaml with `overrides`), the
+// workspace built from it, the checkpoint's parameters and vocabularies (open_for_inference).
+struct OpenedRun {
+  OpenedRun(const Registry& registry, const std::filesystem::path& dir, const std::vector<std::string>& overrides,
+            const std::string& which = "");
+  Pipeline pipeline;
+  std::unique_ptr<Workspace> workspace;
+  std::filesystem::path checkpoint;
+};
 
 // Opens a trained run folder in `ws`: parameters from checkpoints/best.ckpt (last.ckpt when no
 // epoch was judged best), vocabularies from that checkpoint (the folder's vocab files must

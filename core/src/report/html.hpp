@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "loom/infer.hpp"
 #include "loom/json.hpp"
 
 namespace loom {
@@ -139,6 +140,9 @@ EpochMetrics read_metrics(const fs::path& file);
 // The attention heatmaps of one text (attention_page.cpp): tokens label both axes.
 std::string attention_page(const std::string& title, const std::string& text, const std::vector<std::string>& tokens,
                            const std::vector<AttentionMap>& maps);
+
+// One heatmap per translated sentence (attention_page.cpp): source across, output down.
+std::string translation_attention_page(const std::string& title, const std::vector<TranslatedSentence>& sentences);
 
 // The pages (run_page.cpp, sweep_page.cpp).
 std::string run_report(const fs::path& dir);
