@@ -42,7 +42,11 @@ try:
     pipeline = os.path.join(SRC, "pipelines", "translate_piglatin_rnn_attention.yaml")
     run = os.path.join(TMP, "run")
     data = os.path.join(TMP, "pig_latin")
-    loom("run", pipeline, "--out", run, "-q", "--set", f"components.data.dir={data}")
+    # The sanitizer build sets LOOM_TRANSLATE_EPOCHS (a few epochs: the mechanics, not the
+    # quality, which the normal build holds).
+    epochs = os.environ.get("LOOM_TRANSLATE_EPOCHS")
+    loom("run", pipeline, "--out", run, "-q", "--set", f"components.data.dir={data}",
+         *(["--set", f"stages.train.epochs={epochs}"] if epochs else []))
     pairs = [l.rstrip("\n").split("\t") for l in open(os.path.join(data, "test.tsv"), encoding="utf-8")]
     sources = [p[0] for p in pairs]
     refs = [p[1] for p in pairs]
@@ -52,7 +56,8 @@ try:
     acc = word_accuracy(greedy, refs)
     print(f"greedy word accuracy {acc:.3f}")
     # 0.968 on Haswell kernels, 0.926 on Cooperlake (float rounding grows over 30 epochs).
-    check(acc >= 0.9, f"greedy word accuracy {acc:.3f} below 0.9")
+    if not epochs:
+        check(acc >= 0.9, f"greedy word accuracy {acc:.3f} below 0.9")
     check("loom translate: 200 sentences" in r.stderr, "summary line:\n" + r.stderr)
 
     # Input order: a shuffled input gives the same translations, shuffled alike.
