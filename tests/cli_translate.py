@@ -9,11 +9,12 @@ embedded Pig Latin generator (about a minute on 2 cores), then `loom translate`:
   lines, three per sentence, scores descending;
 - --attention writes an HTML page with one heatmap per sentence;
 - a language-model run refuses to translate, binary input is refused naming the line;
-- `loom bleu` of the translations against the references agrees with its own word accuracy
-  (100 when all are right).
+- the evaluate stage's word_accuracy (decoding greedily, as the stage's beam says) equals the
+  accuracy of `loom translate --beam 1`'s output, and its bleu metric equals `loom bleu` on it.
 
 usage: cli_translate.py LOOM SOURCE_DIR
 """
+import json
 import os
 import random
 import shutil
@@ -59,6 +60,9 @@ try:
     if not epochs:
         check(acc >= 0.9, f"greedy word accuracy {acc:.3f} below 0.9")
     check("loom translate: 200 sentences" in r.stderr, "summary line:\n" + r.stderr)
+    # The evaluate stage decoded the same way (greedy) for its word_accuracy and bleu metrics.
+    test = json.load(open(os.path.join(run, "summary.json")))["evaluate"]["test"]
+    check(abs(test["accuracy"] - acc) < 1e-12, f"evaluate's accuracy {test['accuracy']} vs loom translate's {acc}")
 
     # Input order: a shuffled input gives the same translations, shuffled alike.
     order = list(range(len(sources)))
@@ -92,7 +96,8 @@ try:
     open(hyp, "w", encoding="utf-8").write("\n".join(greedy) + "\n")
     open(ref, "w", encoding="utf-8").write("\n".join(refs) + "\n")
     r = loom("bleu", "--ref", ref, "--hyp", hyp, "--json")
-    check(r.returncode == 0 and '"score"' in r.stdout, "loom bleu on the translations")
+    check(r.returncode == 0 and abs(json.loads(r.stdout)["score"] - test["bleu"]) < 1e-9,
+          f"loom bleu on the translations {r.stdout} vs the bleu metric {test['bleu']}")
 
     # Errors: binary input; a run whose model does not translate.
     r = loom("translate", "--run", run, stdin="ok\nbad\0line\n", expect=2)

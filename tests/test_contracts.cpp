@@ -242,6 +242,8 @@ struct MetricReference {
   // Classification metrics: per update, labels and predicted classes (scored 1, others 0).
   std::vector<std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>>> classes = {};
   std::int64_t class_count = 2;
+  // Metrics of decoded text: per update, hypotheses and references.
+  std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> texts = {};
 };
 // Reference values per metric plugin, worked by hand.
 const std::map<std::string, std::vector<MetricReference>> kMetricReferences = {
@@ -256,6 +258,11 @@ const std::map<std::string, std::vector<MetricReference>> kMetricReferences = {
     {"accuracy", {{{}, 0.5, {{{1, 0, 1, 1}, {1, 1, 0, 1}}, {{0, 0}, {0, 1}}}}, {{}, std::nan(""), {}}}},
     // Class 1 over the same: tp 2, fp 2, fn 1 -> P 1/2, R 2/3, F1 4/7.
     {"f1", {{{}, 4.0 / 7.0, {{{1, 0, 1, 1}, {1, 1, 0, 1}}, {{0, 0}, {0, 1}}}}, {{}, std::nan(""), {}}}},
+    // "a b c d e" / "a b c d f", then "x y" / "x y": p = 6/7, 4/5, 2/4, 1/3, BP 1.
+    {"bleu", {{{}, 100.0 * std::pow(6.0 / 7 * 4.0 / 5 * 2.0 / 4 * 1.0 / 3, 0.25), {}, 2, {{{"a b c d e"}, {"a b c d f"}}, {{"x y"}, {"x y"}}}},
+              {{}, std::nan(""), {}}}},
+    // Words by position: 2 of 3, then 1 of 2.
+    {"word_accuracy", {{{}, 0.6, {}, 2, {{{"a b c"}, {"a x c"}}, {{"d"}, {"d e"}}}}, {{}, std::nan(""), {}}}},
 };
 
 }  // namespace
@@ -411,6 +418,12 @@ BOOST_AUTO_TEST_CASE(metrics_reproduce_reference_values) {
           u.output.predictions = loom::Tensor::zeros(loom::Shape{n, ref.class_count});
           for (std::int64_t i = 0; i < n; ++i)
             u.output.predictions.data()[i * ref.class_count + predicted[static_cast<std::size_t>(i)]] = 1.0f;
+          updates.push_back(u);
+        }
+        for (const auto& [hyps, refs] : ref.texts) {
+          c::MetricUpdate u;
+          u.hypotheses = hyps;
+          u.references = refs;
           updates.push_back(u);
         }
         report(c::metric_matches(env.get<loom::Metric>("subject"), updates, ref.expected, 1e-10));

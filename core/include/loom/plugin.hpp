@@ -36,7 +36,7 @@ namespace loom {
 // 2: optimizers, metrics and stateful models save and load their state (checkpoints).
 // 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
 // 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
-// 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder.
+// 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder; ComparesTexts.
 constexpr int kAbiVersion = 5;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
@@ -327,6 +327,15 @@ struct ClassPredictions {
   std::int64_t classes = 0;             // C
 };
 ClassPredictions class_predictions(const Batch& batch, const ModelOutput& output, const std::string& metric);
+
+// Optional: a metric of decoded text (BLEU, word accuracy). The Evaluator decodes each batch
+// of the split with the model's IncrementalDecoder (greedy, or the stage's beam) and hands over
+// the detokenized hypotheses with the batch's references; update() gets nothing for it.
+class LOOM_API ComparesTexts {
+ public:
+  virtual ~ComparesTexts();
+  virtual void update_texts(const std::vector<std::string>& hypotheses, const std::vector<std::string>& references) = 0;
+};
 
 class LOOM_API Metric : public Component {
  public:

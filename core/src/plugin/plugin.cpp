@@ -39,6 +39,7 @@ VocabBuilder::~VocabBuilder() = default;
 DataLoader::~DataLoader() = default;
 EpochAware::~EpochAware() = default;
 HasSides::~HasSides() = default;
+ComparesTexts::~ComparesTexts() = default;
 DecoderState::~DecoderState() = default;
 IncrementalDecoder::~IncrementalDecoder() = default;
 HasLabels::~HasLabels() = default;

@@ -2,7 +2,10 @@
 
 #include <chrono>
 
+#include "infer/inference.hpp"
+#include "loom/errors.hpp"
 #include "loom/interrupt.hpp"
+#include "loom/parallel_corpus.hpp"
 #include "loom/strings.hpp"
 
 namespace loom {
@@ -12,6 +15,18 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
   const auto t0 = std::chrono::steady_clock::now();
   if (auto* s = dynamic_cast<Stateful*>(&model)) s->reset_state();
   for (auto& [id, m] : metrics) m->reset();
+  std::vector<std::pair<std::string, ComparesTexts*>> text_metrics;
+  for (auto& [id, m] : metrics)
+    if (auto* t = dynamic_cast<ComparesTexts*>(m)) text_metrics.emplace_back(id, t);
+  IncrementalDecoder* decoder = nullptr;
+  ParallelCorpusLoader* pairs = nullptr;
+  if (!text_metrics.empty()) {
+    decoder = dynamic_cast<IncrementalDecoder*>(&model);
+    pairs = dynamic_cast<ParallelCorpusLoader*>(&data);
+    if (decoder == nullptr || pairs == nullptr)
+      throw ConfigError("metric '" + text_metrics[0].first + "' compares decoded translations with their references: it needs " +
+                        (decoder == nullptr ? "a model that decodes (a translation model)" : "data of sentence pairs (parallel)"));
+  }
   Graph g(Mode::kEval);
   double loss_sum = 0.0;
   const std::int64_t n = data.num_batches(split, Mode::kEval);
@@ -24,14 +39,30 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
     loss_sum += out.loss_sum;
     r.count += out.count;
     r.tokens += b.target_tokens;
-    // Metrics that compare texts (BLEU) get the batch's decoded hypotheses here, once they
-    // exist: the search runs once per batch, for every such metric, never in training.
     for (auto& [id, m] : metrics) m->update(b, out);
+    // Metrics that compare texts (BLEU) get the batch decoded: the search runs once per
+    // batch for all of them, never in training.
+    if (!text_metrics.empty()) {
+      std::vector<std::string> hypotheses;
+      for (const auto& list : beam_search(*decoder, b, decode_))
+        hypotheses.push_back(list.empty() ? std::string() : hypothesis_text(list[0], pairs->vocab("tgt"), pairs->tokenizer("tgt")));
+      for (auto& [id, t] : text_metrics) t->update_texts(hypotheses, b.references);
+    }
   }
   r.loss = r.count > 0 ? loss_sum / static_cast<double>(r.count) : 0.0;
   for (auto& [id, m] : metrics) r.metrics.emplace_back(id, m->value());
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+SearchOptions decode_options(const Params& stage) {
+  SearchOptions o;
+  o.beam = stage.get_int("beam");
+  return o;
+}
+
+ParamSpec beam_param() {
+  return {"beam", ParamType::kInt, "1", "beam size when a metric compares decoded text (bleu, word_accuracy); 1: greedy", {}, 1};
 }
 
 std::string describe(const EvalResult& r) {

@@ -10,6 +10,7 @@
 
 #include "loom/json.hpp"
 #include "loom/plugin.hpp"
+#include "loom/search.hpp"
 #include "run/workspace.hpp"
 
 namespace loom {
@@ -25,16 +26,25 @@ struct EvalResult {
 class Evaluator {
  public:
   // `resume_hint` ends the message of an interrupt that arrives while evaluating.
-  explicit Evaluator(std::string resume_hint = "") : resume_hint_(std::move(resume_hint)) {}
+  explicit Evaluator(std::string resume_hint = "", SearchOptions decode = SearchOptions{})
+      : resume_hint_(std::move(resume_hint)), decode_(decode) {}
 
   // The loss and `metrics` of `model` on `split` of `data`, in evaluation mode, batch by batch
-  // in order (the model's carried state and the metrics reset first). Throws Interrupted
-  // between batches after SIGINT/SIGTERM.
+  // in order (the model's carried state and the metrics reset first). Metrics of decoded text
+  // (ComparesTexts) get each batch decoded with `decode` (ConfigError when the model cannot
+  // decode or the data holds no sentence pairs). Throws Interrupted between batches after
+  // SIGINT/SIGTERM.
   EvalResult evaluate(Model& model, DataLoader& data, const std::string& split, MetricList& metrics) const;
 
  private:
   std::string resume_hint_;
+  SearchOptions decode_;
 };
+
+// The decoding a stage asks of metrics that compare text: its `beam` parameter (1: greedy).
+SearchOptions decode_options(const Params& stage);
+// The `beam` parameter of the train and evaluate stages.
+ParamSpec beam_param();
 
 // "loss 4.7412 | ppl 114.6"
 std::string describe(const EvalResult& r);

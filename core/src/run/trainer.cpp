@@ -231,7 +231,7 @@ void Trainer::run() {
   Graph g(Mode::kTrain);
   const double seconds_before = st_.train_seconds;
   const auto train_start = Clock::now();
-  const Evaluator evaluator(folder.resume_hint());
+  const Evaluator evaluator(folder.resume_hint(), decode_options(p_));
   while (!st_.stopped && st_.epoch <= epochs_) {
     const int epoch = st_.epoch;
     const std::int64_t total = batches_per_epoch();
@@ -305,7 +305,9 @@ void Trainer::run() {
     tr.count = st_.count;
     tr.tokens = st_.tokens;
     tr.loss = st_.count > 0 ? st_.loss_sum / static_cast<double>(st_.count) : 0.0;
-    for (auto& [id, m] : metrics_) tr.metrics.emplace_back(id, m->value());
+    // Training batches are never decoded: metrics of decoded text have no training value.
+    for (auto& [id, m] : metrics_)
+      if (dynamic_cast<ComparesTexts*>(m) == nullptr) tr.metrics.emplace_back(id, m->value());
     // The rate of the epoch's last step (with no step schedule, the epoch's rate).
     const double lr_used = schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0));
     folder.write_metrics_line(metrics_line(epoch, split_, tr, lr_used,

@@ -22,7 +22,7 @@ void evaluate(StageContext& ctx, const Params& p) {
   if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
   Json& summary = ctx.folder.summary();
   record_directions(summary, metrics);
-  EvalResult r = Evaluator(ctx.folder.resume_hint()).evaluate(model, data, split, metrics);
+  EvalResult r = Evaluator(ctx.folder.resume_hint(), decode_options(p)).evaluate(model, data, split, metrics);
   summary["evaluate"][split] = scores_json(r);
   std::string line = "evaluate " + split + ": " + describe(r);
   if (auto* ref = dynamic_cast<const HasReferenceScores*>(&data)) {
@@ -45,7 +45,8 @@ Stage evaluate_stage() {
           {{"split", ParamType::kString, "test", "split to evaluate"},
            component_param("model", Kind::kModel, "model to evaluate"),
            component_param("data", Kind::kData, "data loader"),
-           {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"}},
+           {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"},
+           beam_param()},
           false,
           evaluate};
 }

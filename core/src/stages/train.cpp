@@ -2,6 +2,7 @@
 // stopped by SIGINT/SIGTERM evaluates the best parameters with the evaluate stages that follow
 // before it exits.
 #include "loom/interrupt.hpp"
+#include "run/evaluator.hpp"
 #include "run/lr_schedule.hpp"
 #include "run/resolve.hpp"
 #include "run/trainer.hpp"
@@ -45,7 +46,8 @@ std::vector<ParamSpec> train_params() {
       component_param("model", Kind::kModel, "model to train"),
       component_param("data", Kind::kData, "data loader"),
       component_param("optimizer", Kind::kOptimizer, "optimizer"),
-      {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"}};
+      {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"},
+      beam_param()};
   for (auto& s : rest) params.push_back(std::move(s));
   return params;
 }

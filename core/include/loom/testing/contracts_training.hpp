@@ -201,7 +201,16 @@ inline Failures optimizer_resumes_exactly(Optimizer& first, Optimizer& second) {
 struct MetricUpdate {
   Batch batch;
   ModelOutput output;
+  // For metrics of decoded text (ComparesTexts): what the Evaluator would hand over.
+  std::vector<std::string> hypotheses, references;
 };
+
+namespace detail {
+inline void apply(Metric& metric, const MetricUpdate& u) {
+  metric.update(u.batch, u.output);
+  if (auto* t = dynamic_cast<ComparesTexts*>(&metric); t && !u.references.empty()) t->update_texts(u.hypotheses, u.references);
+}
+}  // namespace detail
 
 // After reset() and the given updates, value() is `expected` within `relative` tolerance
 // (NaN expects NaN); reset() forgets everything, so doing it all again gives the same value.
@@ -212,7 +221,7 @@ inline Failures metric_matches(Metric& metric, const std::vector<MetricUpdate>& 
     double values[2];
     for (double& v : values) {
       metric.reset();
-      for (const auto& u : updates) metric.update(u.batch, u.output);
+      for (const auto& u : updates) detail::apply(metric, u);
       v = metric.value();
     }
     if (!detail::close(values[0], expected, relative))
@@ -235,12 +244,12 @@ inline Failures metric_resumes_exactly(Metric& first, Metric& second, const std:
     first.reset();
     second.reset();
     const std::size_t half = updates.size() / 2;
-    for (std::size_t i = 0; i < half; ++i) first.update(updates[i].batch, updates[i].output);
+    for (std::size_t i = 0; i < half; ++i) detail::apply(first, updates[i]);
     StateDict state = detail::round_trip([&](StateDict& s) { first.save_state(s); });
     second.load_state(state);
     for (std::size_t i = half; i < updates.size(); ++i) {
-      first.update(updates[i].batch, updates[i].output);
-      second.update(updates[i].batch, updates[i].output);
+      detail::apply(first, updates[i]);
+      detail::apply(second, updates[i]);
     }
     const double a = first.value(), b = second.value();
     if (!(a == b || (std::isnan(a) && std::isnan(b))))
