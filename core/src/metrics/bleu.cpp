@@ -9,6 +9,7 @@
 
 #include "loom/errors.hpp"
 #include "loom/parallel.hpp"
+#include "loom/text.hpp"
 
 namespace loom {
 
@@ -112,25 +113,6 @@ std::string substitute_pairs(const std::string& s, First first, Second second, E
   return out;
 }
 
-// Appends the UTF-8 encoding of code point cp.
-void put_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 std::uint32_t lower_code_point(std::uint32_t c) {
   if (c >= 'A' && c <= 'Z') return c + 32;
   if (c < 0xC0) return c;
@@ -188,7 +170,7 @@ std::string lowercase_utf8(std::string_view text) {
     if (lower == cp)
       out.append(text.substr(i, len));
     else
-      put_utf8(out, lower);
+      append_utf8(out, lower);
     i += len;
   }
   return out;

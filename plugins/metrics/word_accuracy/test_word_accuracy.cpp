@@ -16,14 +16,7 @@ struct Built {
     metric = &env.get<loom::Metric>("m");
     texts = dynamic_cast<loom::ComparesTexts*>(metric);
   }
-  static const loom::Registry& registry() {
-    static loom::Registry* r = [] {
-      auto* reg = new loom::Registry;
-      reg->load_library(LOOM_TEST_PLUGIN_FILE);
-      return reg;
-    }();
-    return *r;
-  }
+  static const loom::Registry& registry() { return loom::testing::registry_of(LOOM_TEST_PLUGIN_FILE); }
   loom::testing::Env env;
   loom::Metric* metric = nullptr;
   loom::ComparesTexts* texts = nullptr;

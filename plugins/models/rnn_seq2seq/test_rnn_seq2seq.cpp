@@ -66,14 +66,7 @@ struct Model {
     model = &env.get<loom::Model>("model");
     decoder = dynamic_cast<loom::IncrementalDecoder*>(model);
   }
-  static const loom::Registry& registry() {
-    static loom::Registry* r = [] {
-      auto* reg = new loom::Registry;  // lives as long as the plugin's objects
-      reg->load_library(LOOM_TEST_PLUGIN_FILE);
-      return reg;
-    }();
-    return *r;
-  }
+  static const loom::Registry& registry() { return loom::testing::registry_of(LOOM_TEST_PLUGIN_FILE); }
   loom::testing::Env env;
   loom::Model* model = nullptr;
   loom::IncrementalDecoder* decoder = nullptr;

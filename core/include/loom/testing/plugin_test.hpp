@@ -126,6 +126,18 @@ class Env {
   std::map<std::string, Vocab> vocabs_;
 };
 
+// A registry holding one plugin library (a suite's LOOM_TEST_PLUGIN_FILE), loaded on first use
+// and kept for the whole process, as the objects its plugin makes must not outlive it.
+inline const Registry& registry_of(const std::string& library) {
+  static std::map<std::string, Registry*> loaded;
+  Registry*& r = loaded[library];
+  if (r == nullptr) {
+    r = new Registry;
+    r->load_library(library);
+  }
+  return *r;
+}
+
 // The vocabulary of the language-model suites: <unk> 0, <eos> 1, then w2 .. w<size-1>.
 inline Vocab numbered_vocab(std::int64_t size) {
   Vocab v;
