@@ -3,8 +3,8 @@
 embedded Pig Latin generator (about a minute on 2 cores), then `loom translate`:
 
 - greedy translations of the test split (words never seen in training) reach word accuracy
-  >= 0.85 (exact match per word; 0.93 to 0.97 seen, depending on the OpenBLAS kernels), in input order (a shuffled input gives the same
-  translations shuffled, at any batch size);
+  >= 0.85 (exact match per word; 0.93 to 0.97 seen, depending on the OpenBLAS kernels), in
+  input order (a shuffled input gives the same translations shuffled, at any batch size);
 - beam 1 and the default beam give lines for every input; --nbest 3 gives "index<TAB>score<TAB>text"
   lines, three per sentence, scores descending;
 - --attention writes an HTML page with one heatmap per sentence;
