@@ -127,12 +127,12 @@ class Env {
 };
 
 // A registry holding one plugin library (a suite's LOOM_TEST_PLUGIN_FILE), loaded on first use
-// and kept for the whole process, as the objects its plugin makes must not outlive it.
+// and kept until the process exits, after every object its plugin made in a test case.
 inline const Registry& registry_of(const std::string& library) {
-  static std::map<std::string, Registry*> loaded;
-  Registry*& r = loaded[library];
-  if (r == nullptr) {
-    r = new Registry;
+  static std::map<std::string, std::unique_ptr<Registry>> loaded;
+  std::unique_ptr<Registry>& r = loaded[library];
+  if (!r) {
+    r = std::make_unique<Registry>();
     r->load_library(library);
   }
   return *r;
