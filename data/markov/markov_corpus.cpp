@@ -1,5 +1,7 @@
 #include "markov_corpus.hpp"
 
+#include "generator_io.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -258,13 +260,6 @@ double entropy_rate(const Chain& chain) {
     entropy += pi[state] * state_entropy;
   }
   return entropy;
-}
-
-std::string first_lower(std::string text) {
-  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z') {
-    text[0] = static_cast<char>(text[0] - 'A' + 'a');
-  }
-  return text;
 }
 
 // One temporary name per process: sweep points running at once may generate the same corpus

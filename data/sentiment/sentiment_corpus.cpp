@@ -1,5 +1,7 @@
 #include "sentiment_corpus.hpp"
 
+#include "generator_io.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,38 +69,7 @@ constexpr std::array<ConnectiveForm, 6> kConnectives = {{
     {Connective::kAlthoughFirst, 2, 1},
 }};
 
-// splitmix64 (Steele, Lea and Flood 2014): a tiny generator whose output is fixed by its
-// definition, so the corpus is the same with every standard library.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-
-  // Uniform in [0, n), n > 0; rejection removes the modulo bias.
-  std::uint64_t below(std::uint64_t n) {
-    const std::uint64_t threshold = (0 - n) % n;  // 2^64 mod n
-    for (;;) {
-      const std::uint64_t x = next();
-      if (x >= threshold) return x % n;
-    }
-  }
-
-  bool percent(std::uint64_t p) { return below(100) < p; }
-
-  template <typename T>
-  void shuffle(std::vector<T>& items) {
-    for (std::size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[below(i)]);
-  }
-
- private:
-  std::uint64_t state_;
-};
+using Rng = SplitMix64;
 
 struct Clause {
   int subject = -1;      // index into kSubjects, -1 for a bare clause ("not very good")
@@ -352,29 +323,10 @@ SentimentCorpus generate_sentiment_corpus(const SentimentSpec& spec) {
 
 namespace {
 
-std::string first_lower(std::string text) {
-  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z')
-    text[0] = static_cast<char>(text[0] - 'A' + 'a');
-  return text;
-}
-
-// One temporary name per process, so that two writers of the same folder never share one.
 void write_split_file(const std::vector<LabelledSentence>& split, const fs::path& path) {
-  fs::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open " + temp.string() + " for writing");
-    for (const auto& s : split) out << sentiment_name(s.label) << '\t' << s.text << '\n';
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + temp.string());
-  }
-  std::error_code error;
-  fs::rename(temp, path, error);
-  if (error) {
-    throw std::runtime_error("cannot rename " + temp.string() + " to " + path.string() + ": " +
-                             first_lower(error.message()));
-  }
+  std::string tsv;
+  for (const auto& s : split) tsv += std::string(sentiment_name(s.label)) + '\t' + s.text + '\n';
+  write_file_replacing(path, tsv);
 }
 
 }  // namespace
