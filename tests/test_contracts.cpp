@@ -147,7 +147,8 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
   static const std::map<std::string, std::map<std::string, std::string>> kContractSettings = {
       {"transformer_lm", {{"activation", "gelu"}, {"d_model", "8"}, {"d_ff", "12"}}},
       {"hybrid_lm", {{"emsize", "8"}, {"nhid", "8"}, {"d_ff", "12"}}},
-      {"rnn_seq2seq", {{"emsize", "8"}, {"nhid", "8"}}}};
+      {"rnn_seq2seq", {{"emsize", "8"}, {"nhid", "8"}}},
+      {"transformer_seq2seq", {{"activation", "gelu"}, {"d_model", "8"}, {"heads", "2"}, {"d_ff", "12"}}}};
   if (auto it = kContractSettings.find(d.name); it != kContractSettings.end())
     for (const auto& [k, v] : it->second) params[k] = v;
   f.yaml = c::detail::yaml_map(params);

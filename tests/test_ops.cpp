@@ -14,6 +14,8 @@
 #include "loom/ops.hpp"
 #include "loom/parallel.hpp"
 #include "loom/random.hpp"
+#include "loom/errors.hpp"
+#include "loom/testing/boost_checks.hpp"
 #include "loom/testing/gradcheck.hpp"
 
 using loom::CellType;
@@ -22,6 +24,7 @@ using loom::Graph;
 using loom::Shape;
 using loom::Tensor;
 using loom::Transpose;
+using loom::testing::expect_error;
 
 namespace {
 
@@ -104,6 +107,10 @@ std::vector<OpCase> cases() {
   // The fused loss scaled afterwards: its backward must honour an upstream gradient != 1.
   c.push_back({"linear_log_softmax_nll_scaled", {r({4, 3}, 29), r({6, 3}, 30), r({6}, 31), ids({4}, {1, 5, 0, 3})},
                [](Graph&, auto& x) { return loom::scale(loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value()), 3.0f); }});
+  c.push_back({"log_softmax_nll_smoothed", {r({4, 7}, 25, 3.0f), ids({4}, {3, -1, 0, 6})},
+               [](Graph&, auto& x) { return loom::log_softmax_nll(x[0], x[1].value(), -1, nullptr, 0.2f); }});
+  c.push_back({"linear_log_softmax_nll_smoothed", {r({5, 3}, 26), r({7, 3}, 27), r({7}, 28), ids({5}, {6, 2, -1, 0, 2})},
+               [](Graph&, auto& x) { return loom::linear_log_softmax_nll(x[0], x[1], x[2], x[3].value(), -1, nullptr, 0.1f); }});
   const Tensor lengths = Tensor::from_ids(Shape{3}, {4, 2, 1});
   c.push_back({"reverse_sequences", {r({4, 3, 2}, 60)},
                [lengths](Graph&, auto& x) { return weighted_sum(loom::reverse_sequences(x[0], lengths)); }});
@@ -157,6 +164,12 @@ std::vector<OpCase> cases() {
                  loom::AttentionMask mask{true, Tensor::from_ids(Shape{2}, {4, 2})};
                  return weighted_sum(loom::attention_softmax(x[0], 1.3f, mask));
                }});
+  c.push_back({"attention_softmax_left_padded", {r({2, 2, 1, 5}, 90, 2.0f)}, [](Graph&, auto& x) {
+                 loom::AttentionMask mask;
+                 mask.key_starts = Tensor::from_ids(Shape{2}, {2, 0});
+                 mask.key_lengths = Tensor::from_ids(Shape{2}, {5, 4});
+                 return weighted_sum(loom::attention_softmax(x[0], 0.9f, mask));
+               }});
   c.push_back({"add_relative_bias", {r({2, 2, 3, 4}, 79), r({2, 5}, 80)},
                [](Graph&, auto& x) { return weighted_sum(loom::attention_softmax(loom::add_relative_bias(x[0], x[1], 2), 1.0f)); }});
   c.push_back({"layer_norm", {r({3, 6}, 81, 2.0f), r({6}, 82), r({6}, 83)},
@@ -194,6 +207,28 @@ BOOST_AUTO_TEST_CASE(log_softmax_nll_values_by_hand) {
   BOOST_TEST(stats.count == 2);
   BOOST_TEST(stats.loss_sum == std::log(2.0) + std::log(6.0), boost::test_tools::tolerance(1e-5));
   BOOST_TEST(loss.value().item() == (std::log(2.0) + std::log(6.0)) / 2, boost::test_tools::tolerance(1e-5));
+}
+
+// PyTorch's cross_entropy(label_smoothing=eps): (1 - eps) (-log p_t) + eps / V sum_c (-log p_c).
+// Row [0, ln 2, ln 3], target 2, eps 0.3: -log p = [log 6, log 3, log 2], so the loss is
+// 0.7 log 2 + 0.1 (log 6 + log 3 + log 2). The stats carry it and, beside it, the plain NLL.
+BOOST_AUTO_TEST_CASE(label_smoothing_by_hand) {
+  Graph g(loom::Mode::kEval);
+  Expr logits = g.constant(Tensor::from(Shape{2, 3}, {0, std::log(2.0f), std::log(3.0f), 1, 1, 1}));
+  loom::NllStats stats;
+  Expr loss = loom::log_softmax_nll(logits, Tensor::from_ids(Shape{2}, {2, -1}), -1, &stats, 0.3f);
+  const double expect = 0.7 * std::log(2.0) + 0.1 * (std::log(6.0) + std::log(3.0) + std::log(2.0));
+  BOOST_TEST(stats.count == 1);
+  BOOST_TEST(stats.nll_sum == std::log(2.0), boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(stats.loss_sum == expect, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(loss.value().item() == expect, boost::test_tools::tolerance(1e-5));
+  // The fused output layer agrees (identity weights).
+  Expr x = g.constant(Tensor::from(Shape{1, 3}, {0, std::log(2.0f), std::log(3.0f)}));
+  Expr w = g.constant(Tensor::from(Shape{3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  Expr fused = loom::linear_log_softmax_nll(x, w, Expr(), Tensor::from_ids(Shape{1}, {2}), -1, nullptr, 0.3f);
+  BOOST_TEST(fused.value().item() == expect, boost::test_tools::tolerance(1e-5));
+  expect_error<loom::AssertionError>([&] { loom::log_softmax_nll(logits, Tensor::from_ids(Shape{2}, {2, 0}), -1, nullptr, 1.0f); },
+                                     {"label smoothing"});
 }
 
 BOOST_AUTO_TEST_CASE(fused_output_layer_matches_the_unfused_ops) {
@@ -450,6 +485,27 @@ BOOST_AUTO_TEST_CASE(attention_softmax_masks_without_a_mask_tensor) {
           BOOST_TEST(out[j] == expect, boost::test_tools::tolerance(1e-5));
         }
       }
+}
+
+// Left padding: keys before key_starts[b] get weight 0, the rest a softmax of their own.
+BOOST_AUTO_TEST_CASE(attention_softmax_masks_keys_before_the_start) {
+  const std::int64_t B = 3, Tk = 5;
+  Tensor s = random_tensor(Shape{B, 1, 1, Tk}, 94, 3.0f);
+  loom::AttentionMask mask;
+  mask.key_starts = Tensor::from_ids(Shape{B}, {0, 3, 5});
+  Graph g(loom::Mode::kEval);
+  Tensor y = loom::attention_softmax(g.constant(s), 1.0f, mask).value();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const std::int64_t first = mask.key_starts.ids()[b];
+    double total = 0.0;
+    for (std::int64_t j = first; j < Tk; ++j) total += std::exp(double(s.data()[b * Tk + j]));
+    for (std::int64_t j = 0; j < Tk; ++j) {
+      const double expect = j < first ? 0.0 : std::exp(double(s.data()[b * Tk + j])) / total;
+      BOOST_TEST(y.data()[b * Tk + j] == expect, boost::test_tools::tolerance(1e-5));
+    }
+  }
+  mask.key_starts = Tensor::from_ids(Shape{B}, {0, 6, 0});
+  expect_error<loom::AssertionError>([&] { loom::attention_softmax(g.constant(s), 1.0f, mask); }, {"key start 6"});
 }
 
 BOOST_AUTO_TEST_CASE(layer_norm_and_gelu_by_hand) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "loom/errors.hpp"
 #include "loom/parameters.hpp"
@@ -129,4 +130,19 @@ BOOST_AUTO_TEST_CASE(stale_temporaries_of_dead_processes_are_removed) {
   BOOST_TEST(fs::exists(dir / "notes.tmp.txt"));
   BOOST_TEST(fs::exists(dir / "last.ckpt"));
   fs::remove_all(dir);
+}
+
+// take_rows copies whole rows in the order asked, repeats included, for float and int32.
+BOOST_AUTO_TEST_CASE(take_rows_copies_rows_in_the_order_asked) {
+  const Tensor f = Tensor::from(Shape{3, 2}, {0, 1, 10, 11, 20, 21});
+  const Tensor picked = loom::take_rows(f, Tensor::from_ids(Shape{4}, {2, 0, 2, 1}));
+  BOOST_TEST(picked.shape().str() == Shape({4, 2}).str());
+  const std::vector<float> want = {20, 21, 0, 1, 20, 21, 10, 11};
+  BOOST_TEST(std::vector<float>(picked.data(), picked.data() + 8) == want, boost::test_tools::per_element());
+  BOOST_TEST(!picked.shares_storage_with(f));
+  const Tensor ids = loom::take_rows(Tensor::from_ids(Shape{3}, {7, 8, 9}), Tensor::from_ids(Shape{2}, {1, 1}));
+  BOOST_TEST(ids.ids()[0] == 8);
+  BOOST_TEST(ids.ids()[1] == 8);
+  loom::testing::expect_error<loom::AssertionError>(
+      [&] { loom::take_rows(f, Tensor::from_ids(Shape{1}, {3})); }, {"row 3 outside [0, 3)"});
 }

@@ -6,6 +6,7 @@
 // Shapes are written [rows, cols] for the 2-D view of a tensor: rows = product of all
 // dimensions but the last.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "loom/graph.hpp"
@@ -70,20 +71,23 @@ Expr mean(const Expr& x);  // -> []
 
 // ---- losses --------------------------------------------------------------------------------
 struct NllStats {
-  double loss_sum = 0.0;    // sum of -log p(target) over counted rows
+  double loss_sum = 0.0;    // sum of the rows' losses (the returned mean x count)
+  double nll_sum = 0.0;     // sum of -log p(target); equals loss_sum without label smoothing
   std::int64_t count = 0;   // rows whose target is not ignore_index
 };
 // Fused log-softmax and negative log-likelihood: logits [rows, classes], targets int32 with
 // `rows` values -> mean over counted rows of -log softmax(logits)[target]. Rows whose target
 // is ignore_index count for nothing. `stats` (optional) receives the sum and count.
+// label_smoothing eps in [0, 1): the loss against (1 - eps) onehot + eps / classes, as
+// PyTorch's cross_entropy(label_smoothing=eps); `stats` still sums the plain -log p(target).
 Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ignore_index = -1,
-                     NllStats* stats = nullptr);
+                     NllStats* stats = nullptr, float label_smoothing = 0.0f);
 // The same loss on logits = x . W^T + b, without keeping logits and their gradient as two
 // buffers: x [rows, in], weight [classes, in], bias [classes] or undefined (no bias). The output layer of language
 // models, where `classes` is the vocabulary and the logits are the largest tensor of a step.
 Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
                             const Tensor& targets, std::int32_t ignore_index = -1,
-                            NllStats* stats = nullptr);
+                            NllStats* stats = nullptr, float label_smoothing = 0.0f);
 
 // ---- attention ----------------------------------------------------------------------------
 // Tensors of attention are batch-major: x [B, T, D]; per head [B, H, T, Dh].
@@ -99,11 +103,17 @@ Expr swap_axes(const Expr& x, int axis1, int axis2);
 Expr softmax(const Expr& x);
 // What attention_softmax masks, without a mask tensor.
 struct AttentionMask {
+  AttentionMask() = default;
+  AttentionMask(bool causal_keys, Tensor lengths = {}, Tensor starts = {})
+      : causal(causal_keys), key_lengths(std::move(lengths)), key_starts(std::move(starts)) {}
   // Query i (of Tq) may see key j (of Tk) only if j <= i + (Tk - Tq): the queries are the
   // last Tq positions of the keys' sequence (Tq = Tk in training; fewer with a key cache).
   bool causal = false;
   // int32 [B]: keys at j >= key_lengths[b] are padding and masked. Undefined: none.
   Tensor key_lengths;
+  // int32 [B]: keys at j < key_starts[b] are masked (left padding: prompts of different
+  // lengths right-aligned in one key cache). Undefined: none.
+  Tensor key_starts;
 };
 // scores [B, H, Tq, Tk] -> softmax over keys of scale * scores, masked entries exactly 0.
 // A query whose keys are all masked gets all-zero weights (and no gradient).

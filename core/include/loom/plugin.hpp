@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,7 +38,8 @@ namespace loom {
 // 3: the interfaces' vtables and typeinfo live in libloom_core; BuildContext::label_names.
 // 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
 // 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder; ComparesTexts.
-constexpr int kAbiVersion = 5;
+// 6: label smoothing in the NLL losses; AttentionMask::key_starts; ModelOutput::nll_sum.
+constexpr int kAbiVersion = 6;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -185,7 +187,11 @@ class LOOM_API HasReferenceScores {
 // ---- models --------------------------------------------------------------------------------
 struct ModelOutput {
   Expr loss;                  // mean loss over counted targets: what backward differentiates
-  double loss_sum = 0.0;      // sum of the per-target losses (nats)
+  double loss_sum = 0.0;      // sum of the per-target losses (nats): loss x count
+  // Sum of the per-target negative log-likelihoods, which perplexity measures; differs from
+  // loss_sum when the loss adds to the NLL (label smoothing). NaN: the same as loss_sum
+  // (Model::forward fills it in).
+  double nll_sum = std::numeric_limits<double>::quiet_NaN();
   std::int64_t count = 0;     // number of targets in loss_sum
   Tensor predictions;         // optional, model-specific
 };

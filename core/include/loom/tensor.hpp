@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "loom/export.hpp"
+
 namespace loom {
 
 enum class DType { kFloat32, kInt32 };
@@ -122,5 +124,9 @@ class Tensor {
 
 // A view of `base`'s storage starting `offset` elements after the start of `base`.
 Tensor make_view(const Tensor& base, std::size_t offset, const Shape& shape);
+
+// A copy of the rows (along axis 0) of a float or int32 tensor picked by int32 indices [N]
+// (repeats allowed): [R, ...] -> [N, ...]. Decoders reorder their cached state with it.
+LOOM_API Tensor take_rows(const Tensor& t, const Tensor& rows);
 
 }  // namespace loom

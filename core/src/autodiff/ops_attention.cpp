@@ -176,16 +176,20 @@ void softmax_row_backward(const float* y, const float* gy, float* gx, std::int64
   for (std::int64_t j = 0; j < limit; ++j) gx[j] += scale * y[j] * (gy[j] - dot);
 }
 
-// The number of keys row `r` of scores [B, H, Tq, Tk] may see.
+// The keys row `r` of scores [B, H, Tq, Tk] may see: first(r) .. operator()(r) - 1.
 struct KeyLimit {
   std::int64_t heads, tq, tk;
   bool causal;
   Tensor lengths;
+  Tensor starts;
   std::int64_t operator()(std::int64_t r) const {
     std::int64_t limit = tk;
     if (causal) limit = std::min(limit, r % tq + (tk - tq) + 1);
     if (lengths.defined()) limit = std::min<std::int64_t>(limit, lengths.ids()[r / (tq * heads)]);
-    return std::max<std::int64_t>(limit, 0);
+    return std::max<std::int64_t>(limit, first(r));
+  }
+  std::int64_t first(std::int64_t r) const {
+    return starts.defined() ? std::min<std::int64_t>(starts.ids()[r / (tq * heads)], tk) : 0;
   }
 };
 
@@ -196,7 +200,11 @@ Expr masked_softmax(const Expr& x, float scale, const KeyLimit& limit) {
     const float* xs = x.value().data();
     float* ys = y.data();
     parallel_chunks(rows, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
-      for (std::int64_t r = r0; r < r1; ++r) softmax_row(xs + r * n, ys + r * n, n, limit(r), scale);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t first = limit.first(r);
+        std::fill_n(ys + r * n, first, 0.0f);
+        softmax_row(xs + r * n + first, ys + r * n + first, n - first, limit(r) - first, scale);
+      }
     });
   }
   int xi = x.id();
@@ -204,8 +212,10 @@ Expr masked_softmax(const Expr& x, float scale, const KeyLimit& limit) {
     const float *ys = g.value(self).data(), *gy = g.grad(self).data();
     float* gx = g.grad(xi).data();
     parallel_chunks(rows, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
-      for (std::int64_t r = r0; r < r1; ++r)
-        softmax_row_backward(ys + r * n, gy + r * n, gx + r * n, limit(r), scale);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t first = limit.first(r);
+        softmax_row_backward(ys + r * n + first, gy + r * n + first, gx + r * n + first, limit(r) - first, scale);
+      }
     });
   });
 }
@@ -214,7 +224,7 @@ Expr masked_softmax(const Expr& x, float scale, const KeyLimit& limit) {
 
 Expr softmax(const Expr& x) {
   check(x.defined() && x.value().rank() >= 1, "softmax", "undefined input");
-  KeyLimit all{1, 1, x.value().cols(), false, Tensor()};
+  KeyLimit all{1, 1, x.value().cols(), false, Tensor(), Tensor()};
   return masked_softmax(x, 1.0f, all);
 }
 
@@ -231,7 +241,16 @@ Expr attention_softmax(const Expr& scores, float scale, const AttentionMask& mas
             "key length " + std::to_string(len) + " outside [0, " + std::to_string(s[3]) + "]");
     }
   }
-  KeyLimit limit{s[1], s[2], s[3], mask.causal, mask.key_lengths};
+  if (mask.key_starts.defined()) {
+    check(mask.key_starts.dtype() == DType::kInt32 && mask.key_starts.numel() == s[0], "attention_softmax",
+          "key starts " + mask.key_starts.shape().str() + " do not fit scores " + s.str());
+    for (std::int64_t b = 0; b < s[0]; ++b) {
+      const std::int32_t first = mask.key_starts.ids()[b];
+      check(first >= 0 && first <= s[3], "attention_softmax",
+            "key start " + std::to_string(first) + " outside [0, " + std::to_string(s[3]) + "]");
+    }
+  }
+  KeyLimit limit{s[1], s[2], s[3], mask.causal, mask.key_lengths, mask.key_starts};
   return masked_softmax(scores, scale, limit);
 }
 

@@ -29,6 +29,11 @@ constexpr std::int64_t kSoftmaxRowGrain = 16;
 // worked on in a per-thread scratch row. Partial column sums of the gradient go to
 // `bias_grad_partial` (one row of `classes` per block) so that the bias gradient needs no
 // second pass over the big buffer. Each row is walked while it sits in cache.
+//
+// With label smoothing eps the target distribution is (1 - eps) onehot + eps / classes (as
+// PyTorch's cross_entropy(label_smoothing=eps)): the row's loss is (1 - eps) (-log p_t) +
+// eps / classes * sum_c (-log p_c), and its gradient softmax - (1 - eps) onehot - eps / classes.
+// The plain negative log-likelihood is summed beside it (perplexity is measured on it).
 struct SoftmaxNll {
   const float* logits;
   const float* bias;         // may be null
@@ -39,9 +44,14 @@ struct SoftmaxNll {
   std::int32_t ignore_index;
   std::int64_t rows, classes;
   float inv_count;
+  float smoothing = 0.0f;
 
-  double run_block(std::int64_t begin, std::int64_t end) const {
-    double loss = 0.0;
+  struct Sums {
+    double nll = 0.0, smoothed = 0.0;
+  };
+
+  Sums run_block(std::int64_t begin, std::int64_t end) const {
+    Sums loss;
     float* partial = bias_grad_partial
                          ? bias_grad_partial + (begin / kSoftmaxRowGrain) * classes
                          : nullptr;
@@ -68,34 +78,48 @@ struct SoftmaxNll {
         mx = kernels::max_of(src, classes);
       }
       float target_logit = src[t];
+      double logit_sum = 0.0;
+      if (smoothing > 0.0f)
+        for (std::int64_t c = 0; c < classes; ++c) logit_sum += src[c];
       float total = kernels::exp_shifted_sum(src, row, classes, mx);  // row[c] = e^{src[c] - mx}
-      loss += static_cast<double>(mx) + std::log(static_cast<double>(total)) - target_logit;
+      const double lse = static_cast<double>(mx) + std::log(static_cast<double>(total));
+      const double nll = lse - target_logit;
+      loss.nll += nll;
+      loss.smoothed += smoothing > 0.0f ? (1.0 - smoothing) * nll +
+                                              smoothing * (lse - logit_sum / static_cast<double>(classes))
+                                        : nll;
       if (!want_grad) continue;
-      // gradient = softmax / count - onehot / count, summed into the bias partials as we go
-      float scale = inv_count / total;
+      // gradient = softmax / count - target distribution / count, summed into the bias
+      // partials as we go
+      const float scale = inv_count / total;
+      const float uniform = smoothing * inv_count / static_cast<float>(classes);
+      const float onehot = (1.0f - smoothing) * inv_count;
       if (partial) {
         for (std::int64_t c = 0; c < classes; ++c) {
-          row[c] *= scale;
+          row[c] = row[c] * scale - uniform;
           partial[c] += row[c];
         }
       } else {
-        for (std::int64_t c = 0; c < classes; ++c) row[c] *= scale;
+        for (std::int64_t c = 0; c < classes; ++c) row[c] = row[c] * scale - uniform;
       }
-      row[t] -= inv_count;
-      if (partial) partial[t] -= inv_count;
+      row[t] -= onehot;
+      if (partial) partial[t] -= onehot;
     }
     return loss;
   }
 
-  // Runs every block (in parallel), returns the summed loss in block order.
-  double run() const {
+  // Runs every block (in parallel), returns the summed losses in block order.
+  Sums run() const {
     std::int64_t blocks = (rows + kSoftmaxRowGrain - 1) / kSoftmaxRowGrain;
-    std::vector<double> losses(static_cast<std::size_t>(blocks), 0.0);
+    std::vector<Sums> losses(static_cast<std::size_t>(blocks));
     parallel_chunks(rows, kSoftmaxRowGrain, [&](std::int64_t b, std::int64_t e) {
       losses[static_cast<std::size_t>(b / kSoftmaxRowGrain)] = run_block(b, e);
     });
-    double total = 0.0;
-    for (double l : losses) total += l;
+    Sums total;
+    for (const Sums& l : losses) {
+      total.nll += l.nll;
+      total.smoothed += l.smoothed;
+    }
     return total;
   }
 };
@@ -131,10 +155,15 @@ Tensor scalar(double v) {
   return t;
 }
 
+void check_smoothing(float smoothing, const char* op) {
+  check(smoothing >= 0.0f && smoothing < 1.0f, op, "label smoothing " + std::to_string(smoothing) + " is outside [0, 1)");
+}
+
 }  // namespace
 
 Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ignore_index,
-                     NllStats* stats) {
+                     NllStats* stats, float label_smoothing) {
+  check_smoothing(label_smoothing, "log_softmax_nll");
   check(logits.defined() && logits.value().rank() >= 1, "log_softmax_nll", "undefined input");
   std::int64_t rows = logits.value().rows(), classes = logits.value().cols();
   check(targets.dtype() == DType::kInt32 && targets.numel() == rows, "log_softmax_nll",
@@ -144,11 +173,11 @@ Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ign
   bool rg = logits.requires_grad();
   Tensor grad_buffer = rg ? Tensor::empty(Shape{rows, classes}) : Tensor();
   SoftmaxNll k{logits.value().data(), nullptr, rg ? grad_buffer.data() : nullptr, rg, nullptr,
-               targets.ids(), ignore_index, rows, classes, inv_count};
-  double loss_sum = k.run();
-  if (stats) *stats = {loss_sum, count};
+               targets.ids(), ignore_index, rows, classes, inv_count, label_smoothing};
+  const SoftmaxNll::Sums sums = k.run();
+  if (stats) *stats = {sums.smoothed, sums.nll, count};
   int li = logits.id();
-  return logits.graph().add_node(scalar(count > 0 ? loss_sum / count : 0.0), rg,
+  return logits.graph().add_node(scalar(count > 0 ? sums.smoothed / count : 0.0), rg,
                                  [li, grad_buffer](Graph& g, int self) {
                                    float gy = g.grad(self).item();
                                    float* gl = g.grad(li).data();
@@ -161,7 +190,9 @@ Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ign
 }
 
 Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
-                            const Tensor& targets, std::int32_t ignore_index, NllStats* stats) {
+                            const Tensor& targets, std::int32_t ignore_index, NllStats* stats,
+                            float label_smoothing) {
+  check_smoothing(label_smoothing, "linear_log_softmax_nll");
   same_graph("linear_log_softmax_nll", x, weight);
   const bool has_bias = bias.defined();
   if (has_bias) same_graph("linear_log_softmax_nll", x, bias);
@@ -188,13 +219,13 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
   Tensor partials = rg && bias_grad ? Tensor::empty(Shape{blocks, classes}) : Tensor();
   SoftmaxNll k{buffer.data(), has_bias ? bias.value().data() : nullptr, buffer.data(), rg,
                partials.defined() ? partials.data() : nullptr, targets.ids(), ignore_index,
-               rows, classes, inv_count};
-  double loss_sum = k.run();
-  if (stats) *stats = {loss_sum, count};
+               rows, classes, inv_count, label_smoothing};
+  const SoftmaxNll::Sums sums = k.run();
+  if (stats) *stats = {sums.smoothed, sums.nll, count};
   if (!rg) buffer = Tensor();  // evaluation keeps nothing
   int xi = x.id(), wi = weight.id(), bi = has_bias ? bias.id() : -1;
   return x.graph().add_node(
-      scalar(count > 0 ? loss_sum / count : 0.0), rg,
+      scalar(count > 0 ? sums.smoothed / count : 0.0), rg,
       [=](Graph& g, int self) mutable {
         float gy = g.grad(self).item();
         float* gl = buffer.data();

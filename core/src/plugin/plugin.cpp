@@ -1,6 +1,7 @@
 #include "loom/plugin.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "loom/errors.hpp"
 #include "loom/ops.hpp"
@@ -95,6 +96,7 @@ ModelOutput Model::forward(Graph& g, const Batch& batch) {
   LOOM_ASSERT(parameters_.finalized(), "model parameters were not finalized");
   ModelOutput out = forward_impl(g, batch);
   LOOM_ASSERT(out.loss.defined(), "model returned no loss");
+  if (std::isnan(out.nll_sum)) out.nll_sum = out.loss_sum;
   return out;
 }
 

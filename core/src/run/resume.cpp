@@ -19,6 +19,7 @@ void TrainState::save(StateDict& run) const {
   run.set("best_epoch", best_epoch);
   run.set("since_best", since_best);
   run.set("loss_sum", loss_sum);
+  run.set("nll_sum", nll_sum);
   run.set("norm_sum", norm_sum);
   run.set("count", count);
   run.set("tokens", tokens);
@@ -42,6 +43,8 @@ TrainState TrainState::load(const StateDict& run) {
   st.best_epoch = static_cast<int>(run.integer("best_epoch"));
   st.since_best = static_cast<int>(run.integer("since_best"));
   st.loss_sum = run.number("loss_sum");
+  // Checkpoints from before label smoothing have no NLL sum; their loss was the NLL.
+  st.nll_sum = run.has("nll_sum") ? run.number("nll_sum") : st.loss_sum;
   st.norm_sum = run.number("norm_sum");
   st.count = run.integer("count");
   st.tokens = run.integer("tokens");

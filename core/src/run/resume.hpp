@@ -23,7 +23,7 @@ struct TrainState {
   std::optional<double> best;
   int best_epoch = 0, since_best = 0;
   bool stopped = false;     // stopped early: the stage is complete
-  double loss_sum = 0.0, norm_sum = 0.0, epoch_seconds = 0.0, train_seconds = 0.0;
+  double loss_sum = 0.0, nll_sum = 0.0, norm_sum = 0.0, epoch_seconds = 0.0, train_seconds = 0.0;
   std::int64_t count = 0, tokens = 0;
   double lr = 0.0;          // the epoch learning rate (see LrSchedule)
 

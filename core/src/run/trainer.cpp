@@ -39,8 +39,10 @@ class Progress {
   Progress(bool quiet, std::int64_t log_interval)
       : quiet_(quiet), tty_(::isatty(STDOUT_FILENO) == 1), interval_(log_interval) {}
 
-  void update(int epoch, std::int64_t batch, std::int64_t total, double lr, double loss, double tokens_per_s,
-              double eta_s, bool show_ppl) {
+  // `loss`: the mean training loss so far; `nll`: the mean NLL, which the perplexity shows (the
+  // two differ under label smoothing).
+  void update(int epoch, std::int64_t batch, std::int64_t total, double lr, double loss, double nll,
+              double tokens_per_s, double eta_s, bool show_ppl) {
     if (quiet_) return;
     bool last = batch == total;
     if (tty_) {
@@ -51,7 +53,7 @@ class Progress {
     last_print_ = Clock::now();
     std::string line = "epoch " + std::to_string(epoch) + " | batch " + std::to_string(batch) + "/" +
                        std::to_string(total) + " | lr " + format_number("%.4g", lr) + " | loss " +
-                       format_number("%.4f", loss) + (show_ppl ? " | ppl " + format_number("%.2f", std::exp(loss)) : "") +
+                       format_number("%.4f", loss) + (show_ppl ? " | ppl " + format_number("%.2f", std::exp(nll)) : "") +
                        " | " + format_number("%.0f", tokens_per_s) + " tok/s | eta " + duration_text(eta_s);
     if (tty_) std::printf("\r\033[K%s", line.c_str());
     else std::printf("%s\n", line.c_str());
@@ -244,7 +246,7 @@ void Trainer::run() {
       schedule_.start_epoch(epoch);
       if (stateful_) stateful_->reset_state();
       for (auto& [id, m] : metrics_) m->reset();
-      st_.loss_sum = st_.norm_sum = st_.epoch_seconds = 0.0;
+      st_.loss_sum = st_.nll_sum = st_.norm_sum = st_.epoch_seconds = 0.0;
       st_.count = st_.tokens = 0;
     }
     // Otherwise the carried state, the metrics and the sums come from the checkpoint.
@@ -271,12 +273,14 @@ void Trainer::run() {
       st_.norm_sum += norm;
       params.zero_grad();
       st_.loss_sum += out.loss_sum;
+      st_.nll_sum += out.nll_sum;
       st_.count += out.count;
       st_.tokens += b.target_tokens;
       for (auto& [id, m] : metrics_) m->update(b, out);
       st_.batch = i + 1;
       const double elapsed = seconds_since(t0);
       progress.update(epoch, i + 1, total, lr, st_.loss_sum / std::max<std::int64_t>(st_.count, 1),
+                      st_.nll_sum / std::max<std::int64_t>(st_.count, 1),
                       static_cast<double>(st_.tokens - tokens_before) / std::max(elapsed, 1e-9),
                       elapsed / static_cast<double>(i + 1 - first_batch) * static_cast<double>(total - i - 1),
                       perplexity_like);

@@ -334,4 +334,19 @@ void Tensor::copy_from(const Tensor& other) {
               static_cast<std::size_t>(numel()) * element_size(dtype_));
 }
 
+Tensor take_rows(const Tensor& t, const Tensor& rows) {
+  LOOM_ASSERT(t.rank() >= 1 && rows.dtype() == DType::kInt32, "take_rows needs a tensor of rank >= 1 and int32 rows");
+  const std::int64_t R = t.dim(0), width = R > 0 ? t.numel() / R : 0;
+  Tensor out = Tensor::empty(t.shape().with_dim(0, rows.numel()), t.dtype());
+  for (std::int64_t i = 0; i < rows.numel(); ++i) {
+    const std::int64_t r = rows.ids()[i];
+    LOOM_ASSERT(r >= 0 && r < R, "take_rows: row " + std::to_string(r) + " outside [0, " + std::to_string(R) + ")");
+    if (t.dtype() == DType::kInt32)
+      std::copy_n(t.ids() + r * width, width, out.ids() + i * width);
+    else
+      std::copy_n(t.data() + r * width, width, out.data() + i * width);
+  }
+  return out;
+}
+
 }  // namespace loom

@@ -1,5 +1,6 @@
 // metrics/perplexity: exp of the mean cross-entropy over every target token of a split,
-// exp(sum of losses / number of targets), not a mean of per-batch perplexities.
+// exp(sum of losses / number of targets), not a mean of per-batch perplexities. The losses are
+// the plain negative log-likelihoods (ModelOutput::nll_sum), not a label-smoothed training loss.
 #include <cmath>
 
 #include "loom/plugin.hpp"
@@ -13,7 +14,8 @@ class Perplexity : public loom::Metric {
     count_ = 0;
   }
   void update_impl(const loom::Batch&, const loom::ModelOutput& out) override {
-    loss_sum_ += out.loss_sum;
+    // The plain NLL, also under label smoothing (NaN: a model output not from Model::forward).
+    loss_sum_ += std::isnan(out.nll_sum) ? out.loss_sum : out.nll_sum;
     count_ += out.count;
   }
   double value_impl() const override {

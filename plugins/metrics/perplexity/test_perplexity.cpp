@@ -40,7 +40,7 @@ loom::ModelOutput output(double loss_sum, std::int64_t count) {
 
 std::vector<contracts::MetricUpdate> updates(const std::vector<std::pair<double, std::int64_t>>& sums) {
   std::vector<contracts::MetricUpdate> out;
-  for (const auto& [s, n] : sums) out.push_back({loom::Batch{}, output(s, n)});
+  for (const auto& [s, n] : sums) out.push_back({loom::Batch{}, output(s, n), {}, {}});
   return out;
 }
 
@@ -73,6 +73,16 @@ BOOST_AUTO_TEST_CASE(value_is_exp_of_total_loss_over_total_count) {
       BOOST_TEST(failures.empty(), contracts::join(failures));
     }
   }
+}
+
+// A label-smoothed loss is not the model's likelihood: perplexity measures nll_sum.
+BOOST_AUTO_TEST_CASE(measures_the_plain_nll_under_label_smoothing) {
+  Ppl p;
+  p.metric->reset();
+  loom::ModelOutput o = output(9.0, 5);  // the smoothed loss
+  o.nll_sum = 5 * std::log(7.0);          // uniform over 7 words
+  p.metric->update({}, o);
+  BOOST_TEST(p.metric->value() == 7.0, tt::tolerance(1e-10));
 }
 
 // Batches of unequal size: the split's perplexity weighs every token alike, so it is not

@@ -56,20 +56,6 @@ loom::Tensor length_mask(const loom::Tensor& lengths, std::int64_t T) {
   return m;
 }
 
-// Rows of a float or int32 tensor (along its first dimension) picked by int32 indices.
-loom::Tensor take_rows(const loom::Tensor& t, const loom::Tensor& rows) {
-  const std::int64_t width = t.numel() / t.dim(0);
-  loom::Tensor out = loom::Tensor::empty(t.shape().with_dim(0, rows.numel()), t.dtype());
-  for (std::int64_t i = 0; i < rows.numel(); ++i) {
-    const std::int64_t r = rows.ids()[i];
-    if (t.dtype() == loom::DType::kInt32)
-      std::copy_n(t.ids() + r * width, width, out.ids() + i * width);
-    else
-      std::copy_n(t.data() + r * width, width, out.data() + i * width);
-  }
-  return out;
-}
-
 class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
  public:
   RnnSeq2Seq(const Options& o, std::uint64_t seed)
@@ -134,12 +120,12 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
 
   void reorder(loom::DecoderState& state, const loom::Tensor& rows) override {
     auto& s = dynamic_cast<State&>(state);
-    for (auto& h : s.h) h = take_rows(h, rows);
-    for (auto& c : s.c) c = take_rows(c, rows);
-    if (s.feed.defined()) s.feed = take_rows(s.feed, rows);
-    if (s.attention.defined()) s.attention = take_rows(s.attention, rows);
-    s.enc = take_rows(s.enc, rows);
-    s.src_lengths = take_rows(s.src_lengths, rows);
+    for (auto& h : s.h) h = loom::take_rows(h, rows);
+    for (auto& c : s.c) c = loom::take_rows(c, rows);
+    if (s.feed.defined()) s.feed = loom::take_rows(s.feed, rows);
+    if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);
+    s.enc = loom::take_rows(s.enc, rows);
+    s.src_lengths = loom::take_rows(s.src_lengths, rows);
   }
   loom::Tensor last_attention(const loom::DecoderState& state) const override {
     return dynamic_cast<const State&>(state).attention;
