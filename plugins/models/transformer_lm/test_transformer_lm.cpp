@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE transformer_lm
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -42,8 +43,10 @@ struct Loaded {
 };
 
 struct Lm {
-  Lm(const loom::Registry& registry, const std::string& yaml, std::uint64_t seed = 1) : env(registry, seed) {
-    env.set_vocab("vocab", small_vocab());
+  Lm(const loom::Registry& registry, const std::string& yaml, std::uint64_t seed = 1,
+     const loom::Vocab& vocab = small_vocab())
+      : env(registry, seed) {
+    env.set_vocab("vocab", vocab);
     env.add("model", "transformer_lm", yaml);
     model = &env.get<loom::Model>("model");
   }
@@ -59,6 +62,63 @@ struct Lm {
 };
 
 const std::string kTiny = "d_model: 4, heads: 2, layers: 2, d_ff: 6, dropout: 0, layer_dropout: 0";
+
+// A decoder-only translator's vocabulary: <unk> 0, <eos> 1, <s> 2, <sep> 3, w4 .. w9.
+loom::Vocab translation_vocab() {
+  loom::Vocab v;
+  v.set_special(loom::Special::kUnk, "<unk>");
+  v.set_special(loom::Special::kEos, "<eos>");
+  v.set_special(loom::Special::kBos, "<s>");
+  v.set_special(loom::Special::kSep, "<sep>");
+  for (int i = 4; i < 10; ++i) v.add("w" + std::to_string(i));
+  return v;
+}
+
+// Three pairs in the decoder_only layout (loom/batch_layout.hpp), "<s> src <sep> tgt <eos>":
+// prompts of 4, 3 and 5 tokens, targets of 2, 4 and 1 tokens (eos included: 3, 5, 2).
+const std::vector<std::vector<std::int32_t>> kSources = {{4, 5}, {6}, {7, 8, 9}};
+const std::vector<std::vector<std::int32_t>> kTargets = {{9, 4}, {5, 5, 6, 7}, {8}};
+
+loom::Batch decoder_only_batch() {
+  const std::int64_t B = 3;
+  std::vector<std::vector<std::int32_t>> seqs;
+  std::int64_t T = 0;
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::vector<std::int32_t> s = {2};
+    s.insert(s.end(), kSources[b].begin(), kSources[b].end());
+    s.push_back(3);
+    s.insert(s.end(), kTargets[b].begin(), kTargets[b].end());
+    s.push_back(1);
+    T = std::max<std::int64_t>(T, static_cast<std::int64_t>(s.size()) - 1);
+    seqs.push_back(s);
+  }
+  loom::Batch batch;
+  loom::Tensor ids = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
+  loom::Tensor targets = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
+  loom::Tensor lengths = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+  loom::Tensor prompts = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto& s = seqs[b];
+    const auto prompt = static_cast<std::int64_t>(kSources[b].size()) + 2;
+    const auto len = static_cast<std::int64_t>(s.size()) - 1;
+    for (std::int64_t t = 0; t < T; ++t) {
+      ids.ids()[t * B + b] = t < len ? s[t] : 1;
+      targets.ids()[t * B + b] = t < len && t + 1 >= prompt ? s[t + 1] : loom::kIgnoreTarget;
+    }
+    lengths.ids()[b] = static_cast<std::int32_t>(len);
+    prompts.ids()[b] = static_cast<std::int32_t>(prompt);
+    batch.target_tokens += static_cast<std::int64_t>(kTargets[b].size()) + 1;
+  }
+  batch.tensors["ids"] = ids;
+  batch.tensors["targets"] = targets;
+  batch.tensors["lengths"] = lengths;
+  batch.tensors["prompt_lengths"] = prompts;
+  return batch;
+}
+
+loom::Tensor int_row(std::initializer_list<std::int32_t> v) {
+  return loom::Tensor::from_ids(loom::Shape{static_cast<std::int64_t>(v.size())}, v);
+}
 
 // Mean of -log p(target) over the rows of next_log_probs [T * B, V].
 double nll_of(const loom::Tensor& lp, const loom::Tensor& targets) {
@@ -221,6 +281,95 @@ BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([&] { Lm lm(registry, "{dropout: 1}"); }, {"must be in [0, 1)"});
   expect_error<loom::ConfigError>([&] { Lm lm(registry, "{head_merge: mix}"); }, {"'head_merge' must be one of"});
   expect_error<loom::ConfigError>([&] { Lm lm(registry, "{style: bert}"); }, {"'style' must be one of wlm, gpt"});
+}
+
+// The decoder-only translator: reading the prompts once and writing the targets a token at a
+// time from the cache gives the log-probabilities the training forward pass scores, for
+// prompts of different lengths in one batch and every kind of position.
+BOOST_AUTO_TEST_CASE(incremental_translation_matches_the_forward_pass) {
+  const std::vector<std::string> configs = {
+      "{style: wlm, dropout: 0.3, d_model: 8, heads: 2, layers: 2}",
+      "{style: gpt, block_size: 12, d_model: 8, heads: 2, layers: 2}",
+      "{style: gpt, block_size: 12, relative_bias: 3, d_model: 8, heads: 2, layers: 1}",
+      "{positions: none, norm: pre, d_model: 8, heads: 1, layers: 2}",
+  };
+  for (const auto& yaml : configs) {
+    BOOST_TEST_CONTEXT(yaml) {
+      Lm lm(registry, yaml, 5, translation_vocab());
+      auto& decoder = dynamic_cast<loom::IncrementalDecoder&>(*lm.model);
+      const loom::Batch batch = decoder_only_batch();
+      loom::Graph g(Mode::kEval);
+      const loom::ModelOutput out = lm.model->forward(g, batch);
+      BOOST_TEST(out.count == 3 + 5 + 2);
+      loom::Graph gi(Mode::kEval);
+      loom::Tensor logp;
+      auto state = decoder.start(gi, batch, logp);
+      BOOST_TEST(state->rows() == 3);
+      const std::int64_t V = decoder.vocab_size();
+      double total = 0.0;
+      for (std::size_t k = 0; k < 5; ++k) {
+        std::vector<std::int32_t> next;
+        for (std::int64_t b = 0; b < 3; ++b) {
+          std::vector<std::int32_t> tgt = kTargets[b];
+          tgt.push_back(1);
+          if (k < tgt.size()) total += logp.data()[b * V + tgt[k]];
+          next.push_back(k < tgt.size() ? tgt[k] : 1);
+        }
+        gi.clear();
+        loom::Tensor ids = loom::Tensor::empty(loom::Shape{3}, loom::DType::kInt32);
+        std::copy(next.begin(), next.end(), ids.ids());
+        logp = decoder.step(gi, *state, ids);
+      }
+      BOOST_TEST(-total == out.nll_sum, boost::test_tools::tolerance(1e-4));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(reorder_moves_translation_rows_with_their_cache) {
+  Lm lm(registry, "{style: gpt, block_size: 12, d_model: 8, heads: 2, layers: 2}", 5, translation_vocab());
+  auto& decoder = dynamic_cast<loom::IncrementalDecoder&>(*lm.model);
+  const std::int64_t V = decoder.vocab_size();
+  loom::Graph g(Mode::kEval);
+  loom::Tensor logp;
+  auto state = decoder.start(g, decoder_only_batch(), logp);
+  decoder.reorder(*state, int_row({2, 0, 2, 1}));
+  BOOST_TEST(state->rows() == 4);
+  g.clear();
+  loom::Tensor after = decoder.step(g, *state, int_row({5, 6, 7, 8})).clone();
+  // The same tokens on a fresh state, row by row.
+  const std::vector<std::int32_t> from = {2, 0, 2, 1}, token = {5, 6, 7, 8};
+  for (std::int64_t r = 0; r < 4; ++r) {
+    loom::Graph gf(Mode::kEval);
+    auto fresh = decoder.start(gf, decoder_only_batch(), logp);
+    decoder.reorder(*fresh, int_row({from[r]}));
+    gf.clear();
+    loom::Tensor direct = decoder.step(gf, *fresh, int_row({token[r]}));
+    for (std::int64_t v = 0; v < V; ++v)
+      BOOST_TEST(after.data()[r * V + v] == direct.data()[v], boost::test_tools::tolerance(1e-5f));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(translation_errors) {
+  Lm lm(registry, "{style: gpt, block_size: 6, d_model: 8, heads: 2, layers: 1}", 5, translation_vocab());
+  auto& decoder = dynamic_cast<loom::IncrementalDecoder&>(*lm.model);
+  loom::Graph g(Mode::kEval);
+  loom::Tensor logp;
+  // Language-model windows are not prompts.
+  expect_error<loom::ConfigError>([&] { decoder.start(g, lm_batch(), logp); }, {"layout: decoder_only", "prompt_lengths"});
+  // Learned positions end at block_size: the 5-token prompt has room for one more token.
+  auto state = decoder.start(g, decoder_only_batch(), logp);
+  g.clear();
+  decoder.step(g, *state, int_row({4, 4, 4}));
+  g.clear();
+  expect_error<loom::InputError>([&] { decoder.step(g, *state, int_row({4, 4, 4})); }, {"longer than block_size 6"});
+  // Without an end token there is no way to end a translation.
+  loom::Vocab no_eos;
+  no_eos.set_special(loom::Special::kUnk, "<unk>");
+  for (int i = 0; i < 6; ++i) no_eos.add("w" + std::to_string(i));
+  Lm plain(registry, "{" + kTiny + "}", 1, no_eos);
+  expect_error<loom::ConfigError>(
+      [&] { dynamic_cast<loom::IncrementalDecoder&>(*plain.model).start(g, decoder_only_batch(), logp); },
+      {"end-of-sequence"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

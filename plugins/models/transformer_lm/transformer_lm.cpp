@@ -20,10 +20,15 @@
 // and scoring cost one position per token. When a context limit (block_size) is reached, the
 // cache is rebuilt from the last block_size / 2 tokens (the stride of the sliding window).
 //
+// As an IncrementalDecoder it is a decoder-only translator over the parallel loader's
+// decoder_only layout ("bos src sep tgt eos", the loss on the target): it reads the prompt
+// "bos src sep" once and writes the target a token at a time from cached keys and values.
+//
 // `loom export` writes the parameters under the names of the PyTorch module mirrored
 // (TransformerModel's input_emb, encoder.layers.N.*, encoder.norm, decoder; minGPT's
 // transformer.wte/wpe, transformer.h.N.ln_1/attn.c_attn/attn.c_proj/ln_2/mlp.c_fc/mlp.c_proj,
 // transformer.ln_f, lm_head).
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -52,6 +57,7 @@ struct Options {
   nn::HeadMerge merge = nn::HeadMerge::kConcat;
   std::int64_t relative_distance = 0;
   bool tie_weights = false, output_bias = true, scale_embedding = true, kv_cache = true;
+  std::int32_t eos = loom::Vocab::kNone, unk = loom::Vocab::kNone;
 };
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -62,7 +68,8 @@ class TransformerLm : public loom::Model,
                       public loom::Stateful,
                       public loom::LanguageModel,
                       public loom::TorchExport,
-                      public loom::ShowsAttention {
+                      public loom::ShowsAttention,
+                      public loom::IncrementalDecoder {
  public:
   TransformerLm(const Options& o, std::uint64_t seed) : o_(o) {
     embedding_.emplace(parameters_, "embedding", o.vocab, o.d_model);
@@ -131,6 +138,65 @@ class TransformerLm : public loom::Model,
     }
     return out;
   }
+
+  // ---- IncrementalDecoder: translation from prompts "bos src sep" ---------------------------
+  // Prompts of different lengths are right-aligned in one key cache: row b's L_b tokens fill
+  // slots Lmax - L_b .. Lmax - 1, the slots before them are masked (key_starts), and each row's
+  // tokens keep their own positions 0, 1, ..., so every row sees exactly the sequence it was
+  // trained on. Every later step appends one slot to every row.
+  std::unique_ptr<loom::DecoderState> start(loom::Graph& g, const loom::Batch& batch, Tensor& log_probs) override {
+    if (o_.eos == loom::Vocab::kNone)
+      throw loom::ConfigError("transformer_lm: translating needs a vocabulary with an end-of-sequence token (eos), "
+                              "which ends every output; this one has none");
+    if (batch.tensors.count("prompt_lengths") == 0)
+      throw loom::ConfigError("transformer_lm translates the prompts of parallel data with layout: decoder_only; "
+                              "this batch has none (no prompt_lengths)");
+    const Tensor& ids = batch.get("ids");  // [T, B]
+    const Tensor& lengths = batch.get("prompt_lengths");
+    const std::int64_t B = ids.dim(1);
+    std::int64_t longest = 0;
+    for (std::int64_t b = 0; b < B; ++b) longest = std::max<std::int64_t>(longest, lengths.ids()[b]);
+    auto s = std::make_unique<DecodeState>();
+    s->starts = Tensor::empty(Shape{B}, loom::DType::kInt32);
+    s->next = Tensor::empty(Shape{B}, loom::DType::kInt32);
+    Tensor prompt = Tensor::empty(Shape{B, longest}, loom::DType::kInt32);
+    Tensor positions = Tensor::empty(Shape{B, longest}, loom::DType::kInt32);
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int32_t len = lengths.ids()[b];
+      const std::int64_t first = longest - len;
+      for (std::int64_t j = 0; j < longest; ++j) {
+        // Slots before the prompt hold its first token at position 0; no real query sees them.
+        const std::int64_t t = std::max<std::int64_t>(j - first, 0);
+        prompt.ids()[b * longest + j] = ids.ids()[t * B + b];
+        positions.ids()[b * longest + j] = static_cast<std::int32_t>(t);
+      }
+      s->starts.ids()[b] = static_cast<std::int32_t>(first);
+      s->next.ids()[b] = len;
+    }
+    s->caches.resize(layers_.size());
+    Expr h = body(g, prompt, 0, &s->caches, nullptr, positions, s->starts);
+    // The last slot of every row is its sep: its output predicts the first target token.
+    log_probs = output_log_probs(g, loom::slice(h, 1, longest - 1, longest), B);
+    return s;
+  }
+
+  Tensor step(loom::Graph& g, loom::DecoderState& state, const Tensor& ids) override {
+    auto& s = dynamic_cast<DecodeState&>(state);
+    const std::int64_t R = ids.numel();
+    Expr h = body(g, ids.view(Shape{R, 1}), 0, &s.caches, nullptr, s.next.clone().view(Shape{R, 1}), s.starts);
+    for (std::int64_t r = 0; r < R; ++r) ++s.next.ids()[r];
+    return output_log_probs(g, h, R);
+  }
+
+  void reorder(loom::DecoderState& state, const Tensor& rows) override {
+    auto& s = dynamic_cast<DecodeState&>(state);
+    for (auto& c : s.caches)
+      if (c.self.k.defined()) c.self.reorder(rows);
+    s.starts = loom::take_rows(s.starts, rows);
+    s.next = loom::take_rows(s.next, rows);
+  }
+  std::int32_t eos_id() const override { return o_.eos; }
+  std::int32_t unk_id() const override { return o_.unk; }
 
   // ---- ShowsAttention ----------------------------------------------------------------------
   std::vector<loom::AttentionMap> attention_maps(loom::Graph& g, const Tensor& ids) override {
@@ -201,7 +267,7 @@ class TransformerLm : public loom::Model,
     const std::int64_t T = ids.dim(0), B = ids.dim(1);
     if (o_.block_size > 0 && T > o_.block_size)
       throw loom::InputError("transformer_lm: a window of " + std::to_string(T) + " tokens is longer than block_size " +
-                             std::to_string(o_.block_size) + " (lower the data's bptt or raise block_size)");
+                             std::to_string(o_.block_size) + " (lower the data's bptt or max_length, or raise block_size)");
     Expr h = body(g, batch_major(ids), 0, nullptr);
     loom::NllStats stats;
     loom::ModelOutput out;
@@ -214,6 +280,23 @@ class TransformerLm : public loom::Model,
   }
 
  private:
+  struct DecodeState : loom::DecoderState {
+    std::vector<nn::LayerCache> caches;  // per layer, every row's slots
+    Tensor starts;                       // int32 [R]: the first slot of each row's prompt
+    Tensor next;                         // int32 [R]: the position of each row's next token
+    std::int64_t rows() const override { return starts.defined() ? starts.dim(0) : 0; }
+  };
+
+  // Hidden states [R, 1, D] -> log-probabilities of the next token [R, V].
+  Tensor output_log_probs(loom::Graph& g, const Expr& h, std::int64_t rows) const {
+    Tensor logits = loom::linear(loom::reshape(h, Shape{rows, o_.d_model}), g.param(*decoder_weight_),
+                                 decoder_bias_ ? g.param(*decoder_bias_) : Expr())
+                        .value()
+                        .clone();
+    loom::log_softmax_rows(logits);
+    return logits;
+  }
+
   // [T, B] -> [B, T]
   static Tensor batch_major(const Tensor& ids) {
     const std::int64_t T = ids.dim(0), B = ids.dim(1);
@@ -223,18 +306,33 @@ class TransformerLm : public loom::Model,
     return out;
   }
 
-  // ids [B, T] at positions offset .. offset + T - 1 -> hidden states [B, T, D].
+  // ids [B, T] at positions offset .. offset + T - 1 -> hidden states [B, T, D]. With
+  // `row_positions` (int32 [B, T]) each token has its own position instead; `key_starts` masks
+  // each row's keys before it (loom::AttentionMask).
   Expr body(loom::Graph& g, const Tensor& ids, std::int64_t offset, std::vector<nn::LayerCache>* caches,
-            std::vector<Expr>* weights = nullptr) {
+            std::vector<Expr>* weights = nullptr, const Tensor& row_positions = {}, const Tensor& key_starts = {}) {
     const std::int64_t T = ids.dim(1), D = o_.d_model;
     Expr x = (*embedding_)(g, ids);
     if (o_.scale_embedding) x = loom::scale(x, std::sqrt(static_cast<float>(D)));
-    if (o_.positions == Positions::kSinusoidal)
+    if (row_positions.defined() && o_.positions != Positions::kNone) {
+      const std::int64_t n = row_positions.numel();
+      const std::int64_t last = *std::max_element(row_positions.ids(), row_positions.ids() + n);
+      if (o_.positions == Positions::kLearned) {
+        check_context(last + 1, "a prompt and its translation");
+        x = loom::add(x, loom::embedding(g.param(*positions_), row_positions));
+      } else {
+        const Tensor table = nn::sinusoidal_positions(0, last + 1, D);
+        Tensor rows = Tensor::empty(Shape{ids.dim(0), T, D});
+        for (std::int64_t i = 0; i < n; ++i) std::copy_n(table.data() + row_positions.ids()[i] * D, D, rows.data() + i * D);
+        x = loom::add(x, g.constant(rows));
+      }
+    } else if (o_.positions == Positions::kSinusoidal) {
       x = loom::add_positions(x, g.constant(nn::sinusoidal_positions(offset, T, D)));
-    else if (o_.positions == Positions::kLearned)
+    } else if (o_.positions == Positions::kLearned) {
       x = loom::add_positions(x, loom::slice(g.param(*positions_), 0, offset, offset + T));
+    }
     x = loom::dropout(x, o_.dropout);
-    const loom::AttentionMask causal{true, {}};
+    const loom::AttentionMask causal{true, {}, key_starts};
     for (std::size_t l = 0; l < layers_.size(); ++l)
       x = layers_[l](g, x, causal, Expr(), {}, caches ? &(*caches)[l] : nullptr, weights);
     if (final_norm_) x = (*final_norm_)(g, x);
@@ -257,6 +355,14 @@ class TransformerLm : public loom::Model,
                         .clone();
     loom::log_softmax_rows(logits);
     return logits;
+  }
+
+  // Learned positions end at block_size.
+  void check_context(std::int64_t positions, const char* what) const {
+    if (o_.block_size > 0 && o_.positions == Positions::kLearned && positions > o_.block_size)
+      throw loom::InputError("transformer_lm: " + std::string(what) + " of " + std::to_string(positions) +
+                             " positions is longer than block_size " + std::to_string(o_.block_size) +
+                             " (raise block_size, or lower the data's max_length or the search's maximum length)");
   }
 
   // Tokens in the history (the same for every row).
@@ -338,7 +444,10 @@ const loom::PluginDescriptor& descriptor() {
         Options o;
         o.style = p.get_string("style");
         const bool gpt = o.style == "gpt";
-        o.vocab = static_cast<std::int64_t>(ctx.vocab("vocab").size());
+        const loom::Vocab& vocab = ctx.vocab("vocab");
+        o.vocab = static_cast<std::int64_t>(vocab.size());
+        o.eos = vocab.eos_id();
+        o.unk = vocab.unk_id();
         o.d_model = p.get_int("d_model");
         o.heads = p.get_int("heads");
         if (o.d_model % o.heads != 0)
