@@ -160,9 +160,11 @@ struct TinyRun {
   std::optional<loom::Workspace> ws;
   std::optional<loom::Resume> resume;
 
-  explicit TinyRun(const std::string& name) : dir(temp_dir(name)) {
+  // `train_options` replaces the train stage's "epochs: 3, " when given.
+  explicit TinyRun(const std::string& name, const std::string& train_options = "") : dir(temp_dir(name)) {
     registry.load_directory(LOOM_TEST_PLUGIN_DIR, true);
     std::string text = kPipeline;
+    if (!train_options.empty()) text.replace(text.find("epochs: 3, "), 11, train_options);
     text.replace(text.find("DIR"), 3, (fs::temp_directory_path() / "loom-runner-markov").string());
     root = loom::parse_yaml(text, "tiny.yaml");
     folder.emplace(dir, true);
@@ -206,6 +208,25 @@ BOOST_AUTO_TEST_CASE(trainer_learns_checkpoints_and_restores_the_best_epoch) {
   const loom::Json& train = *run.folder->summary().find("train");
   BOOST_TEST(train.find("best_epoch")->number() >= 1.0);
   BOOST_TEST(*run.folder->summary().find("higher_is_better")->find("ppl")->boolean() == false);
+  fs::remove_all(run.dir);
+}
+
+// validate_every 2 over 5 epochs validates after epochs 2, 4 and 5 (the last) only; the best
+// epoch is one of those, and every epoch saved last.ckpt.
+BOOST_AUTO_TEST_CASE(validate_every_skips_validation_between_and_always_validates_the_last_epoch) {
+  TinyRun run("validate_every", "epochs: 5, validate_every: 2, ");
+  run.run_stage(0);
+  run.run_stage(1);
+  std::vector<int> train_epochs, valid_epochs;
+  for (const auto& l : metric_lines(run.dir)) {
+    const int epoch = static_cast<int>(l.find("epoch")->number());
+    (*l.find("split")->string() == "train" ? train_epochs : valid_epochs).push_back(epoch);
+  }
+  BOOST_TEST(train_epochs == (std::vector<int>{1, 2, 3, 4, 5}), boost::test_tools::per_element());
+  BOOST_TEST(valid_epochs == (std::vector<int>{2, 4, 5}), boost::test_tools::per_element());
+  const int best = static_cast<int>(run.folder->summary().find("train")->find("best_epoch")->number());
+  BOOST_TEST((best == 2 || best == 4 || best == 5), "best epoch " << best);
+  BOOST_TEST(loom::Checkpoint::read(run.dir / "checkpoints" / "last.ckpt").section("run").integer("epoch") == 6);
   fs::remove_all(run.dir);
 }
 

@@ -92,6 +92,7 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
       valid_(p.get_string("validate_on")),
       select_(p.get_string("select")),
       epochs_(static_cast<int>(p.get_int("epochs"))),
+      validate_every_(static_cast<int>(p.get_int("validate_every"))),
       max_batches_(p.get_int("max_batches_per_epoch")),
       schedule_(LrScheduleOptions::from(p), optimizer_.learning_rate(),
                 static_cast<std::int64_t>(epochs_) * batches_per_epoch()),
@@ -320,6 +321,18 @@ void Trainer::run() {
     folder.say("epoch " + std::to_string(epoch) + " " + split_ + ": " + describe(tr) + " | " +
                format_number("%.0f", static_cast<double>(tr.tokens) / std::max(tr.seconds, 1e-9)) + " tok/s | " +
                format_number("%.1f", tr.seconds) + " s");
+    // With validate_every N, epochs between validations (never the last) only save last.ckpt:
+    // no selection, annealing or early-stop counting, whose patience counts validations.
+    if (!valid_.empty() && epoch % validate_every_ != 0 && epoch != epochs_) {
+      check_finite(tr, split_, epoch);
+      st_.epoch = epoch + 1;
+      st_.batch = 0;
+      st_.train_seconds = seconds_before + seconds_since(train_start);
+      save({last_path_});
+      folder.say("epoch " + std::to_string(epoch) + ": saved; next validation after epoch " +
+                 std::to_string(std::min(epochs_, (epoch / validate_every_ + 1) * validate_every_)));
+      continue;
+    }
     std::optional<EvalResult> vr;
     if (!valid_.empty()) {
       vr = evaluator.evaluate(model_, data_, valid_, metrics_);
@@ -355,7 +368,9 @@ void Trainer::run() {
     if (keep > 0) std::filesystem::remove(folder.checkpoints() / ("epoch-" + std::to_string(epoch - keep) + ".ckpt"));
     if (vr) folder.say("epoch " + std::to_string(epoch) + " " + valid_ + ": " + describe(*vr) + " | " + verdict);
     else folder.say("epoch " + std::to_string(epoch) + ": " + verdict);
-    if (st_.stopped) folder.say("early stop: no improvement for " + std::to_string(patience) + " epochs");
+    if (st_.stopped)
+      folder.say("early stop: no improvement for " + std::to_string(patience) +
+                 (validate_every_ > 1 && !valid_.empty() ? " validations" : " epochs"));
   }
   release_cached_storage();
   if (st_.best_epoch > 0) {

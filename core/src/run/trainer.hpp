@@ -64,6 +64,7 @@ class Trainer {
   std::string split_, valid_, select_;
   bool higher_better_ = false;
   int epochs_;
+  int validate_every_;
   std::int64_t max_batches_;
   LrSchedule schedule_;
   TrainState st_;

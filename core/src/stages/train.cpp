@@ -34,6 +34,8 @@ std::vector<ParamSpec> train_params() {
       {"epochs", ParamType::kInt, "1", "passes over the training split", {}, 1},
       {"split", ParamType::kString, "train", "split to train on"},
       {"validate_on", ParamType::kString, "valid", "split evaluated after every epoch (empty: none)"},
+      {"validate_every", ParamType::kInt, "1",
+       "validate (select, anneal, count patience) every N epochs and after the last; for metrics that decode, such as bleu", {}, 1},
       {"select", ParamType::kString, "", "metric id (or 'loss') that picks the best epoch; default: the first metric"}};
   for (auto& s : lr_schedule_params()) params.push_back(std::move(s));
   std::vector<ParamSpec> rest = {
