@@ -6,9 +6,11 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "loom/errors.hpp"
 #include "loom/json.hpp"
+#include "loom/strings.hpp"
 #include "loom/testing/boost_checks.hpp"
 
 using loom::Json;
@@ -77,4 +79,23 @@ BOOST_AUTO_TEST_CASE(what_is_not_json_is_an_input_error_with_a_position) {
                                                     {"f.json: malformed JSON at ", c.message});
     }
   }
+}
+
+// base64 (RFC 4648 section 10 test vectors), round trips of every byte value, and refusals.
+BOOST_AUTO_TEST_CASE(base64_matches_the_rfc_vectors_and_refuses_what_is_not_base64) {
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg=="},     {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, coded] : vectors) {
+    BOOST_TEST(loom::base64_encode(plain) == coded);
+    BOOST_TEST(loom::base64_decode(coded).value_or("<none>") == plain);
+  }
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  for (std::size_t n = 0; n <= all.size(); n += 37) {
+    const std::string part = all.substr(0, n) + all.substr(all.size() - n % 5);
+    BOOST_TEST(loom::base64_decode(loom::base64_encode(part)).value_or("<none>") == part);
+  }
+  for (const char* bad : {"Zg=", "Zg===", "Z===", "Zm9v!A==", "Zh==", "Zg==Zg==", "=Zg="})
+    BOOST_TEST(!loom::base64_decode(bad).has_value(), bad);
 }

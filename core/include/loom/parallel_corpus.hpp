@@ -71,6 +71,8 @@ class LOOM_API ParallelCorpusLoader : public DataLoader, public EpochAware, publ
   // HasSides: "src", "tgt".
   std::vector<std::string> sides() const override { return {"src", "tgt"}; }
   const VocabBuilder& side_vocab(const std::string& side) const override;
+  const Tokenizer& side_tokenizer(const std::string& side) const override { return tokenizer(side); }
+  std::vector<std::string_view> side_lines(const std::string& split, const std::string& side) const override;
   TokenCounts count_side_tokens(const std::string& split, const std::string& side) const override;
   void prepare_sides(const std::map<std::string, const Vocab*>& vocabs) override;
   std::string dropped(const std::string& split) const override;

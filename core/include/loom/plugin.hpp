@@ -8,7 +8,7 @@
 // VocabBuilder, DataLoader, Model, Optimizer, Metric) follow one pattern: a public non-virtual
 // method (checking its contract where it has one, as DataLoader::batch and Model::forward do)
 // calls a protected *_impl hook. The optional abilities (EpochAware, HasSides, HasLabels,
-// BatchesTexts, HasReferenceScores, Stateful, LanguageModel, IncrementalDecoder) are small interfaces of public pure virtuals,
+// BatchesTexts, HasReferenceScores, Stateful, LanguageModel, IncrementalDecoder, LearnsFromText) are small interfaces of public pure virtuals,
 // which a component derives from besides its class.
 #include <boost/dll/alias.hpp>
 
@@ -39,7 +39,8 @@ namespace loom {
 // 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
 // 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder; ComparesTexts.
 // 6: label smoothing in the NLL losses; AttentionMask::key_starts; ModelOutput::nll_sum.
-constexpr int kAbiVersion = 6;
+// 7: LearnsFromText; HasSides::side_tokenizer and side_lines.
+constexpr int kAbiVersion = 7;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -79,6 +80,25 @@ class LOOM_API Tokenizer : public Component {
  protected:
   virtual void tokenize_impl(std::string_view line, std::vector<std::string>& out) const = 0;
   virtual std::string detokenize_impl(const std::vector<std::string>& tokens) const = 0;
+};
+
+// Optional: a tokenizer learned from the training text before it can tokenize (subwords:
+// sentencepiece's BPE or unigram model). build_vocab hands it the raw lines of the split it
+// counts (every side that uses it), then keeps what it learned in the run folder
+// (`<id>.model`) and in every checkpoint (section "tokenizer.<id>"); a resumed run, and a run
+// opened for inference, give it back with load_learned before any text is read.
+class LOOM_API LearnsFromText {
+ public:
+  virtual ~LearnsFromText();
+  // Whether it can tokenize now (learned, or given a model file by its parameters).
+  virtual bool learned() const = 0;
+  // Learns from raw lines; returns one line for the log ("8,000 pieces (bpe) from ...").
+  // InputError when the text cannot give a model (too little of it, say).
+  virtual std::string learn(const std::vector<std::string_view>& lines) = 0;
+  // What was learned, as bytes (the file the run folder keeps), and back; load_learned
+  // throws InputError naming `origin` when the bytes are not such a model.
+  virtual std::string save_learned() const = 0;
+  virtual void load_learned(const std::string& bytes, const std::string& origin) = 0;
 };
 
 // ---- vocabulary builders -------------------------------------------------------------------
@@ -149,8 +169,11 @@ class LOOM_API HasSides {
  public:
   virtual ~HasSides();
   virtual std::vector<std::string> sides() const = 0;
-  // The vocabulary builder a side's vocabulary comes from.
+  // The vocabulary builder a side's vocabulary comes from, and its tokenizer.
   virtual const VocabBuilder& side_vocab(const std::string& side) const = 0;
+  virtual const Tokenizer& side_tokenizer(const std::string& side) const = 0;
+  // The raw text of one side of a split, a line per example (valid while the loader lives).
+  virtual std::vector<std::string_view> side_lines(const std::string& split, const std::string& side) const = 0;
   // Token counts of one side of a split.
   virtual TokenCounts count_side_tokens(const std::string& split, const std::string& side) const = 0;
   // Numericalises every split, side s with *vocabs.at(s); then batches can be read.

@@ -128,6 +128,11 @@ const ParallelCorpusLoader::Raw& ParallelCorpusLoader::raw(const std::string& sp
   return raw_.emplace(split, std::move(r)).first->second;
 }
 
+std::vector<std::string_view> ParallelCorpusLoader::side_lines(const std::string& split, const std::string& side) const {
+  const Raw& r = raw(split);
+  return side == "src" ? r.src : r.tgt;
+}
+
 TokenCounts ParallelCorpusLoader::count_side_tokens(const std::string& split, const std::string& side) const {
   const Raw& r = raw(split);
   return loom::count_tokens(side == "src" ? r.src : r.tgt, tokenizer(side));

@@ -263,6 +263,21 @@ std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::p
                        " (edited after training?): restore it, or delete it to use the checkpoint's copy");
     ws.set_vocab(c.id, Vocab::parse(text, ckpt.string() + " (vocabulary '" + c.id + "')"));
   }
+  // Learned tokenizers: the checkpoint's copy, else the run folder's file.
+  for (const auto& [id, learner] : ws.learned_tokenizers()) {
+    const std::string section = "tokenizer." + id;
+    if (checkpoint.has_section(section)) {
+      const StateDict& saved = checkpoint.section(section);
+      const auto bytes = base64_decode(saved.text("model"));
+      if (!bytes) throw InputError(saved.origin + ": 'model' is not base64");
+      learner->load_learned(*bytes, saved.origin);
+      continue;
+    }
+    const auto file = dir / Workspace::tokenizer_file_name(id);
+    if (std::filesystem::exists(file)) learner->load_learned(read_file(file), file.string());
+    else if (!learner->learned())
+      throw InputError(file.string() + ": the run folder has no model of tokenizer '" + id + "' (did its build_vocab stage run?)");
+  }
   if (std::filesystem::exists(dir / "labels.txt")) {
     std::istringstream lines(read_file(dir / "labels.txt"));
     std::vector<std::string> labels;

@@ -40,6 +40,7 @@ VocabBuilder::~VocabBuilder() = default;
 DataLoader::~DataLoader() = default;
 EpochAware::~EpochAware() = default;
 HasSides::~HasSides() = default;
+LearnsFromText::~LearnsFromText() = default;
 ComparesTexts::~ComparesTexts() = default;
 DecoderState::~DecoderState() = default;
 IncrementalDecoder::~IncrementalDecoder() = default;

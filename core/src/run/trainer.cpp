@@ -144,6 +144,8 @@ Checkpoint Trainer::make_checkpoint() const {
   if (stateful_) stateful_->save_state(ck.add_section("model_state"));
   for (const auto& [id, m] : metrics_) m->save_state(ck.add_section("metric." + id));
   for (const auto& [id, text] : ctx_.workspace.vocab_texts()) ck.add_section("vocab." + id).set("text", text);
+  for (const auto& [id, learner] : ctx_.workspace.learned_tokenizers())
+    if (learner->learned()) ck.add_section("tokenizer." + id).set("model", base64_encode(learner->save_learned()));
   return ck;
 }
 

@@ -139,6 +139,14 @@ std::string Workspace::vocab_file_name(const std::string& vocab_id) const {
   return vocabs == 1 ? "vocab.txt" : "vocab_" + vocab_id + ".txt";
 }
 
+std::vector<std::pair<std::string, LearnsFromText*>> Workspace::learned_tokenizers() {
+  std::vector<std::pair<std::string, LearnsFromText*>> out;
+  for (const auto& c : resolved_.components)
+    if (c.plugin && c.plugin->descriptor->kind == Kind::kTokenizer)
+      if (auto* learner = dynamic_cast<LearnsFromText*>(&get(c.id))) out.emplace_back(c.id, learner);
+  return out;
+}
+
 const Vocab& Workspace::vocab_of_data(const std::string& data_id) {
   for (const auto& s : resolved_.stages) {
     if (s.name != "build_vocab") continue;

@@ -53,6 +53,10 @@ class Workspace {
   const std::map<std::string, std::string>& vocab_texts() const { return vocab_texts_; }
   // "vocab.txt", or "vocab_<id>.txt" when the pipeline has several vocabularies.
   std::string vocab_file_name(const std::string& vocab_id) const;
+  // The tokenizers learned from text (LearnsFromText) by id, in the pipeline's order.
+  std::vector<std::pair<std::string, LearnsFromText*>> learned_tokenizers();
+  // "<id>.model": the run-folder file of a learned tokenizer.
+  static std::string tokenizer_file_name(const std::string& id) { return id + ".model"; }
   // The vocabulary a data component was numericalised with: that of its build_vocab stage.
   const Vocab& vocab_of_data(const std::string& data_id);
   // The id of a component built here (AssertionError for any other object).

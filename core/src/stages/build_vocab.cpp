@@ -1,11 +1,12 @@
-// build_vocab: counts a split's tokens, lets the vocabulary builder decide what enters, and
-// numericalises the data with the result (vocab.txt, and labels.txt for labelled data). A
-// resumed run takes the vocabulary from its checkpoint instead, so that ids mean what they
-// meant.
+// build_vocab: learns the tokenizers that learn from text (subwords), counts a split's
+// tokens, lets the vocabulary builder decide what enters, and numericalises the data with the
+// result (vocab.txt, and labels.txt for labelled data). A resumed run takes the tokenizers and
+// the vocabulary from its checkpoint instead, so that ids mean what they meant.
 #include <chrono>
 #include <functional>
 #include <map>
 
+#include "loom/errors.hpp"
 #include "loom/strings.hpp"
 #include "run/resolve.hpp"
 #include "run/resume.hpp"
@@ -49,6 +50,47 @@ void make_vocab(StageContext& ctx, const std::string& vocab_id, const std::funct
   ws.set_vocab(vocab_id, std::move(vocab));
 }
 
+// Tokenizers learned from text learn from the raw lines of `split`, every side that uses
+// them; a resumed run takes them from its checkpoint. Each is kept as <id>.model.
+void learn_tokenizers(StageContext& ctx, const DataLoader& data, const std::string& data_id, const std::string& split) {
+  Workspace& ws = ctx.workspace;
+  RunFolder& folder = ctx.folder;
+  const Checkpoint* resumed = ctx.resume ? &ctx.resume->checkpoint() : nullptr;
+  for (const auto& [id, learner] : ws.learned_tokenizers()) {
+    const std::string file = Workspace::tokenizer_file_name(id);
+    if (resumed && resumed->has_section("tokenizer." + id)) {
+      const StateDict& saved = resumed->section("tokenizer." + id);
+      const auto bytes = base64_decode(saved.text("model"));
+      if (!bytes) throw InputError(saved.origin + ": 'model' is not base64");
+      learner->load_learned(*bytes, saved.origin);
+      folder.write_file(folder.dir() / file, *bytes);
+      ws.say("tokenizer '" + id + "': from the checkpoint -> " + file);
+      continue;
+    }
+    if (!learner->learned()) {
+      const auto* sided = dynamic_cast<const HasSides*>(&data);
+      if (sided == nullptr)
+        throw ConfigError("tokenizer '" + id + "' (" + ws.plugin_of(id) + ") is learned from text, which data '" + data_id +
+                          "' (" + ws.plugin_of(data_id) + ") does not hand out: give the tokenizer a model file");
+      std::vector<std::string_view> lines;
+      std::vector<std::string> sides;
+      for (const auto& side : sided->sides()) {
+        if (&sided->side_tokenizer(side) != &ws.get(id)) continue;
+        const auto text = sided->side_lines(split, side);
+        lines.insert(lines.end(), text.begin(), text.end());
+        sides.push_back(side);
+      }
+      if (sides.empty()) continue;  // a tokenizer this data does not use
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::string what = learner->learn(lines);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ws.say("tokenizer '" + id + "': " + what + ", learned from split '" + split + "' (" + join(sides, " and ") + "), " +
+             format_number("%.1f", seconds) + " s -> " + file);
+    }
+    folder.write_file(folder.dir() / file, learner->save_learned());
+  }
+}
+
 void build_vocab(StageContext& ctx, const Params& p) {
   Workspace& ws = ctx.workspace;
   RunFolder& folder = ctx.folder;
@@ -56,6 +98,7 @@ void build_vocab(StageContext& ctx, const Params& p) {
   auto& data = dynamic_cast<DataLoader&>(ws.get(data_id));
   const std::string split = p.get_string("split");
   if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+  learn_tokenizers(ctx, data, data_id, split);
   if (auto* sided = dynamic_cast<HasSides*>(&data)) {
     // One vocabulary per builder, from the sides that use it (a joint one from both).
     std::map<std::string, std::vector<std::string>> sides_of;
