@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Translation end to end: pipelines/translate_piglatin_rnn_attention.yaml trains on the
-embedded Pig Latin generator (about a minute on 2 cores), then `loom translate`:
+"""Translation end to end: a Pig Latin pipeline (default translate_piglatin_rnn_attention)
+trains on the embedded generator, then `loom translate`:
 
-- greedy translations of the test split (words never seen in training) reach word accuracy
-  >= 0.85 (exact match per word; 0.93 to 0.97 seen, depending on the OpenBLAS kernels), in
-  input order (a shuffled input gives the same translations shuffled, at any batch size);
+- greedy translations of the test split (words never seen in training) reach the given word
+  accuracy (exact match per word), in input order (a shuffled input gives the same
+  translations shuffled, at any batch size);
 - beam 1 and the default beam give lines for every input; --nbest 3 gives "index<TAB>score<TAB>text"
   lines, three per sentence, scores descending;
-- --attention writes an HTML page with one heatmap per sentence;
+- --attention writes an HTML page with one heatmap per sentence (for an encoder-decoder);
 - a language-model run refuses to translate, binary input is refused naming the line;
 - the evaluate stage's word_accuracy (decoding greedily, as the stage's beam says) equals the
   accuracy of `loom translate --beam 1`'s output, and its bleu metric equals `loom bleu` on it.
 
-usage: cli_translate.py LOOM SOURCE_DIR
+usage: cli_translate.py LOOM SOURCE_DIR [PIPELINE MIN_ACCURACY [EPOCHS]]
+  PIPELINE: a file name in pipelines/; EPOCHS overrides the pipeline's (a mechanics check,
+  then MIN_ACCURACY should be 0). LOOM_TRANSLATE_EPOCHS (the sanitizer build) does the same.
 """
 import json
 import os
@@ -26,6 +28,10 @@ import loomtest  # noqa: E402
 from loomtest import check, finish  # noqa: E402
 
 LOOM, SRC = sys.argv[1], sys.argv[2]
+PIPELINE = sys.argv[3] if len(sys.argv) > 3 else "translate_piglatin_rnn_attention.yaml"
+MIN_ACCURACY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.85
+EPOCHS = sys.argv[5] if len(sys.argv) > 5 else os.environ.get("LOOM_TRANSLATE_EPOCHS")
+ENCODER_DECODER = "decoder_only" not in PIPELINE
 TMP = tempfile.mkdtemp(prefix="loom-translate-")
 
 
@@ -40,12 +46,12 @@ def word_accuracy(hyps, refs):
 
 
 try:
-    pipeline = os.path.join(SRC, "pipelines", "translate_piglatin_rnn_attention.yaml")
+    pipeline = os.path.join(SRC, "pipelines", PIPELINE)
     run = os.path.join(TMP, "run")
     data = os.path.join(TMP, "pig_latin")
-    # The sanitizer build sets LOOM_TRANSLATE_EPOCHS (a few epochs: the mechanics, not the
-    # quality, which the normal build holds).
-    epochs = os.environ.get("LOOM_TRANSLATE_EPOCHS")
+    # A few epochs (the sanitizer build, or a mechanics check) test the mechanics, not the
+    # quality, which the normal build holds.
+    epochs = EPOCHS
     loom("run", pipeline, "--out", run, "-q", "--set", f"components.data.dir={data}",
          *(["--set", f"stages.train.epochs={epochs}"] if epochs else []))
     pairs = [l.rstrip("\n").split("\t") for l in open(os.path.join(data, "test.tsv"), encoding="utf-8")]
@@ -56,10 +62,9 @@ try:
     check(len(greedy) == len(sources), f"{len(greedy)} translations of {len(sources)} sentences")
     acc = word_accuracy(greedy, refs)
     print(f"greedy word accuracy {acc:.3f}")
-    # 0.968 on Haswell kernels, 0.926 on Cooperlake (float rounding grows over 30 epochs).
     if not epochs:
-        check(acc >= 0.85, f"greedy word accuracy {acc:.3f} below 0.85")
-    check("loom translate: 200 sentences" in r.stderr, "summary line:\n" + r.stderr)
+        check(acc >= MIN_ACCURACY, f"greedy word accuracy {acc:.3f} below {MIN_ACCURACY}")
+    check(f"loom translate: {len(sources)} sentences" in r.stderr, "summary line:\n" + r.stderr)
     # The evaluate stage decoded the same way (greedy) for its word_accuracy and bleu metrics.
     test = json.load(open(os.path.join(run, "summary.json")))["evaluate"]["test"]
     check(abs(test["accuracy"] - acc) < 1e-12, f"evaluate's accuracy {test['accuracy']} vs loom translate's {acc}")
@@ -88,7 +93,10 @@ try:
     page = os.path.join(TMP, "att.html")
     r = loom("translate", "--run", run, src_file, "--attention", page)
     html = open(page, encoding="utf-8").read() if os.path.exists(page) else ""
-    check(html.count('class="heatmap"') == 10 and "<script" not in html, "one heatmap per sentence, no script")
+    if ENCODER_DECODER:
+        check(html.count('class="heatmap"') == 10 and "<script" not in html, "one heatmap per sentence, no script")
+    else:
+        check(html.count("the model has none") == 10 and "<script" not in html, "a decoder-only page says it has no source attention")
 
     # BLEU of the greedy output against the references.
     hyp = os.path.join(TMP, "hyp.txt")
@@ -99,15 +107,16 @@ try:
     check(r.returncode == 0 and abs(json.loads(r.stdout)["score"] - test["bleu"]) < 1e-9,
           f"loom bleu on the translations {r.stdout} vs the bleu metric {test['bleu']}")
 
-    # Errors: binary input; a run whose model does not translate.
+    # Errors: binary input; a run whose model does not translate (once: it trains a model).
     r = loom("translate", "--run", run, stdin="ok\nbad\0line\n", expect=2)
     check("stdin:2: binary data" in r.stderr, "binary input:\n" + r.stderr)
-    lm = os.path.join(TMP, "lm")
-    loom("run", os.path.join(SRC, "pipelines", "quickstart.yaml"), "--out", lm, "-q", "--set", f"components.data.dir={TMP}/markov",
-         "--set", "components.data.train_tokens=3000", "--set", "components.data.valid_tokens=500",
-         "--set", "components.data.test_tokens=500", "--set", "stages.train.epochs=1")
-    r = loom("translate", "--run", lm, stdin="a b\n", expect=2)
-    check("does not hold sentence pairs" in r.stderr or "no translation model" in r.stderr, "LM run refused:\n" + r.stderr)
+    if PIPELINE == "translate_piglatin_rnn_attention.yaml":
+        lm = os.path.join(TMP, "lm")
+        loom("run", os.path.join(SRC, "pipelines", "quickstart.yaml"), "--out", lm, "-q", "--set", f"components.data.dir={TMP}/markov",
+             "--set", "components.data.train_tokens=3000", "--set", "components.data.valid_tokens=500",
+             "--set", "components.data.test_tokens=500", "--set", "stages.train.epochs=1")
+        r = loom("translate", "--run", lm, stdin="a b\n", expect=2)
+        check("does not hold sentence pairs" in r.stderr or "no translation model" in r.stderr, "LM run refused:\n" + r.stderr)
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 
