@@ -4,6 +4,7 @@ joint BPE model learned by build_vocab from both sides of the training split).
 
 - build_vocab says what it learned and writes spm.model into the run folder; the vocabulary
   holds subword pieces (longer than characters);
+- the translate stage writes translations.txt, the same lines `loom translate` prints;
 - `loom translate` prints detokenized text (no U+2581 boundary marks), also after the run
   folder's spm.model is deleted (every checkpoint keeps the model), and the same text;
 - the evaluate stage's bleu scored detokenized text: it equals `loom bleu` on translate's
@@ -49,6 +50,7 @@ stages:
   - build_vocab: { split: train }
   - train: { epochs: 6, validate_on: valid, select: ppl }
   - evaluate: { split: test }
+  - translate: { split: test, beam: 1 }
 """
 
 try:
@@ -68,6 +70,9 @@ try:
     r = loom("translate", "--run", run, "--beam", "1", stdin=sources)
     out = r.stdout.splitlines()
     check(len(out) == len(pairs) and not any(SPACE in l for l in out), f"detokenized translations: {out[:5]}")
+    # The translate stage wrote the same lines for the test split.
+    written = open(os.path.join(run, "translations.txt"), encoding="utf-8").read()
+    check(written == r.stdout, "translations.txt of the translate stage equals loom translate --beam 1 on the test sources")
     hyp, ref = os.path.join(TMP, "hyp.txt"), os.path.join(TMP, "ref.txt")
     open(hyp, "w", encoding="utf-8").write(r.stdout)
     open(ref, "w", encoding="utf-8").write("\n".join(p[1] for p in pairs) + "\n")

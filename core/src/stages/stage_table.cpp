@@ -13,6 +13,7 @@ namespace loom {
   ROW(score)                  \
   ROW(predict)                \
   ROW(attention)              \
+  ROW(translate)              \
   /* the end of the table */
 
 #define LOOM_DECLARE_STAGE(name) Stage name##_stage();
