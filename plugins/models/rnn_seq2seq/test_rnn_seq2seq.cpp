@@ -14,6 +14,7 @@
 #include "loom/errors.hpp"
 #include "loom/registry.hpp"
 #include "loom/search.hpp"
+#include "loom/testing/contracts_decoding.hpp"
 #include "loom/testing/boost_checks.hpp"
 #include "loom/testing/contracts.hpp"
 #include "loom/testing/gradcheck.hpp"
@@ -147,52 +148,14 @@ BOOST_AUTO_TEST_CASE(incremental_decoding_matches_the_forward_pass) {
 
 BOOST_AUTO_TEST_CASE(reorder_moves_rows_with_their_state) {
   Model m("emsize: 5, nhid: 6, dropout: 0, init: 0.5, attention: general, input_feeding: true");
-  loom::Batch batch = pairs();
-  loom::Graph g(loom::Mode::kEval);
-  loom::Tensor logp;
-  auto state = m.decoder->start(g, batch, logp);
-  const std::int64_t V = m.decoder->vocab_size();
-  // Keep sentence 2 twice and sentence 0 once; the same next token for all.
-  m.decoder->reorder(*state, ints({3}, {2, 0, 2}));
-  BOOST_TEST(state->rows() == 3);
-  auto after = m.decoder->step(g, *state, ints({3}, {5, 5, 5}));
-  auto fresh = m.decoder->start(g, batch, logp);
-  auto direct = m.decoder->step(g, *fresh, ints({3}, {5, 5, 5}));
-  for (std::int64_t v = 0; v < V; ++v) {
-    BOOST_TEST(after.data()[0 * V + v] == direct.data()[2 * V + v]);
-    BOOST_TEST(after.data()[1 * V + v] == direct.data()[0 * V + v]);
-    BOOST_TEST(after.data()[2 * V + v] == direct.data()[2 * V + v]);
-  }
+  const auto f = loom::testing::contracts::decoder_reorder_moves_rows(*m.decoder, pairs());
+  BOOST_TEST(f.empty(), loom::testing::contracts::join(f));
 }
 
 BOOST_AUTO_TEST_CASE(greedy_search_takes_the_likeliest_token) {
   Model m("emsize: 5, nhid: 6, dropout: 0, init: 1.0, attention: dot");
-  loom::Batch batch = pairs();
-  loom::SearchOptions o;
-  o.max_len_a = 0;
-  o.max_len_b = 5;
-  auto out = loom::beam_search(*m.decoder, batch, o);
-  BOOST_REQUIRE(out.size() == 3u);
-  for (std::int64_t b = 0; b < 3; ++b) {
-    // Replay: at every step the chosen token is the argmax of that step's distribution.
-    const auto& h = out[static_cast<std::size_t>(b)][0];
-    loom::Graph g(loom::Mode::kEval);
-    loom::Tensor logp;
-    auto state = m.decoder->start(g, batch, logp);
-    m.decoder->reorder(*state, ints({1}, {static_cast<std::int32_t>(b)}));
-    loom::Tensor row = loom::Tensor::empty(loom::Shape{1, logp.dim(1)});
-    std::copy_n(logp.data() + b * logp.dim(1), logp.dim(1), row.data());
-    double total = 0;
-    for (std::size_t i = 0; i <= h.ids.size(); ++i) {
-      const std::int32_t chosen = i < h.ids.size() ? h.ids[i] : m.decoder->eos_id();
-      const float* p = row.data();
-      const auto best = std::max_element(p, p + row.dim(1)) - p;
-      if (i < 5) BOOST_TEST(best == chosen);
-      total += p[chosen];
-      if (i < h.ids.size()) row = m.decoder->step(g, *state, ints({1}, {chosen}));
-    }
-    BOOST_TEST(std::abs(total - h.log_prob) < 1e-5);
-  }
+  const auto f = loom::testing::contracts::greedy_search_takes_the_likeliest_token(*m.decoder, pairs());
+  BOOST_TEST(f.empty(), loom::testing::contracts::join(f));
 }
 
 BOOST_AUTO_TEST_CASE(parameter_errors) {

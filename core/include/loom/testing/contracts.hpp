@@ -19,7 +19,9 @@
 //
 // The checks live in three headers, all included here: contracts_base.hpp (Failures, test data
 // builders), contracts_text.hpp (tokenizers, vocabulary builders, data loaders) and
-// contracts_training.hpp (models, optimizers, metrics).
+// contracts_training.hpp (models, optimizers, metrics); contracts_decoding.hpp (incremental
+// decoders) besides.
 #include "loom/testing/contracts_base.hpp"
 #include "loom/testing/contracts_text.hpp"
 #include "loom/testing/contracts_training.hpp"
+#include "loom/testing/contracts_decoding.hpp"
