@@ -11,6 +11,7 @@ joint BPE model learned by build_vocab from both sides of the training split).
   output against the raw references;
 - a resumed run (stopped after 3 of 6 epochs) takes the tokenizer from its checkpoint and
   ends with the same results as a straight run;
+- a run of parallel data translates after its training files moved (the run folder suffices);
 - a language-model pipeline with a sentencepiece tokenizer that was never learned is refused
   with one line naming the tokenizer, exit code 2; a corrupt model file names the file.
 
@@ -98,6 +99,24 @@ try:
     a = json.load(open(os.path.join(run, "summary.json")))["evaluate"]["test"]
     c = json.load(open(os.path.join(part, "summary.json"))).get("evaluate", {}).get("test", {})
     check(a == c, f"resumed results {c} vs straight {a}")
+
+    # A run of parallel data opens for translation after its training files have moved: it
+    # needs only its run folder.
+    pdir = os.path.join(TMP, "pairs")
+    os.makedirs(pdir)
+    for split in ("train", "valid", "test"):
+        shutil.copy(os.path.join(TMP, "pig_latin", f"{split}.tsv"), os.path.join(pdir, f"{split}.tsv"))
+    parallel = os.path.join(TMP, "parallel.yaml")
+    text = open(pipeline).read()
+    start = text.index("  data:")
+    end = text.index("  model:")
+    open(parallel, "w").write(text[:start] + f"  data: {{ plugin: parallel, train: {pdir}/train.tsv, valid: {pdir}/valid.tsv, "
+                              f"test: {pdir}/test.tsv }}\n" + text[end:])
+    prun = os.path.join(TMP, "prun")
+    loom("run", parallel, "--out", prun, "-q", "--set", "stages.train.epochs=1")
+    os.rename(pdir, pdir + ".moved")
+    r = loom("translate", "--run", prun, "--beam", "1", stdin=sources)
+    check(len(r.stdout.splitlines()) == len(pairs), "a parallel run translates after its training files moved:\n" + r.stderr)
 
     # Errors: a tokenizer that is never learned (lm_stream does not hand out its lines); a
     # corrupt model file.

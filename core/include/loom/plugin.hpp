@@ -39,7 +39,7 @@ namespace loom {
 // 4: TorchExport, ShowsAttention; ElementwiseOptimizer's Slice carries the parameter's weight decay.
 // 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder; ComparesTexts.
 // 6: label smoothing in the NLL losses; AttentionMask::key_starts; ModelOutput::nll_sum.
-// 7: LearnsFromText; HasSides::side_tokenizer and side_lines.
+// 7: LearnsFromText; HasSides::side_tokenizer and side_lines; BuildContext::paths_checked.
 constexpr int kAbiVersion = 7;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
@@ -411,14 +411,19 @@ class LOOM_API BuildContext {
   // can be rebuilt without reading the training data. ConfigError naming the parameter when
   // the loader has no labels.
   virtual std::vector<std::string> label_names(const std::string& param) const;
+  // Whether the input files a component names must exist now: false for a trained run opened
+  // for inference, whose training files may have moved (a factory then leaves them unchecked).
+  bool paths_checked() const { return paths_checked_; }
 
  protected:
   BuildContext(Params params, std::uint64_t seed) : params_(std::move(params)), seed_(seed) {}
   virtual Component& component_for(const std::string& param) const = 0;
+  void set_paths_checked(bool checked) { paths_checked_ = checked; }
 
  private:
   Params params_;
   std::uint64_t seed_;
+  bool paths_checked_ = true;
 };
 
 // ---- what classifier models share ----------------------------------------------------------

@@ -14,7 +14,9 @@ namespace loom {
 class Workspace::Context : public BuildContext {
  public:
   Context(Workspace& ws, Params params, std::uint64_t seed, const std::vector<ParamSpec>& specs)
-      : BuildContext(std::move(params), seed), ws_(ws), specs_(specs) {}
+      : BuildContext(std::move(params), seed), ws_(ws), specs_(specs) {
+    set_paths_checked(ws.paths_ == PathCheck::kMustExist);
+  }
 
   const Vocab& vocab(const std::string& param) const override {
     return ws_.vocab_of(ws_.resolve(kind_of(param), params(), param), params(), param);
@@ -44,7 +46,7 @@ class Workspace::Context : public BuildContext {
 
 Workspace::Workspace(const Registry& registry, const ConfigNode& root, std::uint64_t seed, PathCheck paths,
                      std::function<void(const std::string&)> say)
-    : registry_(registry), seed_(seed), say_(std::move(say)) {
+    : registry_(registry), seed_(seed), paths_(paths), say_(std::move(say)) {
   std::vector<std::string> errors;
   resolved_ = resolve_pipeline(root, registry_, errors, paths);
   if (!errors.empty()) throw ConfigError(join(errors, "\n"));

@@ -91,6 +91,7 @@ class Workspace {
 
   const Registry& registry_;
   std::uint64_t seed_;
+  PathCheck paths_;
   std::function<void(const std::string&)> say_;
   Resolved resolved_;
   std::map<std::string, Slot> slots_;
