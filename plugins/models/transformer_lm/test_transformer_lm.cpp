@@ -349,6 +349,48 @@ BOOST_AUTO_TEST_CASE(reorder_moves_translation_rows_with_their_cache) {
   }
 }
 
+// The source attention a translation page draws: after start, row b is where sentence b's
+// sep (which predicts the first target token) looked over "src sep" in the last layer,
+// averaged over heads, as the full forward pass of that prompt alone has it; 0 past a
+// shorter source.
+BOOST_AUTO_TEST_CASE(source_attention_matches_the_forward_pass_of_each_prompt) {
+  Lm lm(registry, "{style: gpt, block_size: 12, d_model: 8, heads: 2, layers: 2}", 5, translation_vocab());
+  auto& decoder = dynamic_cast<loom::IncrementalDecoder&>(*lm.model);
+  auto& shows = dynamic_cast<loom::ShowsAttention&>(*lm.model);
+  loom::Graph g(Mode::kEval);
+  loom::Tensor logp;
+  auto state = decoder.start(g, decoder_only_batch(), logp);
+  const loom::Tensor att = decoder.last_attention(*state).clone();
+  BOOST_REQUIRE(att.rank() == 2);
+  BOOST_TEST(att.dim(0) == 3);
+  BOOST_TEST(att.dim(1) == 4);  // the longest source (3 tokens) and its sep
+  for (std::int64_t b = 0; b < 3; ++b) {
+    const auto& src = kSources[static_cast<std::size_t>(b)];
+    std::vector<std::int32_t> prompt = {2};
+    prompt.insert(prompt.end(), src.begin(), src.end());
+    prompt.push_back(3);
+    const auto P = static_cast<std::int64_t>(prompt.size());
+    loom::Tensor ids = loom::Tensor::empty(loom::Shape{P, 1}, loom::DType::kInt32);
+    std::copy(prompt.begin(), prompt.end(), ids.ids());
+    loom::Graph ga(Mode::kEval);
+    const loom::Tensor w = shows.attention_maps(ga, ids).back().weights;  // [H, P, P]
+    const std::int64_t H = w.dim(0);
+    for (std::int64_t j = 0; j < att.dim(1); ++j) {
+      double expected = 0.0;
+      if (j < P - 1)
+        for (std::int64_t h = 0; h < H; ++h) expected += w.data()[(h * P + P - 1) * P + 1 + j] / static_cast<double>(H);
+      BOOST_TEST(att.data()[b * att.dim(1) + j] == expected, boost::test_tools::tolerance(1e-5));
+    }
+  }
+  // A step keeps one row per live row, over the same source slots.
+  g.clear();
+  decoder.step(g, *state, int_row({5, 6, 7}));
+  const loom::Tensor after = decoder.last_attention(*state);
+  BOOST_TEST(after.dim(0) == 3);
+  BOOST_TEST(after.dim(1) == 4);
+  BOOST_TEST(after.data()[1 * 4 + 2] == 0.0f);  // sentence 1 has one source token and its sep
+}
+
 BOOST_AUTO_TEST_CASE(translation_errors) {
   Lm lm(registry, "{style: gpt, block_size: 6, d_model: 8, heads: 2, layers: 1}", 5, translation_vocab());
   auto& decoder = dynamic_cast<loom::IncrementalDecoder&>(*lm.model);

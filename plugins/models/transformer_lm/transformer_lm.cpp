@@ -173,19 +173,28 @@ class TransformerLm : public loom::Model,
       s->starts.ids()[b] = static_cast<std::int32_t>(first);
       s->next.ids()[b] = len;
     }
+    s->prompt_end = longest;
     s->caches.resize(layers_.size());
-    Expr h = body(g, prompt, 0, &s->caches, nullptr, positions, s->starts);
+    std::vector<Expr> weights;
+    Expr h = body(g, prompt, 0, &s->caches, &weights, positions, s->starts);
     // The last slot of every row is its sep: its output predicts the first target token.
     log_probs = output_log_probs(g, loom::slice(h, 1, longest - 1, longest), B);
+    keep_source_attention(weights.back().value(), longest - 1, *s);
     return s;
   }
 
   Tensor step(loom::Graph& g, loom::DecoderState& state, const Tensor& ids) override {
     auto& s = dynamic_cast<DecodeState&>(state);
     const std::int64_t R = ids.numel();
-    Expr h = body(g, ids.view(Shape{R, 1}), 0, &s.caches, nullptr, s.next.clone().view(Shape{R, 1}), s.starts);
+    std::vector<Expr> weights;
+    Expr h = body(g, ids.view(Shape{R, 1}), 0, &s.caches, &weights, s.next.clone().view(Shape{R, 1}), s.starts);
     for (std::int64_t r = 0; r < R; ++r) ++s.next.ids()[r];
+    keep_source_attention(weights.back().value(), 0, s);
     return output_log_probs(g, h, R);
+  }
+
+  Tensor last_attention(const loom::DecoderState& state) const override {
+    return dynamic_cast<const DecodeState&>(state).attention;
   }
 
   void reorder(loom::DecoderState& state, const Tensor& rows) override {
@@ -194,6 +203,7 @@ class TransformerLm : public loom::Model,
       if (c.self.k.defined()) c.self.reorder(rows);
     s.starts = loom::take_rows(s.starts, rows);
     s.next = loom::take_rows(s.next, rows);
+    if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);
   }
   std::int32_t eos_id() const override { return o_.eos; }
   std::int32_t unk_id() const override { return o_.unk; }
@@ -284,8 +294,29 @@ class TransformerLm : public loom::Model,
     std::vector<nn::LayerCache> caches;  // per layer, every row's slots
     Tensor starts;                       // int32 [R]: the first slot of each row's prompt
     Tensor next;                         // int32 [R]: the position of each row's next token
+    std::int64_t prompt_end = 0;         // the slot after every prompt (they are right-aligned)
+    Tensor attention;                    // the last step's source attention [R, S]
     std::int64_t rows() const override { return starts.defined() ? starts.dim(0) : 0; }
   };
+
+  // Where query `q` of the last layer's weights w [R, H, Tq, slots] looked in its source,
+  // averaged over heads: the slots of "src sep" (the sep in the place of an encoder's eos),
+  // left-aligned per row, 0 past a shorter source; into s.attention [R, S].
+  static void keep_source_attention(const Tensor& w, std::int64_t q, DecodeState& s) {
+    const std::int64_t R = w.dim(0), H = w.dim(1), Tq = w.dim(2), slots = w.dim(3);
+    std::int64_t first = s.prompt_end;
+    for (std::int64_t r = 0; r < R; ++r) first = std::min<std::int64_t>(first, s.starts.ids()[r]);
+    const std::int64_t S = std::max<std::int64_t>(s.prompt_end - 1 - first, 0);
+    s.attention = Tensor::zeros(Shape{R, S});
+    for (std::int64_t r = 0; r < R; ++r) {
+      const std::int64_t from = s.starts.ids()[r] + 1;
+      for (std::int64_t k = 0; k < H; ++k) {
+        const float* row = w.data() + ((r * H + k) * Tq + q) * slots;
+        for (std::int64_t j = 0; from + j < s.prompt_end; ++j)
+          s.attention.data()[r * S + j] += row[from + j] / static_cast<float>(H);
+      }
+    }
+  }
 
   // Hidden states [R, 1, D] -> log-probabilities of the next token [R, V].
   Tensor output_log_probs(loom::Graph& g, const Expr& h, std::int64_t rows) const {
