@@ -45,6 +45,23 @@ BOOST_AUTO_TEST_CASE(pool_reuses_freed_blocks) {
   BOOST_TEST(again.data() == first);
 }
 
+BOOST_AUTO_TEST_CASE(pool_stays_bounded_when_sizes_vary) {
+  // Steps whose tensors change size every time (bucketed sentence lengths) must not make the
+  // pool keep every size ever freed: it holds at most the peak of live storage (at least
+  // 64 MiB). 200 steps of 1 MiB .. 51 MiB tensors, two live at once: without the bound the
+  // pool would keep gigabytes.
+  loom::release_cached_storage();
+  for (int step = 0; step < 200; ++step) {
+    const std::int64_t n = (std::int64_t{1} << 18) * (1 + (step * 37) % 51);  // 1 .. 51 MiB
+    Tensor a = Tensor::empty(Shape{n});
+    Tensor b = Tensor::empty(Shape{n / 2 + 7});
+    a.data()[0] = b.data()[0] = 1.0f;
+  }
+  const std::size_t peak = (std::size_t{51} << 20) + (std::size_t{26} << 20);  // both tensors of the largest step
+  BOOST_TEST(loom::cached_storage_bytes() <= std::max<std::size_t>(peak + (std::size_t{4} << 20), std::size_t{64} << 20));
+  BOOST_TEST(loom::cached_storage_bytes() > 0u);
+}
+
 BOOST_AUTO_TEST_CASE(parameters_live_in_one_arena_and_round_trip) {
   loom::Parameters p;
   auto* a = p.add("layer.weight", Shape{3, 5}, loom::Init::uniform(0.5f));

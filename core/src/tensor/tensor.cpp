@@ -8,9 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <list>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "loom/errors.hpp"
 
@@ -78,32 +81,58 @@ constexpr std::size_t kHugeAlignment = std::size_t{2} << 20;
 // Freed blocks keyed by size. A request takes the smallest cached block that is at least as
 // large and not more than a quarter larger, so shapes that repeat every step (all of them in
 // training) reuse the same memory without wasting much on near misses.
+// The cache is bounded: it holds at most as many bytes as were ever in use at once (the peak
+// of live storage, at least kMinCacheBytes), and past that frees the blocks cached longest
+// ago. A training step whose shapes repeat is served from the cache entirely; one whose
+// shapes vary from batch to batch (bucketed sentence lengths) cannot make it grow without
+// end, as it would if every size ever freed were kept.
 class StoragePool {
  public:
   // Returns a block of at least `bytes`; `capacity` receives its real size, which is what
   // give() must be told when the block comes back.
   void* take(std::size_t bytes, std::size_t& capacity) {
+    std::size_t wanted = round_up(bytes);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      std::size_t wanted = round_up(bytes);
-      auto it = free_.lower_bound(wanted);
-      if (it != free_.end() && it->first <= wanted + wanted / 4) {
-        void* p = it->second.ptr;
+      auto it = by_size_.lower_bound(wanted);
+      if (it != by_size_.end() && it->first <= wanted + wanted / 4) {
+        auto block = it->second;
+        void* p = block->ptr;
         capacity = it->first;
-        cached_ -= it->first;
-        free_.erase(it);
+        cached_ -= capacity;
+        by_size_.erase(it);
+        by_age_.erase(block);
+        note_live(capacity);
         return p;
       }
     }
-    capacity = round_up(bytes);
-    return allocate(bytes);
+    capacity = wanted;
+    void* p = allocate(bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    note_live(capacity);
+    return p;
   }
 
   // `capacity` is the size the block was allocated with.
   void give(void* p, std::size_t capacity) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_.emplace(capacity, Block{p});
-    cached_ += capacity;
+    std::vector<void*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_ -= capacity;
+      by_age_.push_back(Block{p, capacity, {}});
+      auto block = std::prev(by_age_.end());
+      block->in_size = by_size_.emplace(capacity, block);
+      cached_ += capacity;
+      const std::size_t limit = std::max(peak_live_, kMinCacheBytes);
+      while (cached_ > limit && !by_age_.empty()) {
+        Block& oldest = by_age_.front();
+        evicted.push_back(oldest.ptr);
+        cached_ -= oldest.size;
+        by_size_.erase(oldest.in_size);
+        by_age_.pop_front();
+      }
+    }
+    for (void* e : evicted) std::free(e);
   }
 
   std::size_t cached() {
@@ -113,15 +142,27 @@ class StoragePool {
 
   void release() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [size, block] : free_) std::free(block.ptr);
-    free_.clear();
+    for (auto& block : by_age_) std::free(block.ptr);
+    by_age_.clear();
+    by_size_.clear();
     cached_ = 0;
   }
 
  private:
+  static constexpr std::size_t kMinCacheBytes = std::size_t{64} << 20;
+
+  struct Block;
+  using Age = std::list<Block>;
   struct Block {
     void* ptr;
+    std::size_t size;
+    std::multimap<std::size_t, Age::iterator>::iterator in_size;
   };
+
+  void note_live(std::size_t capacity) {
+    live_ += capacity;
+    peak_live_ = std::max(peak_live_, live_);
+  }
 
   static std::size_t round_up(std::size_t bytes) {
     std::size_t a = bytes >= kHugeAlignment ? kHugeAlignment : kAlignment;
@@ -140,8 +181,9 @@ class StoragePool {
   }
 
   std::mutex mutex_;
-  std::multimap<std::size_t, Block> free_;
-  std::size_t cached_ = 0;
+  Age by_age_;                                           // cached blocks, oldest first
+  std::multimap<std::size_t, Age::iterator> by_size_;    // the same blocks by size
+  std::size_t cached_ = 0, live_ = 0, peak_live_ = 0;    // bytes
 };
 
 StoragePool& pool() {
