@@ -1,6 +1,8 @@
 // Translating new text with a trained translation model: `loom translate`.
 #include <chrono>
+#include <algorithm>
 #include <istream>
+#include <numeric>
 #include <ostream>
 
 #include "infer/inference.hpp"
@@ -47,11 +49,26 @@ TranslateTotals translate_lines(Workspace& ws, Model& model, const std::string& 
   data->use_vocabs(src, tgt);
   const Tokenizer& detok = data->tokenizer("tgt");
   TranslateTotals total;
+  // Sentences are read in windows of kWindowBatches batches and searched in batches of similar
+  // source length (less padding, and beams of a batch finish together), then written in input
+  // order. The results do not depend on how sentences are batched (tests/cli_translate.py).
+  constexpr std::int64_t kWindowBatches = 16;
+  const Tokenizer& src_tokenizer = data->tokenizer("src");
   std::vector<std::string> texts;
   auto flush = [&] {
     if (texts.empty()) return;
-    Batch batch = data->batch_of_texts(texts, src);
-    auto results = beam_search(*decoder, batch, options.search);
+    std::vector<std::size_t> lengths(texts.size()), order(texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i) lengths[i] = src_tokenizer.tokenize(texts[i]).size();
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lengths[a] < lengths[b]; });
+    std::vector<std::vector<Hypothesis>> results(texts.size());
+    const auto bs = static_cast<std::size_t>(options.batch_size);
+    for (std::size_t first = 0; first < order.size(); first += bs) {
+      std::vector<std::string> batch_texts;
+      for (std::size_t k = first; k < std::min(order.size(), first + bs); ++k) batch_texts.push_back(texts[order[k]]);
+      auto found = beam_search(*decoder, data->batch_of_texts(batch_texts, src), options.search);
+      for (std::size_t k = 0; k < found.size(); ++k) results[order[first + k]] = std::move(found[k]);
+    }
     for (std::size_t i = 0; i < results.size(); ++i) {
       const auto& list = results[i];
       if (options.search.nbest > 1) {
@@ -81,7 +98,7 @@ TranslateTotals translate_lines(Workspace& ws, Model& model, const std::string& 
     if (!line.empty() && line.back() == '\r') line.pop_back();
     check_text_line(line, source, ++line_no);
     texts.push_back(line);
-    if (static_cast<std::int64_t>(texts.size()) == options.batch_size) flush();
+    if (static_cast<std::int64_t>(texts.size()) == options.batch_size * kWindowBatches) flush();
   }
   flush();
   return total;
