@@ -14,11 +14,14 @@
 //     input_feeding:     h~_{t-1} joins the next step's input (Luong section 3.3)
 //   output: dropout -> linear -> log-softmax over the target vocabulary; the loss is the mean
 //   negative log-likelihood of tgt_out (padding ignored).
+// `use_source: false` (with attention none) drops the encoder: the decoder starts from zeros and
+// is a language model of the target side alone, the baseline for what the source adds.
 // Without input feeding the decoder runs over the whole target at once; with it, step by step.
 // As an IncrementalDecoder it encodes once and then steps with the decoder's state, the last
 // h~ and the encoder's outputs per row (reordered as beams are pruned).
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "loom/batch_layout.hpp"
 #include "loom/nn.hpp"
@@ -32,7 +35,7 @@ struct Options {
   loom::CellType cell = loom::CellType::kLstm;
   std::int64_t src_vocab = 0, tgt_vocab = 0, emsize = 256, nhid = 256;
   int nlayers = 1;
-  bool bidirectional = false, input_feeding = true, tie_weights = false;
+  bool bidirectional = false, input_feeding = true, tie_weights = false, use_source = true;
   float dropout = 0.2f, init = 0.1f;
   Attention attention = Attention::kGeneral;
   std::int32_t bos = 0, eos = 0, unk = loom::Vocab::kNone;
@@ -60,9 +63,13 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
  public:
   RnnSeq2Seq(const Options& o, std::uint64_t seed)
       : o_(o),
-        src_embedding_(parameters_, "encoder.embedding", o.src_vocab, o.emsize, loom::Init::uniform(o.init)),
-        encoder_(parameters_, "encoder.rnn", o.cell, o.emsize, o.bidirectional ? o.nhid / 2 : o.nhid, o.nlayers,
-                 o.bidirectional, o.dropout, loom::Init::uniform(o.init)),
+        src_embedding_(o.use_source ? std::make_optional<loom::nn::Embedding>(parameters_, "encoder.embedding", o.src_vocab,
+                                                                               o.emsize, loom::Init::uniform(o.init))
+                                    : std::nullopt),
+        encoder_(o.use_source ? std::make_optional<loom::nn::PaddedRnn>(
+                                    parameters_, "encoder.rnn", o.cell, o.emsize, o.bidirectional ? o.nhid / 2 : o.nhid,
+                                    o.nlayers, o.bidirectional, o.dropout, loom::Init::uniform(o.init))
+                              : std::nullopt),
         tgt_embedding_(parameters_, "decoder.embedding", o.tgt_vocab, o.emsize, loom::Init::uniform(o.init)),
         decoder_(parameters_, "decoder.rnn", o.cell, o.emsize + (feeds() ? o.nhid : 0), o.nhid, o.nlayers, false,
                  o.dropout, loom::Init::uniform(o.init)),
@@ -189,13 +196,23 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     const loom::Tensor& src = batch.get("src");
     Encoded e;
     e.src_lengths = batch.get("src_lengths");
-    const std::int64_t S = src.dim(1);
+    const std::int64_t B = src.dim(0), S = src.dim(1);
+    if (!o_.use_source) {
+      // No encoder: one zero "output" per row (which the decoder state's rows follow) and a zero
+      // initial state.
+      e.outputs = g.constant(loom::Tensor::zeros(loom::Shape{B, 1, o_.nhid}));
+      for (int l = 0; l < o_.nlayers; ++l) {
+        e.state.h.push_back(g.constant(loom::Tensor::zeros(loom::Shape{B, o_.nhid})));
+        if (o_.cell == loom::CellType::kLstm) e.state.c.push_back(g.constant(loom::Tensor::zeros(loom::Shape{B, o_.nhid})));
+      }
+      return e;
+    }
     loom::nn::PaddedRnn::State final;
-    loom::Expr x = dropout_(src_embedding_(g, time_major(src)));
-    loom::Expr h = encoder_(g, x, e.src_lengths, length_mask(e.src_lengths, S), nullptr, &final);  // [S, B, H]
+    loom::Expr x = dropout_((*src_embedding_)(g, time_major(src)));
+    loom::Expr h = (*encoder_)(g, x, e.src_lengths, length_mask(e.src_lengths, S), nullptr, &final);  // [S, B, H]
     e.outputs = loom::swap_axes(h, 0, 1);
     // Per layer: the final state, both directions side by side.
-    const int D = encoder_.directions();
+    const int D = encoder_->directions();
     for (int l = 0; l < o_.nlayers; ++l) {
       auto join = [&](const std::vector<loom::Expr>& v) {
         if (D == 1) return v[static_cast<std::size_t>(l)];
@@ -273,8 +290,8 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
   }
 
   Options o_;
-  loom::nn::Embedding src_embedding_;
-  loom::nn::PaddedRnn encoder_;
+  std::optional<loom::nn::Embedding> src_embedding_;  // both absent without use_source
+  std::optional<loom::nn::PaddedRnn> encoder_;
   loom::nn::Embedding tgt_embedding_;
   loom::nn::PaddedRnn decoder_;
   loom::nn::Dropout dropout_;
@@ -302,6 +319,8 @@ const loom::PluginDescriptor& descriptor() {
        {"attention", loom::ParamType::kString, "general", "score of Luong attention; none: the final state alone",
         {"none", "dot", "general", "concat"}},
        {"input_feeding", loom::ParamType::kBool, "true", "feed the last attentional state into the next step"},
+       {"use_source", loom::ParamType::kBool, "true",
+        "false: no encoder; the decoder is a language model of the target alone (needs attention none)"},
        {"tie_weights", loom::ParamType::kBool, "false", "share the decoder's embedding and output weights (emsize = nhid)"},
        {"dropout", loom::ParamType::kFloat, "0.2", "dropout on embeddings, between layers and before the output", {}, 0.0},
        {"init", loom::ParamType::kFloat, "0.1", "every parameter starts uniform in [-init, init]", {}, 0.0}},
@@ -330,6 +349,9 @@ const loom::PluginDescriptor& descriptor() {
                       : attention == "concat" ? Attention::kConcat
                                               : Attention::kGeneral;
         o.input_feeding = p.get_bool("input_feeding");
+        o.use_source = p.get_bool("use_source");
+        if (!o.use_source && o.attention != Attention::kNone)
+          p.fail("use_source", "false leaves nothing to attend to: set attention to none (it is " + attention + ")");
         o.tie_weights = p.get_bool("tie_weights");
         if (o.tie_weights && o.emsize != o.nhid)
           p.fail("tie_weights", "needs emsize (" + std::to_string(o.emsize) + ") equal to nhid (" + std::to_string(o.nhid) + ")");

@@ -2,7 +2,7 @@
 // and without input feeding, LSTM and GRU, one or two directions and layers; the incremental
 // decoder gives exactly the log-probabilities of the teacher-forced forward pass, token by
 // token; reordering rows moves the state with them; greedy search takes the likeliest token;
-// the parameter errors.
+// without the source the model is a language model of the target; the parameter errors.
 #define BOOST_TEST_MODULE rnn_seq2seq
 #include <boost/test/unit_test.hpp>
 
@@ -83,6 +83,8 @@ const std::vector<std::string> kVariants = {
     "attention: concat, input_feeding: true, bidirectional: true, nlayers: 2",
     "attention: none, bidirectional: true, cell: gru",
     "attention: general, tie_weights: true",
+    "attention: none, use_source: false",
+    "attention: none, use_source: false, cell: gru, nlayers: 2",
 };
 
 }  // namespace
@@ -158,7 +160,29 @@ BOOST_AUTO_TEST_CASE(greedy_search_takes_the_likeliest_token) {
   BOOST_TEST(f.empty(), loom::testing::contracts::join(f));
 }
 
+BOOST_AUTO_TEST_CASE(without_the_source_the_decoder_is_a_target_language_model) {
+  // Another source changes the loss of the conditional model, not that of use_source: false,
+  // which has no encoder parameters.
+  loom::Batch other = pairs();
+  other.tensors["src"] = ints({3, 4}, {7, 7, 9, 3, /**/ 5, 6, 3, 0, /**/ 11, 3, 0, 0});
+  other.tensors["src_lengths"] = ints({3}, {4, 3, 2});
+  for (const bool use_source : {true, false}) {
+    Model m(std::string("emsize: 5, nhid: 6, dropout: 0, init: 0.5, attention: none, use_source: ") +
+            (use_source ? "true" : "false"));
+    loom::Graph g1(loom::Mode::kEval), g2(loom::Mode::kEval);
+    const double a = m.model->forward(g1, pairs()).loss_sum, b = m.model->forward(g2, other).loss_sum;
+    std::int64_t encoder_params = 0;
+    for (const auto& p : m.model->parameters())
+      if (p.name.rfind("encoder.", 0) == 0) ++encoder_params;
+    BOOST_TEST_CONTEXT("use_source " << use_source) {
+      BOOST_TEST((std::abs(a - b) > 1e-6) == use_source, a << " vs " << b);
+      BOOST_TEST((encoder_params > 0) == use_source);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(parameter_errors) {
+  expect_error<loom::ConfigError>([] { Model m("attention: dot, use_source: false"); }, {"use_source", "attention to none"});
   expect_error<loom::ConfigError>([] { Model m("nhid: 7, bidirectional: true"); }, {"nhid", "even"});
   expect_error<loom::ConfigError>([] { Model m("emsize: 4, nhid: 6, tie_weights: true"); }, {"tie_weights", "emsize (4)"});
   expect_error<loom::ConfigError>([] { Model m("attention: luong"); }, {"luong"});
