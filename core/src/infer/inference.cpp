@@ -265,14 +265,7 @@ std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::p
   }
   // Learned tokenizers: the checkpoint's copy, else the run folder's file.
   for (const auto& [id, learner] : ws.learned_tokenizers()) {
-    const std::string section = "tokenizer." + id;
-    if (checkpoint.has_section(section)) {
-      const StateDict& saved = checkpoint.section(section);
-      const auto bytes = base64_decode(saved.text("model"));
-      if (!bytes) throw InputError(saved.origin + ": 'model' is not base64");
-      learner->load_learned(*bytes, saved.origin);
-      continue;
-    }
+    if (Workspace::restore_learned_tokenizer(checkpoint, id, *learner)) continue;
     const auto file = dir / Workspace::tokenizer_file_name(id);
     if (std::filesystem::exists(file)) learner->load_learned(read_file(file), file.string());
     else if (!learner->learned())

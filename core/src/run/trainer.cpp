@@ -144,8 +144,7 @@ Checkpoint Trainer::make_checkpoint() const {
   if (stateful_) stateful_->save_state(ck.add_section("model_state"));
   for (const auto& [id, m] : metrics_) m->save_state(ck.add_section("metric." + id));
   for (const auto& [id, text] : ctx_.workspace.vocab_texts()) ck.add_section("vocab." + id).set("text", text);
-  for (const auto& [id, learner] : ctx_.workspace.learned_tokenizers())
-    if (learner->learned()) ck.add_section("tokenizer." + id).set("model", base64_encode(learner->save_learned()));
+  ctx_.workspace.save_learned_tokenizers(ck);
   return ck;
 }
 

@@ -149,6 +149,25 @@ std::vector<std::pair<std::string, LearnsFromText*>> Workspace::learned_tokenize
   return out;
 }
 
+namespace {
+std::string tokenizer_section(const std::string& id) { return "tokenizer." + id; }
+}  // namespace
+
+void Workspace::save_learned_tokenizers(Checkpoint& checkpoint) {
+  for (const auto& [id, learner] : learned_tokenizers())
+    if (learner->learned()) checkpoint.add_section(tokenizer_section(id)).set("model", base64_encode(learner->save_learned()));
+}
+
+std::optional<std::string> Workspace::restore_learned_tokenizer(const Checkpoint& checkpoint, const std::string& id,
+                                                                LearnsFromText& learner) {
+  if (!checkpoint.has_section(tokenizer_section(id))) return std::nullopt;
+  const StateDict& saved = checkpoint.section(tokenizer_section(id));
+  auto bytes = base64_decode(saved.text("model"));
+  if (!bytes) throw InputError(saved.origin + ": 'model' is not base64");
+  learner.load_learned(*bytes, saved.origin);
+  return bytes;
+}
+
 const Vocab& Workspace::vocab_of_data(const std::string& data_id) {
   for (const auto& s : resolved_.stages) {
     if (s.name != "build_vocab") continue;

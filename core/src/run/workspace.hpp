@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "loom/checkpoint.hpp"
 #include "loom/plugin.hpp"
 #include "run/resolve.hpp"
 
@@ -57,6 +58,13 @@ class Workspace {
   std::vector<std::pair<std::string, LearnsFromText*>> learned_tokenizers();
   // "<id>.model": the run-folder file of a learned tokenizer.
   static std::string tokenizer_file_name(const std::string& id) { return id + ".model"; }
+  // Learned tokenizers in checkpoints: every learned one goes into section "tokenizer.<id>"
+  // (its model, base64); restore_learned_tokenizer loads `id`'s model from `checkpoint` into
+  // `learner` and returns the model's bytes, or nullopt when the checkpoint has none
+  // (InputError when its copy is damaged).
+  void save_learned_tokenizers(Checkpoint& checkpoint);
+  static std::optional<std::string> restore_learned_tokenizer(const Checkpoint& checkpoint, const std::string& id,
+                                                              LearnsFromText& learner);
   // The vocabulary a data component was numericalised with: that of its build_vocab stage.
   const Vocab& vocab_of_data(const std::string& data_id);
   // The id of a component built here (AssertionError for any other object).

@@ -58,11 +58,7 @@ void learn_tokenizers(StageContext& ctx, const DataLoader& data, const std::stri
   const Checkpoint* resumed = ctx.resume ? &ctx.resume->checkpoint() : nullptr;
   for (const auto& [id, learner] : ws.learned_tokenizers()) {
     const std::string file = Workspace::tokenizer_file_name(id);
-    if (resumed && resumed->has_section("tokenizer." + id)) {
-      const StateDict& saved = resumed->section("tokenizer." + id);
-      const auto bytes = base64_decode(saved.text("model"));
-      if (!bytes) throw InputError(saved.origin + ": 'model' is not base64");
-      learner->load_learned(*bytes, saved.origin);
+    if (const auto bytes = resumed ? Workspace::restore_learned_tokenizer(*resumed, id, *learner) : std::nullopt) {
       folder.write_file(folder.dir() / file, *bytes);
       ws.say("tokenizer '" + id + "': from the checkpoint -> " + file);
       continue;
