@@ -116,7 +116,8 @@ Activation parse_activation(const std::string& name);  // relu | gelu
 
 struct TransformerLayerOptions {
   std::int64_t d_model = 0, heads = 1, d_ff = 0;
-  float dropout = 0.1f;            // residual dropout, and attention-weight dropout
+  float dropout = 0.1f;            // residual dropout, and attention-weight dropout unless set below
+  std::optional<float> attention_dropout;  // on the attention weights (unset: dropout)
   bool ff_dropout = true;          // dropout between the activation and linear2 (PyTorch)
   NormPlacement norm = NormPlacement::kPost;
   Activation activation = Activation::kRelu;

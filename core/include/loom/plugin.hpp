@@ -40,7 +40,8 @@ namespace loom {
 // 5: the sep special role (Vocab holds five); HasSides; IncrementalDecoder; ComparesTexts.
 // 6: label smoothing in the NLL losses; AttentionMask::key_starts; ModelOutput::nll_sum.
 // 7: LearnsFromText; HasSides::side_tokenizer and side_lines; BuildContext::paths_checked.
-constexpr int kAbiVersion = 7;
+// 8: TransformerLayerOptions::attention_dropout.
+constexpr int kAbiVersion = 8;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.

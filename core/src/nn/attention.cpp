@@ -218,7 +218,7 @@ AttentionOptions attention_for(const TransformerLayerOptions& o) {
   AttentionOptions a = o.attention;
   a.d_model = o.d_model;
   a.heads = o.heads;
-  a.dropout = o.dropout;
+  a.dropout = o.attention_dropout.value_or(o.dropout);
   return a;
 }
 

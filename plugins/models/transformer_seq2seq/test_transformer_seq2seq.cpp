@@ -189,6 +189,17 @@ BOOST_AUTO_TEST_CASE(label_smoothing_trains_on_a_smoothed_loss_and_reports_the_n
   BOOST_TEST(std::abs(b.loss_sum - b.nll_sum) > 1e-2);
 }
 
+BOOST_AUTO_TEST_CASE(attention_dropout_is_its_own_setting) {
+  // With residual dropout off, attention_dropout alone makes a training pass differ from an
+  // evaluation pass; at 0 the two agree.
+  for (const double p : {0.0, 0.5}) {
+    Model m("dropout: 0, attention_dropout: " + std::to_string(p));
+    loom::Graph train(loom::Mode::kTrain), eval(loom::Mode::kEval);
+    const double a = m.model->forward(train, pairs()).loss_sum, b = m.model->forward(eval, pairs()).loss_sum;
+    BOOST_TEST_CONTEXT("attention_dropout " << p) { BOOST_TEST((std::abs(a - b) > 1e-6) == (p > 0), a << " vs " << b); }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([] { Model m("d_model: 9"); }, {"heads", "not divisible"});
   expect_error<loom::ConfigError>([] { Model m("share_embeddings: true, src_vocab: '@vs'"); }, {"share_embeddings", "12 tokens"});

@@ -69,7 +69,7 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     lo.norm = o.norm;
     lo.activation = o.activation;
     lo.attention.seed = seed;
-    lo.attention.dropout = o.attention_dropout;
+    lo.attention_dropout = o.attention_dropout;
     for (std::int64_t l = 0; l < o.encoder_layers; ++l)
       encoder_.emplace_back(parameters_, "encoder.layers." + std::to_string(l), lo);
     lo.cross = true;
