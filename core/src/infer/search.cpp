@@ -221,7 +221,11 @@ std::vector<std::vector<Hypothesis>> beam_search(IncrementalDecoder& model, cons
     Tensor row_ids = Tensor::empty(Shape{R}, DType::kInt32), token_ids = Tensor::empty(Shape{R}, DType::kInt32);
     std::copy(rows.begin(), rows.end(), row_ids.ids());
     std::copy(tokens.begin(), tokens.end(), token_ids.ids());
-    model.reorder(*state, row_ids);
+    // Unchanged rows (greedy search, until a sentence ends) need no reordering, which copies
+    // every cached key and value.
+    bool unchanged = R == state->rows();
+    for (std::int64_t r = 0; unchanged && r < R; ++r) unchanged = rows[static_cast<std::size_t>(r)] == r;
+    if (!unchanged) model.reorder(*state, row_ids);
     g.clear();
     logp = model.step(g, *state, token_ids);
     LOOM_ASSERT(logp.rank() == 2 && logp.dim(0) == R && logp.dim(1) == model.vocab_size(),
