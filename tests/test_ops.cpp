@@ -188,6 +188,66 @@ std::vector<OpCase> cases() {
 
 }  // namespace
 
+// Every case twice more, with a second use of each float input: built after the op, whose
+// backward then adds to gradients that already hold a contribution, and built before it, where
+// the op writes (or hands over) new gradient buffers that later backward steps add to.
+std::vector<OpCase> with_second_uses() {
+  std::vector<OpCase> out;
+  for (const OpCase& c : cases()) {
+    for (bool after : {true, false}) {
+      OpCase v = c;
+      v.name += after ? "_used_again_after" : "_used_again_before";
+      v.f = [f = c.f, after](Graph& g, const std::vector<Expr>& x) {
+        Expr extra;
+        auto add_extra = [&] {
+          for (const Expr& e : x) {
+            if (e.value().dtype() != loom::DType::kFloat32) continue;
+            Expr term = weighted_sum(loom::scale(e, 0.25f));
+            extra = extra.defined() ? loom::add(extra, term) : term;
+          }
+        };
+        if (!after) add_extra();
+        Expr y = f(g, x);
+        if (after) add_extra();
+        return loom::add(y, extra);
+      };
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+BOOST_DATA_TEST_CASE(finite_difference_gradients_with_second_uses, boost::unit_test::data::make(with_second_uses()), c) {
+  auto result = loom::testing::check_gradients(c.f, c.inputs);
+  BOOST_TEST(result.checked > 0);
+  BOOST_TEST(result.ok(c.tolerance), c.name << ": worst error " << result.worst_error << " at " << result.worst_at);
+}
+
+// Backward frees each intermediate gradient once its node is done, keeps the leaves' (and a
+// retained node's), and an input that takes over its consumer's gradient buffer (add, reshape)
+// never shares it with a second input.
+BOOST_AUTO_TEST_CASE(backward_frees_intermediate_gradients_and_never_shares_one_buffer) {
+  Graph g(loom::Mode::kTrain, 1);
+  Expr a = g.input(Tensor::from(Shape{2}, {1, 2}));
+  Expr b = g.input(Tensor::from(Shape{2}, {3, 4}));
+  Expr c = g.constant(Tensor::from(Shape{2}, {10, 20}));
+  Expr before = loom::sum(loom::mul(a, c));   // reaches a after the add below
+  Expr s = loom::add(a, b);                    // a takes the add's gradient buffer, b copies it
+  Expr r = loom::reshape(s, Shape{1, 2});
+  g.retain_grad(s);
+  Expr loss = loom::add(loom::sum(loom::mul(r, loom::reshape(c, Shape{1, 2}))), before);
+  g.backward(loss);
+  // d/da = c + c, d/db = c
+  BOOST_TEST(a.grad().data()[0] == 20.0f);
+  BOOST_TEST(a.grad().data()[1] == 40.0f);
+  BOOST_TEST(b.grad().data()[0] == 10.0f);
+  BOOST_TEST(b.grad().data()[1] == 20.0f);
+  BOOST_TEST(g.has_grad(s.id()));
+  BOOST_TEST(s.grad().data()[1] == 20.0f);
+  BOOST_TEST(!g.has_grad(r.id()));
+  BOOST_TEST(!g.has_grad(loss.id()));
+}
+
 BOOST_DATA_TEST_CASE(finite_difference_gradients, boost::unit_test::data::make(cases()), c) {
   auto result = loom::testing::check_gradients(c.f, c.inputs);
   BOOST_TEST(result.checked > 0);

@@ -6,6 +6,13 @@
 // walks the tape in reverse; every backward function ADDS into its inputs' gradients. clear()
 // drops the tape (keeping its capacity) so the next step reuses it. A Graph is used by one
 // thread at a time; ops may parallelise internally.
+//
+// Memory: once a node's backward has run, nothing reads its gradient again, so backward()
+// frees it (leaves keep theirs: parameters, inputs, and nodes marked with retain_grad()). A
+// backward function that writes its input's whole gradient in one pass asks grad_for_write():
+// a first contribution then assigns into an uninitialised buffer instead of zeroing one and
+// adding, and pass_grad() hands a node's gradient to its input without copying at all (the
+// gradient of reshape, add, dropout-free residual paths).
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -70,6 +77,15 @@ class Graph {
   // Gradient of node `id`, allocated as zeros if it has none yet.
   Tensor& grad(int id);
   bool has_grad(int id) const { return nodes_[id].grad.defined(); }
+  // Node `id`'s gradient buffer for a caller that writes every element of it: `fresh` says
+  // whether the buffer is new and uninitialised (assign) or holds contributions (add).
+  float* grad_for_write(int id, bool& fresh);
+  // Adds the gradient of node `from` (the node whose backward is running) into node `to`'s,
+  // which has as many elements: if `to` has no gradient yet it takes `from`'s buffer (no copy).
+  // `from`'s gradient must not be written afterwards; reading it is fine.
+  void pass_grad(int from, int to);
+  // Keeps the gradient of an intermediate node after backward (diagnostics, tests).
+  void retain_grad(const Expr& e);
 
   // A fresh random stream for an op (dropout): depends on the graph's seed and the
   // op's position on the tape, so a step is reproducible.
@@ -81,6 +97,8 @@ class Graph {
     Tensor value;
     Tensor grad;
     bool requires_grad = false;
+    bool retain_grad = false;
+    bool grad_given = false;  // pass_grad handed this gradient's buffer to an input
     Backward backward;
   };
 

@@ -1,6 +1,9 @@
 #include "loom/graph.hpp"
 
+#include <algorithm>
+
 #include "loom/errors.hpp"
+#include "loom/parallel.hpp"
 #include "loom/parameters.hpp"
 #include "loom/random.hpp"
 
@@ -39,6 +42,41 @@ Tensor& Graph::grad(int id) {
   return n.grad;
 }
 
+float* Graph::grad_for_write(int id, bool& fresh) {
+  Node& n = nodes_[id];
+  fresh = !n.grad.defined();
+  if (fresh) n.grad = Tensor::empty(n.value.shape());
+  return n.grad.data();
+}
+
+void Graph::pass_grad(int from, int to) {
+  Node& dst = nodes_[to];
+  const Tensor& g = nodes_[from].grad;
+  LOOM_ASSERT(g.numel() == dst.value.numel(), "pass_grad between nodes of different sizes");
+  const float* s = g.data();
+  if (!dst.grad.defined()) {
+    // The first input to ask takes the buffer; a second one gets a copy, or two gradients
+    // would share one buffer (and so does the input of a node whose gradient is retained).
+    if (!nodes_[from].grad_given && !nodes_[from].retain_grad) {
+      dst.grad = g.view(dst.value.shape());
+      nodes_[from].grad_given = true;
+    } else {
+      dst.grad = Tensor::empty(dst.value.shape());
+      std::copy_n(s, g.numel(), dst.grad.data());
+    }
+    return;
+  }
+  float* d = dst.grad.data();
+  parallel_chunks(g.numel(), std::int64_t{1} << 16, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) d[i] += s[i];
+  });
+}
+
+void Graph::retain_grad(const Expr& e) {
+  LOOM_ASSERT(e.defined() && &e.graph() == this, "retain_grad of an expression of another graph");
+  nodes_[e.id()].retain_grad = true;
+}
+
 void Graph::backward(const Expr& loss) {
   LOOM_ASSERT(loss.defined() && &loss.graph() == this, "backward of an expression of another graph");
   LOOM_ASSERT(loss.value().numel() == 1, "backward needs a scalar loss, got shape " +
@@ -47,7 +85,10 @@ void Graph::backward(const Expr& loss) {
   grad(loss.id()).fill(1.0f);
   for (int id = loss.id(); id >= 0; --id) {
     Node& n = nodes_[id];
-    if (n.backward && n.grad.defined()) n.backward(*this, id);
+    if (!n.backward || !n.grad.defined()) continue;
+    n.backward(*this, id);
+    // Nothing reads this gradient again; its memory serves the gradients still to come.
+    if (!n.retain_grad) nodes_[id].grad = Tensor();
   }
 }
 

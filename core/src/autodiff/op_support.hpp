@@ -3,6 +3,7 @@
 // split over threads only when large enough to pay for it.
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "loom/errors.hpp"
 #include "loom/graph.hpp"
@@ -36,6 +37,27 @@ inline void add_into(float* dst, const float* src, std::int64_t n) {
   });
 }
 
+// Writes a contribution to every element of node `id`'s gradient: calls f(gx, assign), where
+// `assign` is std::true_type for a new, uninitialised buffer and std::false_type for one that
+// holds earlier contributions; put(gx[i], v, assign) then assigns or adds.
+template <class F>
+void write_grad(Graph& g, int id, F f) {
+  bool fresh = false;
+  float* gx = g.grad_for_write(id, fresh);
+  if (fresh)
+    f(gx, std::true_type{});
+  else
+    f(gx, std::false_type{});
+}
+
+template <class Assign>
+inline void put(float& dst, float v, Assign) {
+  if constexpr (Assign::value)
+    dst = v;
+  else
+    dst += v;
+}
+
 template <class F>
 Tensor map_unary(const Tensor& x, F f) {
   Tensor y = Tensor::empty(x.shape());
@@ -56,12 +78,13 @@ Expr unary_from_output(const Expr& x, F f, D dy_dx) {
                             [xi, dy_dx](Graph& g, int self) {
                               const float* y = g.value(self).data();
                               const float* gy = g.grad(self).data();
-                              float* gx = g.grad(xi).data();
-                              parallel_chunks(g.value(self).numel(), kElementGrain,
-                                              [&](std::int64_t b, std::int64_t e) {
-                                                for (std::int64_t i = b; i < e; ++i)
-                                                  gx[i] += gy[i] * dy_dx(y[i]);
-                                              });
+                              write_grad(g, xi, [&](float* gx, auto assign) {
+                                parallel_chunks(g.value(self).numel(), kElementGrain,
+                                                [&](std::int64_t b, std::int64_t e) {
+                                                  for (std::int64_t i = b; i < e; ++i)
+                                                    put(gx[i], gy[i] * dy_dx(y[i]), assign);
+                                                });
+                              });
                             });
 }
 
@@ -74,12 +97,13 @@ Expr unary_from_input(const Expr& x, F f, D dy_dx) {
                             [xi, dy_dx](Graph& g, int self) {
                               const float* xs = g.value(xi).data();
                               const float* gy = g.grad(self).data();
-                              float* gx = g.grad(xi).data();
-                              parallel_chunks(g.value(self).numel(), kElementGrain,
-                                              [&](std::int64_t b, std::int64_t e) {
-                                                for (std::int64_t i = b; i < e; ++i)
-                                                  gx[i] += gy[i] * dy_dx(xs[i]);
-                                              });
+                              write_grad(g, xi, [&](float* gx, auto assign) {
+                                parallel_chunks(g.value(self).numel(), kElementGrain,
+                                                [&](std::int64_t b, std::int64_t e) {
+                                                  for (std::int64_t i = b; i < e; ++i)
+                                                    put(gx[i], gy[i] * dy_dx(xs[i]), assign);
+                                                });
+                              });
                             });
 }
 

@@ -59,22 +59,26 @@ Expr batched_matmul(const Expr& a, const Expr& b, Transpose ta, Transpose tb) {
   return a.graph().add_node(y, a.requires_grad() || b.requires_grad(), [=](Graph& g, int self) {
     const float* gy = g.grad(self).data();
     const float *as = g.value(ai).data(), *bs = g.value(bi).data();
-    float* ga = g.requires_grad(ai) ? g.grad(ai).data() : nullptr;
-    float* gb = g.requires_grad(bi) ? g.grad(bi).data() : nullptr;
+    // New gradient buffers are written with beta 0 (no zeroing). When a is b, a's product
+    // writes each batch element before b's adds to it.
+    bool fresh_a = false, fresh_b = false;
+    float* ga = g.requires_grad(ai) ? g.grad_for_write(ai, fresh_a) : nullptr;
+    float* gb = g.requires_grad(bi) ? g.grad_for_write(bi, fresh_b) : nullptr;
+    const float beta_a = fresh_a ? 0.0f : 1.0f, beta_b = fresh_b ? 0.0f : 1.0f;
     parallel_chunks(batch, 1, [&](std::int64_t i0, std::int64_t i1) {
       for (std::int64_t i = i0; i < i1; ++i) {
         const float *gyi = gy + i * size_c, *ai_ = as + i * size_a, *bi_ = bs + i * size_b;
         if (ga != nullptr) {
           if (!at)  // dA[m,k] = dC op(B)^T
-            gemm_serial(false, !bt, m, k, n, 1.0f, gyi, n, bi_, ldb, 1.0f, ga + i * size_a, lda);
+            gemm_serial(false, !bt, m, k, n, 1.0f, gyi, n, bi_, ldb, beta_a, ga + i * size_a, lda);
           else      // dA[k,m] = op(B) dC^T
-            gemm_serial(bt, true, k, m, n, 1.0f, bi_, ldb, gyi, n, 1.0f, ga + i * size_a, lda);
+            gemm_serial(bt, true, k, m, n, 1.0f, bi_, ldb, gyi, n, beta_a, ga + i * size_a, lda);
         }
         if (gb != nullptr) {
           if (!bt)  // dB[k,n] = op(A)^T dC
-            gemm_serial(!at, false, k, n, m, 1.0f, ai_, lda, gyi, n, 1.0f, gb + i * size_b, ldb);
+            gemm_serial(!at, false, k, n, m, 1.0f, ai_, lda, gyi, n, beta_b, gb + i * size_b, ldb);
           else      // dB[n,k] = dC^T op(A)
-            gemm_serial(true, at, n, k, m, 1.0f, gyi, n, ai_, lda, 1.0f, gb + i * size_b, ldb);
+            gemm_serial(true, at, n, k, m, 1.0f, gyi, n, ai_, lda, beta_b, gb + i * size_b, ldb);
         }
       }
     });
@@ -145,8 +149,10 @@ Expr swap_axes(const Expr& x, int axis1, int axis2) {
   int xi = x.id();
   return x.graph().add_node(y, x.requires_grad(), [xi, m](Graph& g, int self) {
     const float* gy = g.grad(self).data();
-    float* gx = g.grad(xi).data();
-    walk(m, [&](std::int64_t o, std::int64_t i) { gx[i] += gy[o]; });
+    // A permutation: every element of x's gradient is written once.
+    write_grad(g, xi, [&](float* gx, auto assign) {
+      walk(m, [&](std::int64_t o, std::int64_t i) { put(gx[i], gy[o], assign); });
+    });
   });
 }
 
@@ -168,12 +174,16 @@ void softmax_row(const float* x, float* y, std::int64_t n, std::int64_t limit, f
   std::fill(y + limit, y + n, 0.0f);
 }
 
-// gx += scale * y * (gy - <gy, y>) over the first `limit` entries.
-void softmax_row_backward(const float* y, const float* gy, float* gx, std::int64_t limit, float scale) {
-  if (limit <= 0) return;
+// gx += scale * y * (gy - <gy, y>) over the first `limit` of n entries (the rest get 0, which
+// a new buffer must be given).
+template <class Assign>
+void softmax_row_backward(const float* y, const float* gy, float* gx, std::int64_t n, std::int64_t limit,
+                          float scale, Assign assign) {
+  limit = std::max<std::int64_t>(limit, 0);
   float dot = 0.0f;
   for (std::int64_t j = 0; j < limit; ++j) dot += gy[j] * y[j];
-  for (std::int64_t j = 0; j < limit; ++j) gx[j] += scale * y[j] * (gy[j] - dot);
+  for (std::int64_t j = 0; j < limit; ++j) put(gx[j], scale * y[j] * (gy[j] - dot), assign);
+  if constexpr (Assign::value) std::fill(gx + limit, gx + n, 0.0f);
 }
 
 // The keys row `r` of scores [B, H, Tq, Tk] may see: first(r) .. operator()(r) - 1.
@@ -210,12 +220,15 @@ Expr masked_softmax(const Expr& x, float scale, const KeyLimit& limit) {
   int xi = x.id();
   return x.graph().add_node(y, x.requires_grad(), [xi, rows, n, scale, limit](Graph& g, int self) {
     const float *ys = g.value(self).data(), *gy = g.grad(self).data();
-    float* gx = g.grad(xi).data();
-    parallel_chunks(rows, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
-      for (std::int64_t r = r0; r < r1; ++r) {
-        const std::int64_t first = limit.first(r);
-        softmax_row_backward(ys + r * n + first, gy + r * n + first, gx + r * n + first, limit(r) - first, scale);
-      }
+    write_grad(g, xi, [&](float* gx, auto assign) {
+      parallel_chunks(rows, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const std::int64_t first = limit.first(r);
+          if constexpr (decltype(assign)::value) std::fill_n(gx + r * n, first, 0.0f);
+          softmax_row_backward(ys + r * n + first, gy + r * n + first, gx + r * n + first, n - first,
+                               limit(r) - first, scale, assign);
+        }
+      });
     });
   });
 }
@@ -282,7 +295,6 @@ Expr add_relative_bias(const Expr& scores, const Expr& table, std::int64_t max_d
   int si = scores.id(), ti = table.id();
   return scores.graph().add_node(y, scores.requires_grad() || table.requires_grad(), [=](Graph& g, int self) {
     const float* gy = g.grad(self).data();
-    if (g.requires_grad(si)) add_into(g.grad(si).data(), gy, B * H * tq * tk);
     if (g.requires_grad(ti)) {
       float* gt = g.grad(ti).data();
       // One head per task, summing its (b, i, j) in order: the same at any thread count.
@@ -295,6 +307,7 @@ Expr add_relative_bias(const Expr& scores, const Expr& table, std::int64_t max_d
             }
       });
     }
+    if (g.requires_grad(si)) g.pass_grad(self, si);
   });
 }
 
@@ -344,8 +357,7 @@ Expr layer_norm(const Expr& x, const Expr& gamma, const Expr& beta, float eps) {
   return x.graph().add_node(y, rg, [=](Graph& g, int self) {
     const float *xs = g.value(xi).data(), *gy = g.grad(self).data(), *st = stats.data();
     const float* gs = affine ? g.value(gi).data() : nullptr;
-    if (g.requires_grad(xi)) {
-      float* gx = g.grad(xi).data();
+    if (g.requires_grad(xi)) write_grad(g, xi, [&](float* gx, auto assign) {
       parallel_chunks(rows, kRowGrain, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
           const float mean = st[2 * r], rstd = st[2 * r + 1];
@@ -362,11 +374,11 @@ Expr layer_norm(const Expr& x, const Expr& gamma, const Expr& beta, float eps) {
           for (std::int64_t c = 0; c < d; ++c) {
             const float dh = affine ? gr[c] * gs[c] : gr[c];
             const float h = (xr[c] - mean) * rstd;
-            gxr[c] += rstd * (dh - sum_dh * inv_d - h * sum_dh_h * inv_d);
+            put(gxr[c], rstd * (dh - sum_dh * inv_d - h * sum_dh_h * inv_d), assign);
           }
         }
       });
-    }
+    });
     if (affine && (g.requires_grad(gi) || g.requires_grad(bi))) {
       float* gg = g.requires_grad(gi) ? g.grad(gi).data() : nullptr;
       float* gb = g.requires_grad(bi) ? g.grad(bi).data() : nullptr;
@@ -418,7 +430,6 @@ Expr add_positions(const Expr& x, const Expr& positions) {
   int xi = x.id(), pi = positions.id();
   return x.graph().add_node(y, x.requires_grad() || positions.requires_grad(), [=](Graph& g, int self) {
     const float* gy = g.grad(self).data();
-    if (g.requires_grad(xi)) add_into(g.grad(xi).data(), gy, B * TD);
     if (g.requires_grad(pi)) {
       float* gp = g.grad(pi).data();
       // Each position's sum over the batch, in batch order.
@@ -427,6 +438,7 @@ Expr add_positions(const Expr& x, const Expr& positions) {
           for (std::int64_t i = i0; i < i1; ++i) gp[i] += gy[b * TD + i];
       });
     }
+    if (g.requires_grad(xi)) g.pass_grad(self, xi);
   });
 }
 

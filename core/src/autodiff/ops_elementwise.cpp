@@ -28,9 +28,8 @@ Expr add(const Expr& a, const Expr& b) {
   int ai = a.id(), bi = b.id();
   return a.graph().add_node(y, a.requires_grad() || b.requires_grad(),
                             [ai, bi](Graph& g, int self) {
-                              const Tensor& gy = g.grad(self);
-                              if (g.requires_grad(ai)) add_into(g.grad(ai).data(), gy.data(), gy.numel());
-                              if (g.requires_grad(bi)) add_into(g.grad(bi).data(), gy.data(), gy.numel());
+                              if (g.requires_grad(ai)) g.pass_grad(self, ai);
+                              if (g.requires_grad(bi)) g.pass_grad(self, bi);
                             });
 }
 
@@ -47,11 +46,13 @@ Expr sub(const Expr& a, const Expr& b) {
                             [ai, bi](Graph& g, int self) {
                               const Tensor& gy = g.grad(self);
                               const float* gs = gy.data();
-                              if (g.requires_grad(ai)) add_into(g.grad(ai).data(), gs, gy.numel());
-                              if (g.requires_grad(bi)) {
-                                float* gb = g.grad(bi).data();
-                                for (std::int64_t i = 0, n = gy.numel(); i < n; ++i) gb[i] -= gs[i];
-                              }
+                              const std::int64_t n = gy.numel();
+                              // b first: a may take gy's buffer, and a may be b.
+                              if (g.requires_grad(bi))
+                                write_grad(g, bi, [&](float* gb, auto assign) {
+                                  for (std::int64_t i = 0; i < n; ++i) put(gb[i], -gs[i], assign);
+                                });
+                              if (g.requires_grad(ai)) g.pass_grad(self, ai);
                             });
 }
 
@@ -70,14 +71,16 @@ Expr mul(const Expr& a, const Expr& b) {
                               std::int64_t n = g.value(self).numel();
                               // d/da (a b) = b; d/db (a b) = a
                               if (g.requires_grad(ai)) {
-                                float* ga = g.grad(ai).data();
                                 const float* bs = g.value(bi).data();
-                                for (std::int64_t i = 0; i < n; ++i) ga[i] += gy[i] * bs[i];
+                                write_grad(g, ai, [&](float* ga, auto assign) {
+                                  for (std::int64_t i = 0; i < n; ++i) put(ga[i], gy[i] * bs[i], assign);
+                                });
                               }
                               if (g.requires_grad(bi)) {
-                                float* gb = g.grad(bi).data();
                                 const float* as = g.value(ai).data();
-                                for (std::int64_t i = 0; i < n; ++i) gb[i] += gy[i] * as[i];
+                                write_grad(g, bi, [&](float* gb, auto assign) {
+                                  for (std::int64_t i = 0; i < n; ++i) put(gb[i], gy[i] * as[i], assign);
+                                });
                               }
                             });
 }
@@ -88,11 +91,12 @@ Expr scale(const Expr& x, float factor) {
   return x.graph().add_node(map_unary(x.value(), [factor](float v) { return factor * v; }),
                             x.requires_grad(), [xi, factor](Graph& g, int self) {
                               const float* gy = g.grad(self).data();
-                              float* gx = g.grad(xi).data();
-                              parallel_chunks(g.value(self).numel(), kElementGrain,
-                                              [&](std::int64_t b, std::int64_t e) {
-                                                for (std::int64_t i = b; i < e; ++i) gx[i] += factor * gy[i];
-                                              });
+                              write_grad(g, xi, [&](float* gx, auto assign) {
+                                parallel_chunks(g.value(self).numel(), kElementGrain,
+                                                [&](std::int64_t b, std::int64_t e) {
+                                                  for (std::int64_t i = b; i < e; ++i) put(gx[i], factor * gy[i], assign);
+                                                });
+                              });
                             });
 }
 
@@ -135,9 +139,10 @@ Expr dropout(const Expr& x, float p) {
   int xi = x.id();
   return graph.add_node(y, x.requires_grad(), [xi, factor](Graph& g, int self) {
     const float* gy = g.grad(self).data();
-    float* gx = g.grad(xi).data();
-    parallel_chunks(g.value(self).numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t i = b; i < e; ++i) gx[i] += gy[i] * factor(i);
+    write_grad(g, xi, [&](float* gx, auto assign) {
+      parallel_chunks(g.value(self).numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) put(gx[i], gy[i] * factor(i), assign);
+      });
     });
   });
 }
@@ -155,9 +160,10 @@ Expr apply_mask(const Expr& x, const Tensor& mask) {
   int xi = x.id();
   return x.graph().add_node(y, x.requires_grad(), [xi, mask](Graph& g, int self) {
     const float *gy = g.grad(self).data(), *ms = mask.data();
-    float* gx = g.grad(xi).data();
-    parallel_chunks(mask.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t i = b; i < e; ++i) gx[i] += gy[i] * ms[i];
+    write_grad(g, xi, [&](float* gx, auto assign) {
+      parallel_chunks(mask.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) put(gx[i], gy[i] * ms[i], assign);
+      });
     });
   });
 }
@@ -179,10 +185,8 @@ Expr add_bias(const Expr& x, const Expr& b) {
   return x.graph().add_node(y, x.requires_grad() || b.requires_grad(),
                             [xi, bi, rows, cols](Graph& g, int self) {
                               const float* gy = g.grad(self).data();
-                              if (g.requires_grad(xi)) add_into(g.grad(xi).data(), gy, rows * cols);
-                              if (g.requires_grad(bi)) {
-                                add_column_sums(g.grad(bi).data(), gy, rows, cols);
-                              }
+                              if (g.requires_grad(bi)) add_column_sums(g.grad(bi).data(), gy, rows, cols);
+                              if (g.requires_grad(xi)) g.pass_grad(self, xi);
                             });
 }
 

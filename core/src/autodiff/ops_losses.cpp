@@ -180,12 +180,13 @@ Expr log_softmax_nll(const Expr& logits, const Tensor& targets, std::int32_t ign
   return logits.graph().add_node(scalar(count > 0 ? sums.smoothed / count : 0.0), rg,
                                  [li, grad_buffer](Graph& g, int self) {
                                    float gy = g.grad(self).item();
-                                   float* gl = g.grad(li).data();
                                    const float* gb = grad_buffer.data();
-                                   parallel_chunks(grad_buffer.numel(), kElementGrain,
-                                                   [&](std::int64_t b, std::int64_t e) {
-                                                     for (std::int64_t i = b; i < e; ++i) gl[i] += gy * gb[i];
-                                                   });
+                                   write_grad(g, li, [&](float* gl, auto assign) {
+                                     parallel_chunks(grad_buffer.numel(), kElementGrain,
+                                                     [&](std::int64_t b, std::int64_t e) {
+                                                       for (std::int64_t i = b; i < e; ++i) put(gl[i], gy * gb[i], assign);
+                                                     });
+                                   });
                                  });
 }
 
@@ -233,9 +234,12 @@ Expr linear_log_softmax_nll(const Expr& x, const Expr& weight, const Expr& bias,
           parallel_chunks(buffer.numel(), kElementGrain, [&](std::int64_t b, std::int64_t e) {
             for (std::int64_t i = b; i < e; ++i) gl[i] *= gy;
           });
-        if (g.requires_grad(xi))  // dx = dlogits W
-          gemm(false, false, rows, in, classes, 1.0f, gl, classes, g.value(wi).data(), in, 1.0f,
-               g.grad(xi).data(), in);
+        if (g.requires_grad(xi)) {  // dx = dlogits W; a new buffer is written with beta 0
+          bool fresh = false;
+          float* gx = g.grad_for_write(xi, fresh);
+          gemm(false, false, rows, in, classes, 1.0f, gl, classes, g.value(wi).data(), in,
+               fresh ? 0.0f : 1.0f, gx, in);
+        }
         if (g.requires_grad(wi))  // dW = dlogits^T x
           gemm(true, false, classes, in, rows, 1.0f, gl, classes, g.value(xi).data(), in, 1.0f,
                g.grad(wi).data(), in);

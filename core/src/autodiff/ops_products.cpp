@@ -36,19 +36,23 @@ Expr matmul(const Expr& a, const Expr& b, Transpose ta, Transpose tb) {
                               const float* gy = g.grad(self).data();
                               const float* as = g.value(ai).data();
                               const float* bs = g.value(bi).data();
+                              // A new gradient buffer is written with beta 0 (no zeroing).
+                              bool fresh = false;
                               if (g.requires_grad(ai)) {
-                                float* ga = g.grad(ai).data();
+                                float* ga = g.grad_for_write(ai, fresh);
+                                const float beta = fresh ? 0.0f : 1.0f;
                                 if (!at)  // dA[m,k] = dC op(B)^T
-                                  gemm(false, !bt, m, k, n, 1.0f, gy, n, bs, ldb, 1.0f, ga, lda);
+                                  gemm(false, !bt, m, k, n, 1.0f, gy, n, bs, ldb, beta, ga, lda);
                                 else      // dA[k,m] = op(B) dC^T
-                                  gemm(bt, true, k, m, n, 1.0f, bs, ldb, gy, n, 1.0f, ga, lda);
+                                  gemm(bt, true, k, m, n, 1.0f, bs, ldb, gy, n, beta, ga, lda);
                               }
                               if (g.requires_grad(bi)) {
-                                float* gb = g.grad(bi).data();
+                                float* gb = g.grad_for_write(bi, fresh);
+                                const float beta = fresh ? 0.0f : 1.0f;
                                 if (!bt)  // dB[k,n] = op(A)^T dC
-                                  gemm(!at, false, k, n, m, 1.0f, as, lda, gy, n, 1.0f, gb, ldb);
+                                  gemm(!at, false, k, n, m, 1.0f, as, lda, gy, n, beta, gb, ldb);
                                 else      // dB[n,k] = dC^T op(A)
-                                  gemm(true, at, n, k, m, 1.0f, gy, n, as, lda, 1.0f, gb, ldb);
+                                  gemm(true, at, n, k, m, 1.0f, gy, n, as, lda, beta, gb, ldb);
                               }
                             });
 }
@@ -80,9 +84,11 @@ Expr linear(const Expr& x, const Expr& weight, const Expr& bias) {
   bool rg = x.requires_grad() || weight.requires_grad() || (has_bias && bias.requires_grad());
   return x.graph().add_node(y, rg, [=](Graph& g, int self) {
     const float* gy = g.grad(self).data();
-    if (g.requires_grad(xi))  // dx = dy W
-      gemm(false, false, rows, in, out, 1.0f, gy, out, g.value(wi).data(), in, 1.0f,
-           g.grad(xi).data(), in);
+    if (g.requires_grad(xi)) {  // dx = dy W; a new buffer is written with beta 0
+      bool fresh = false;
+      float* gx = g.grad_for_write(xi, fresh);
+      gemm(false, false, rows, in, out, 1.0f, gy, out, g.value(wi).data(), in, fresh ? 0.0f : 1.0f, gx, in);
+    }
     if (g.requires_grad(wi))  // dW = dy^T x
       gemm(true, false, out, in, rows, 1.0f, gy, out, g.value(xi).data(), in, 1.0f,
            g.grad(wi).data(), in);

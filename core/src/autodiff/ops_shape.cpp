@@ -22,10 +22,8 @@ Expr reshape(const Expr& x, const Shape& shape) {
   check(shape.numel() == x.value().numel(), "reshape",
         "cannot reshape " + x.shape().str() + " to " + shape.str());
   int xi = x.id();
-  return x.graph().add_node(x.value().view(shape), x.requires_grad(), [xi](Graph& g, int self) {
-    const Tensor& gy = g.grad(self);
-    add_into(g.grad(xi).data(), gy.data(), gy.numel());
-  });
+  return x.graph().add_node(x.value().view(shape), x.requires_grad(),
+                            [xi](Graph& g, int self) { g.pass_grad(self, xi); });
 }
 
 Expr transpose(const Expr& x) {
@@ -40,9 +38,10 @@ Expr transpose(const Expr& x) {
   int xi = x.id();
   return x.graph().add_node(y, x.requires_grad(), [xi, m, n](Graph& g, int self) {
     const float* gy = g.grad(self).data();
-    float* gx = g.grad(xi).data();
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < n; ++j) gx[i * n + j] += gy[j * m + i];
+    write_grad(g, xi, [&](float* gx, auto assign) {
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) put(gx[i * n + j], gy[j * m + i], assign);
+    });
   });
 }
 
@@ -95,11 +94,11 @@ Expr concat(const std::vector<Expr>& parts, int axis) {
     std::int64_t offset = 0;
     for (std::size_t k = 0; k < ids.size(); ++k) {
       std::int64_t w = widths[k];
-      if (g.requires_grad(ids[k])) {
-        float* gx = g.grad(ids[k]).data();
-        for (std::int64_t o = 0; o < outer; ++o)
-          for (std::int64_t i = 0; i < w; ++i) gx[o * w + i] += gy[o * row + offset + i];
-      }
+      if (g.requires_grad(ids[k]))
+        write_grad(g, ids[k], [&](float* gx, auto assign) {
+          for (std::int64_t o = 0; o < outer; ++o)
+            for (std::int64_t i = 0; i < w; ++i) put(gx[o * w + i], gy[o * row + offset + i], assign);
+        });
       offset += w;
     }
   });

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "autodiff/op_support.hpp"
 #include "tensor/kernels.hpp"
 #include "loom/errors.hpp"
 #include "loom/ops.hpp"
@@ -332,9 +333,10 @@ RecurrentOutputs recurrent_layer(CellType cell, const Expr& x_proj, const Expr& 
                     pass_c.defined() ? pass_c.data() : nullptr, r0, r1);
     });
     if (g.requires_grad(xi)) {
-      float* gx = g.grad(xi).data();
       const float* dg = d_gates.data();
-      for (std::int64_t i = 0, n = d_gates.numel(); i < n; ++i) gx[i] += dg[i];
+      ops_detail::write_grad(g, xi, [&](float* gx, auto assign) {
+        for (std::int64_t i = 0, n = d_gates.numel(); i < n; ++i) ops_detail::put(gx[i], dg[i], assign);
+      });
     }
     if (g.requires_grad(wi)) {
       // dW_hh = sum_t d_hproj[t]^T h_{t-1}: one GEMM over all steps with h_{-1} = h0.
