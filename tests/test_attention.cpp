@@ -218,9 +218,32 @@ BOOST_AUTO_TEST_CASE(cached_decoding_matches_the_full_forward) {
           BOOST_TEST(y.data()[b * D + d] == expect.data()[(b * T + t) * D + d], tt::tolerance(1e-4f));
     }
     BOOST_TEST(cache.self.length() == T);
+    const Tensor before = cache.self.keys().clone();
     cache.self.reorder(Tensor::from_ids(Shape{3}, {1, 1, 0}));
-    BOOST_TEST(cache.self.k.dim(0) == 3);
-    BOOST_TEST(cache.self.k.data()[0] == cache.self.k.data()[cache.self.k.numel() / 3]);
+    cache.self.reorder(Tensor::from_ids(Shape{2}, {2, 0}));  // composes: rows 0, 1 of before
+    BOOST_TEST(cache.self.rows() == 2);
+    const Tensor& k = cache.self.keys();
+    BOOST_TEST(k.dim(0) == 2);
+    const std::int64_t row = before.numel() / B;
+    for (std::int64_t i = 0; i < row; ++i) {
+      BOOST_TEST(k.data()[i] == before.data()[i]);
+      BOOST_TEST(k.data()[row + i] == before.data()[row + i]);
+    }
+    // A pending reorder and an append make one copy with the same contents as doing both.
+    cache.self.reorder(Tensor::from_ids(Shape{3}, {1, 0, 1}));
+    const Tensor fresh = random_tensor(Shape{3, k.dim(1), 1, k.dim(3)}, 9);
+    cache.self.append(fresh, fresh);
+    const Tensor& after = cache.self.keys();
+    BOOST_TEST(after.dim(0) == 3);
+    BOOST_TEST(after.dim(2) == T + 1);
+    const std::int64_t H = after.dim(1), Dh = after.dim(3);
+    for (std::int64_t n = 0; n < 3; ++n)
+      for (std::int64_t h = 0; h < H; ++h)
+        for (std::int64_t d = 0; d < Dh; ++d) {
+          const std::int64_t from = n == 1 ? 0 : 1;
+          BOOST_TEST(after.data()[((n * H + h) * (T + 1) + 2) * Dh + d] == before.data()[((from * H + h) * T + 2) * Dh + d]);
+          BOOST_TEST(after.data()[((n * H + h) * (T + 1) + T) * Dh + d] == fresh.data()[(n * H + h) * Dh + d]);
+        }
   }
 }
 

@@ -60,16 +60,30 @@ struct AttentionOptions {
 };
 
 // Keys and values of the positions seen so far, per layer: [B, H, T, Dh] each. Incremental
-// decoding appends to them; beam search reorders their batch rows.
-struct KvCache {
-  Tensor k, v;
-  std::int64_t length() const { return k.defined() ? k.dim(2) : 0; }
-  void clear() {
-    k = Tensor();
-    v = Tensor();
-  }
+// decoding appends to them; beam search reorders their batch rows. A reorder is deferred: the
+// next append moves the kept rows and adds the new positions in one copy (rather than copying
+// the whole cache twice per step), and keys()/values() apply it when read before that.
+class LOOM_API KvCache {
+ public:
+  bool empty() const { return !k_.defined(); }
+  // Positions cached.
+  std::int64_t length() const { return k_.defined() ? k_.dim(2) : 0; }
+  // Rows, after any pending reorder.
+  std::int64_t rows() const;
+  void clear();
   // Keeps batch rows `rows` (int32 [N], repeats allowed), in that order.
   void reorder(const Tensor& rows);
+  // Appends new positions k, v [B, H, t, Dh] (B the rows after any pending reorder).
+  void append(const Tensor& k, const Tensor& v);
+  // Replaces the contents (a memory's keys and values, computed once).
+  void assign(Tensor k, Tensor v);
+  const Tensor& keys();
+  const Tensor& values();
+
+ private:
+  void settle();
+  Tensor k_, v_;
+  Tensor pending_;  // rows to keep, int32 [N], not yet applied
 };
 
 // Multi-head attention with fused input projection (<name>.in_proj_weight [3D, D],

@@ -41,7 +41,7 @@ namespace loom {
 // 6: label smoothing in the NLL losses; AttentionMask::key_starts; ModelOutput::nll_sum.
 // 7: LearnsFromText; HasSides::side_tokenizer and side_lines; BuildContext::paths_checked.
 // 8: TransformerLayerOptions::attention_dropout.
-constexpr int kAbiVersion = 8;
+constexpr int kAbiVersion = 9;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -274,6 +274,22 @@ class LOOM_API DecoderState {
   // Rows now in the state.
   virtual std::int64_t rows() const = 0;
 };
+// Which sentence of the batch each row of a decoder state belongs to. The rows of one sentence
+// share everything computed from its source (encoder outputs, cross-attention keys and
+// values), so a reorder that leaves every row with the sentence it had (beams re-ranked within
+// their sentence, the common case) need not move those tensors; reorder() says when it must.
+class LOOM_API SourceRows {
+ public:
+  // One row per sentence, in order.
+  explicit SourceRows(std::int64_t sentences = 0);
+  // Applies a reorder (int32 rows [R']); true when some row's sentence changed, so tensors
+  // with one row per state row that depend only on the source must be reordered too.
+  bool reorder(const Tensor& rows);
+
+ private:
+  std::vector<std::int32_t> sentence_;
+};
+
 class LOOM_API IncrementalDecoder {
  public:
   virtual ~IncrementalDecoder();

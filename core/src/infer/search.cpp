@@ -11,6 +11,24 @@
 
 namespace loom {
 
+SourceRows::SourceRows(std::int64_t sentences) : sentence_(static_cast<std::size_t>(sentences)) {
+  for (std::size_t i = 0; i < sentence_.size(); ++i) sentence_[i] = static_cast<std::int32_t>(i);
+}
+
+bool SourceRows::reorder(const Tensor& rows) {
+  LOOM_ASSERT(rows.dtype() == DType::kInt32 && rows.rank() == 1, "SourceRows::reorder needs int32 rows [R]");
+  std::vector<std::int32_t> next(static_cast<std::size_t>(rows.numel()));
+  for (std::size_t i = 0; i < next.size(); ++i) {
+    const std::int32_t r = rows.ids()[i];
+    LOOM_ASSERT(r >= 0 && static_cast<std::size_t>(r) < sentence_.size(),
+                "reorder: row " + std::to_string(r) + " outside [0, " + std::to_string(sentence_.size()) + ")");
+    next[i] = sentence_[static_cast<std::size_t>(r)];
+  }
+  const bool moved = next != sentence_;
+  sentence_ = std::move(next);
+  return moved;
+}
+
 double normalized_score(double log_prob, std::int64_t tokens, const SearchOptions& options) {
   const double n = static_cast<double>(std::max<std::int64_t>(tokens, 1));
   switch (options.length_norm) {
@@ -84,18 +102,26 @@ void advance(Sentence& s, const Tensor& logp, const Tensor& att, const SearchOpt
     const Live& beam = s.live[bi];
     const float* row = logp.data() + beam.row * V;
     const bool must_end = static_cast<std::int64_t>(beam.ids.size()) >= s.max_len;
+    // A beam contributes at most its 2k best candidates to the sentence's best 2k: kept in a
+    // heap whose front is the worst of them, so most tokens cost one comparison.
     mine.clear();
     for (std::int32_t v = 0; v < static_cast<std::int32_t>(V); ++v) {
       if (must_end && v != eos) continue;
       if (!o.allow_unk && v == unk && v != eos) continue;
       const double lp = row[v];
       if (!std::isfinite(lp)) continue;
-      mine.push_back({beam.log_prob + lp, static_cast<std::int64_t>(bi), v});
+      const Candidate c{beam.log_prob + lp, static_cast<std::int64_t>(bi), v};
+      if (mine.size() < 2 * k) {
+        mine.push_back(c);
+        std::push_heap(mine.begin(), mine.end(), better);
+      } else if (better(c, mine.front())) {
+        std::pop_heap(mine.begin(), mine.end(), better);
+        mine.back() = c;
+        std::push_heap(mine.begin(), mine.end(), better);
+      }
     }
-    // A beam contributes at most 2k candidates to the sentence's best 2k.
-    const std::size_t keep = std::min(mine.size(), 2 * k);
-    std::partial_sort(mine.begin(), mine.begin() + static_cast<std::ptrdiff_t>(keep), mine.end(), better);
-    pool.insert(pool.end(), mine.begin(), mine.begin() + static_cast<std::ptrdiff_t>(keep));
+    std::sort_heap(mine.begin(), mine.end(), better);
+    pool.insert(pool.end(), mine.begin(), mine.end());
   }
   const std::size_t best = std::min(pool.size(), 2 * k);
   std::partial_sort(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(best), pool.end(), better);

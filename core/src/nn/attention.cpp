@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "loom/errors.hpp"
+#include "loom/parallel.hpp"
 #include "loom/random.hpp"
 
 namespace loom::nn {
@@ -58,23 +59,91 @@ Activation parse_activation(const std::string& name) {
 
 // ---- KvCache -------------------------------------------------------------------------------
 
-void KvCache::reorder(const Tensor& rows) {
-  if (!k.defined()) return;
-  Graph g(Mode::kEval);
-  k = gather_rows(g.constant(k), rows).value();
-  v = gather_rows(g.constant(v), rows).value();
-}
-
 namespace {
 
-// Appends new [B, H, t, Dh] to cached [B, H, T, Dh] along the time axis.
-Tensor append_time(const Tensor& cached, const Tensor& fresh) {
-  if (!cached.defined()) return fresh.clone();
-  Graph g(Mode::kEval);
-  return concat({g.constant(cached), g.constant(fresh)}, 2).value();
+// out[i] = cached[rows[i]] (rows undefined: the identity) followed along time by fresh[i]
+// (when defined): cached [B, H, T, Dh], fresh [N, H, t, Dh] -> [N, H, T + t, Dh].
+Tensor gather_append(const Tensor& cached, const Tensor& rows, const Tensor& fresh) {
+  const Shape& s = cached.shape();
+  const std::int64_t N = rows.defined() ? rows.numel() : s[0], H = s[1], T = s[2], Dh = s[3];
+  const std::int64_t t = fresh.defined() ? fresh.dim(2) : 0;
+  if (fresh.defined())
+    LOOM_ASSERT(fresh.rank() == 4 && fresh.dim(0) == N && fresh.dim(1) == H && fresh.dim(3) == Dh,
+                "KvCache: new keys " + fresh.shape().str() + " do not fit the cache " + s.str() + " of " +
+                    std::to_string(N) + " rows");
+  Tensor out = Tensor::empty(Shape{N, H, T + t, Dh});
+  const float* src = cached.data();
+  const float* add = fresh.defined() ? fresh.data() : nullptr;
+  float* dst = out.data();
+  parallel_chunks(N * H, 8, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t n = i / H, h = i % H;
+      const std::int64_t from = rows.defined() ? rows.ids()[n] : n;
+      LOOM_ASSERT(from >= 0 && from < s[0], "KvCache: row " + std::to_string(from) + " outside [0, " +
+                                                std::to_string(s[0]) + ")");
+      float* o = dst + i * (T + t) * Dh;
+      std::copy_n(src + (from * H + h) * T * Dh, T * Dh, o);
+      if (add != nullptr) std::copy_n(add + i * t * Dh, t * Dh, o + T * Dh);
+    }
+  });
+  return out;
 }
 
 }  // namespace
+
+std::int64_t KvCache::rows() const {
+  if (pending_.defined()) return pending_.numel();
+  return k_.defined() ? k_.dim(0) : 0;
+}
+
+void KvCache::clear() {
+  k_ = Tensor();
+  v_ = Tensor();
+  pending_ = Tensor();
+}
+
+void KvCache::reorder(const Tensor& rows) {
+  LOOM_ASSERT(rows.dtype() == DType::kInt32 && rows.rank() == 1, "KvCache::reorder needs int32 rows [N]");
+  if (!k_.defined()) return;
+  if (!pending_.defined()) {
+    pending_ = rows.clone();
+    return;
+  }
+  pending_ = take_rows(pending_, rows);  // two reorders compose into one
+}
+
+void KvCache::append(const Tensor& k, const Tensor& v) {
+  if (!k_.defined()) {
+    assign(k.clone(), v.clone());
+    return;
+  }
+  k_ = gather_append(k_, pending_, k);
+  v_ = gather_append(v_, pending_, v);
+  pending_ = Tensor();
+}
+
+void KvCache::assign(Tensor k, Tensor v) {
+  k_ = std::move(k);
+  v_ = std::move(v);
+  pending_ = Tensor();
+}
+
+void KvCache::settle() {
+  if (!pending_.defined()) return;
+  k_ = gather_append(k_, pending_, Tensor());
+  v_ = gather_append(v_, pending_, Tensor());
+  pending_ = Tensor();
+}
+
+const Tensor& KvCache::keys() {
+  settle();
+  return k_;
+}
+
+const Tensor& KvCache::values() {
+  settle();
+  return v_;
+}
 
 // ---- MultiHeadAttention --------------------------------------------------------------------
 
@@ -153,23 +222,19 @@ Expr MultiHeadAttention::operator()(Graph& g, const Expr& x, const Expr& memory,
     k = split_heads(parts[1]);
     v = split_heads(parts[2]);
     if (cache != nullptr) {
-      cache->k = append_time(cache->k, k.value());
-      cache->v = append_time(cache->v, v.value());
-      k = g.constant(cache->k);
-      v = g.constant(cache->v);
+      cache->append(k.value(), v.value());
+      k = g.constant(cache->keys());
+      v = g.constant(cache->values());
     }
-  } else if (cache != nullptr && cache->k.defined()) {
+  } else if (cache != nullptr && !cache->empty()) {
     q = split_heads(project(x, 0));
-    k = g.constant(cache->k);
-    v = g.constant(cache->v);
+    k = g.constant(cache->keys());
+    v = g.constant(cache->values());
   } else {
     q = split_heads(project(x, 0));
     k = split_heads(project(memory, 1));
     v = split_heads(project(memory, 2));
-    if (cache != nullptr) {
-      cache->k = k.value().clone();
-      cache->v = v.value().clone();
-    }
+    if (cache != nullptr) cache->assign(k.value().clone(), v.value().clone());
   }
   if (options_.score == Score::kGeneral) {
     // q . (W_h k): keys [B, H, Tk, Dh] times W_h^T per head, as one batched product over H.

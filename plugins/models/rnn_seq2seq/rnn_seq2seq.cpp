@@ -96,6 +96,7 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     for (const auto& h : e.state.h) s->h.push_back(h.value());
     for (const auto& c : e.state.c) s->c.push_back(c.value());
     const std::int64_t B = s->enc.dim(0);
+    s->sources = loom::SourceRows(B);
     if (feeds()) s->feed = loom::Tensor::zeros(loom::Shape{B, o_.nhid});
     loom::Tensor bos = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
     std::fill(bos.ids(), bos.ids() + B, o_.bos);
@@ -131,6 +132,8 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     for (auto& c : s.c) c = loom::take_rows(c, rows);
     if (s.feed.defined()) s.feed = loom::take_rows(s.feed, rows);
     if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);
+    // The encoder's outputs move only when rows change sentences.
+    if (!s.sources.reorder(rows)) return;
     s.enc = loom::take_rows(s.enc, rows);
     s.src_lengths = loom::take_rows(s.src_lengths, rows);
   }
@@ -181,6 +184,7 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     loom::Tensor enc;                // encoder outputs [R, S, H]
     loom::Tensor src_lengths;        // [R]
     loom::Tensor attention;          // the last step's weights [R, S]
+    loom::SourceRows sources;        // each row's sentence
     std::int64_t rows() const override { return enc.defined() ? enc.dim(0) : 0; }
   };
   struct Encoded {

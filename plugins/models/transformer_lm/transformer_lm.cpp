@@ -200,7 +200,7 @@ class TransformerLm : public loom::Model,
   void reorder(loom::DecoderState& state, const Tensor& rows) override {
     auto& s = dynamic_cast<DecodeState&>(state);
     for (auto& c : s.caches)
-      if (c.self.k.defined()) c.self.reorder(rows);
+      c.self.reorder(rows);
     s.starts = loom::take_rows(s.starts, rows);
     s.next = loom::take_rows(s.next, rows);
     if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);

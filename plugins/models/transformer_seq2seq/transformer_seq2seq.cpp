@@ -97,6 +97,7 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     s->memory = encode(g, batch.get("src"), s->src_lengths).value().clone();
     s->caches.resize(decoder_.size());
     const std::int64_t B = s->memory.dim(0);
+    s->sources = loom::SourceRows(B);
     Tensor bos = Tensor::empty(Shape{B}, loom::DType::kInt32);
     std::fill(bos.ids(), bos.ids() + B, o_.bos);
     g.clear();
@@ -125,13 +126,13 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
 
   void reorder(loom::DecoderState& state, const Tensor& rows) override {
     auto& s = dynamic_cast<State&>(state);
-    for (auto& c : s.caches) {
-      if (c.self.k.defined()) c.self.reorder(rows);
-      if (c.memory.k.defined()) c.memory.reorder(rows);
-    }
+    for (auto& c : s.caches) c.self.reorder(rows);
+    if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);
+    // What comes from the source alone moves only when rows change sentences.
+    if (!s.sources.reorder(rows)) return;
+    for (auto& c : s.caches) c.memory.reorder(rows);
     s.memory = loom::take_rows(s.memory, rows);
     s.src_lengths = loom::take_rows(s.src_lengths, rows);
-    if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);
   }
   Tensor last_attention(const loom::DecoderState& state) const override {
     return dynamic_cast<const State&>(state).attention;
@@ -166,6 +167,7 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     std::vector<nn::LayerCache> caches;  // per decoder layer
     std::int64_t position = 0;           // of the next target token
     Tensor attention;                    // the last step's cross attention [R, S]
+    loom::SourceRows sources;            // each row's sentence
     std::int64_t rows() const override { return memory.defined() ? memory.dim(0) : 0; }
   };
 
