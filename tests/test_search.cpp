@@ -290,3 +290,18 @@ BOOST_AUTO_TEST_CASE(unk_lengths_attention_and_threads) {
   }
   BOOST_TEST(any_unk);
 }
+
+// Rows re-ranked within their sentences keep what came from the source; expanding a sentence to
+// several rows, dropping a finished one or moving a row to another sentence does not.
+BOOST_AUTO_TEST_CASE(source_rows_tell_when_rows_change_sentences) {
+  loom::SourceRows sources(2);
+  BOOST_TEST(sources.reorder(Tensor::from_ids(loom::Shape{4}, {0, 0, 1, 1})));   // expand: 0 0 1 1
+  BOOST_TEST(!sources.reorder(Tensor::from_ids(loom::Shape{4}, {1, 0, 3, 3})));  // re-rank: 0 0 1 1
+  BOOST_TEST(!sources.reorder(Tensor::from_ids(loom::Shape{4}, {0, 1, 2, 3})));
+  BOOST_TEST(sources.reorder(Tensor::from_ids(loom::Shape{2}, {2, 3})));         // sentence 0 done: 1 1
+  BOOST_TEST(!sources.reorder(Tensor::from_ids(loom::Shape{2}, {1, 0})));
+  BOOST_TEST(!sources.reorder(Tensor::from_ids(loom::Shape{2}, {0, 0})));       // both of sentence 1
+  loom::SourceRows three(3);
+  BOOST_TEST(three.reorder(Tensor::from_ids(loom::Shape{3}, {0, 2, 1})));        // rows swap sentences
+  BOOST_CHECK_THROW(three.reorder(Tensor::from_ids(loom::Shape{1}, {3})), loom::AssertionError);
+}
