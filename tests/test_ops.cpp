@@ -156,6 +156,11 @@ std::vector<OpCase> cases() {
   for (auto axes : std::vector<std::pair<int, int>>{{0, 1}, {1, 2}, {0, 3}, {2, 3}})
     c.push_back({"swap_axes_" + std::to_string(axes.first) + std::to_string(axes.second), {r({2, 3, 4, 5}, 74)},
                  [axes](Graph&, auto& x) { return weighted_sum(loom::swap_axes(x[0], axes.first, axes.second)); }});
+  // Axes of length 1 between: a reshape (no copy); the rows of a leading-axis slice: a view.
+  c.push_back({"swap_axes_unit", {r({2, 1, 3, 4}, 91)}, [](Graph&, auto& x) { return weighted_sum(loom::swap_axes(x[0], 1, 2)); }});
+  c.push_back({"slice_axis0_view", {r({5, 3}, 92)}, [](Graph&, auto& x) {
+                 return loom::add(weighted_sum(loom::slice(x[0], 0, 1, 4)), weighted_sum(loom::slice(x[0], 0, 3, 5)));
+               }});
   c.push_back({"swap_axes_rank3", {r({2, 3, 4}, 75)}, [](Graph&, auto& x) { return weighted_sum(loom::swap_axes(x[0], 0, 2)); }});
   c.push_back({"softmax", {r({3, 5}, 76, 2.0f)}, [](Graph&, auto& x) { return weighted_sum(loom::softmax(x[0])); }});
   c.push_back({"attention_softmax", {r({2, 2, 3, 3}, 77, 2.0f)},
@@ -508,6 +513,24 @@ BOOST_AUTO_TEST_CASE(batched_matmul_is_one_product_per_item) {
         for (int k = 0; k < 5; ++k) expect += a.data()[item * 20 + i * 5 + k] * b.data()[item * 30 + j * 5 + k];
         BOOST_TEST(y.data()[item * 24 + i * 6 + j] == expect, boost::test_tools::tolerance(1e-5));
       }
+}
+
+BOOST_AUTO_TEST_CASE(swap_axes_and_slices_that_keep_the_order_share_storage) {
+  Graph g(loom::Mode::kEval);
+  Expr x = g.constant(random_tensor(Shape{2, 1, 3, 4}, 93));
+  Expr y = loom::swap_axes(x, 1, 2);
+  BOOST_TEST(y.shape().str() == "[2, 3, 1, 4]");
+  BOOST_TEST(y.value().data() == x.value().data());
+  Expr w = g.constant(random_tensor(Shape{2, 3, 4}, 94));
+  Expr z = loom::swap_axes(w, 0, 2);  // a real permutation: a copy
+  BOOST_TEST(z.shape().str() == "[4, 3, 2]");
+  BOOST_TEST(z.value().data() != w.value().data());
+  BOOST_TEST(z.value().data()[1] == w.value().data()[12]);
+  Expr rows = loom::slice(x, 0, 1, 2);
+  BOOST_TEST(rows.value().data() == x.value().data() + 12);
+  Expr cols = loom::slice(x, 3, 1, 3);  // strided: a copy
+  BOOST_TEST(cols.value().data()[0] == x.value().data()[1]);
+  BOOST_TEST(cols.value().data()[2] == x.value().data()[5]);
 }
 
 BOOST_AUTO_TEST_CASE(swap_axes_moves_every_element) {

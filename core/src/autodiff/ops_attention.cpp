@@ -139,6 +139,11 @@ Expr swap_axes(const Expr& x, int axis1, int axis2) {
         "axes " + std::to_string(axis1) + " and " + std::to_string(axis2) + " do not exist in " + s.str());
   if (axis1 == axis2) return x;
   Shape out = s.with_dim(axis1, s[axis2]).with_dim(axis2, s[axis1]);
+  // When at most one of the axes from axis1 to axis2 is longer than 1 (one step of decoding:
+  // [B, 1, H, Dh] -> [B, H, 1, Dh]), the values stay in the same order: a reshape, no copy.
+  int longer = 0;
+  for (int i = std::min(axis1, axis2); i <= std::max(axis1, axis2); ++i) longer += s[i] > 1 ? 1 : 0;
+  if (longer <= 1) return reshape(x, out);
   AxisMap m = swap_map(s, axis1, axis2);
   Tensor y = Tensor::empty(out);
   {

@@ -113,10 +113,16 @@ Expr slice(const Expr& x, int axis, std::int64_t begin, std::int64_t end) {
   std::int64_t outer, inner;
   axis_sizes(s, axis, outer, inner);
   std::int64_t row = s[axis] * inner, w = (end - begin) * inner, offset = begin * inner;
-  Tensor y = Tensor::empty(s.with_dim(axis, end - begin));
-  const float* xs = x.value().data();
-  float* ys = y.data();
-  for (std::int64_t o = 0; o < outer; ++o) std::copy_n(xs + o * row + offset, w, ys + o * w);
+  Tensor y;
+  if (outer == 1) {
+    // One contiguous block (rows of a matrix, the leading axis): a view, no copy.
+    y = make_view(x.value(), static_cast<std::size_t>(offset), s.with_dim(axis, end - begin));
+  } else {
+    y = Tensor::empty(s.with_dim(axis, end - begin));
+    const float* xs = x.value().data();
+    float* ys = y.data();
+    for (std::int64_t o = 0; o < outer; ++o) std::copy_n(xs + o * row + offset, w, ys + o * w);
+  }
   int xi = x.id();
   return x.graph().add_node(y, x.requires_grad(), [=](Graph& g, int self) {
     const float* gy = g.grad(self).data();
