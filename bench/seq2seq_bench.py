@@ -471,9 +471,10 @@ def parse_args(argv=None):
     d.add_argument("--beams", type=int, nargs="+", default=[1, 5],
                    help="beam sizes (default: 1 5; 1 is greedy)")
     d.add_argument("--batch-size", type=int, default=32, help="sentences searched together")
-    d.add_argument("--reference-order", choices=["input", "length"], default="input",
-                   help="how the reference batches sentences: in input order, or sorted by "
-                        "source length in windows of 16 batches (default: input)")
+    d.add_argument("--reference-order", choices=["input", "length"], default="length",
+                   help="how the reference batches sentences: sorted by source length in "
+                        "windows of 16 batches, as loom translate does (the fair comparison), "
+                        "or in input order (default: length)")
     d.add_argument("--out-dir", default=None,
                    help="keep the exported parameters and both sides' translations here")
     args = p.parse_args(argv)
