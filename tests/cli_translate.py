@@ -29,7 +29,7 @@ from loomtest import check, finish  # noqa: E402
 
 LOOM, SRC = sys.argv[1], sys.argv[2]
 PIPELINE = sys.argv[3] if len(sys.argv) > 3 else "translate_piglatin_rnn_attention.yaml"
-MIN_ACCURACY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.85
+MIN_ACCURACY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.95
 EPOCHS = sys.argv[5] if len(sys.argv) > 5 else os.environ.get("LOOM_TRANSLATE_EPOCHS")
 TMP = tempfile.mkdtemp(prefix="loom-translate-")
 

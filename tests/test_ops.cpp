@@ -608,3 +608,20 @@ BOOST_AUTO_TEST_CASE(layer_norm_and_gelu_by_hand) {
     BOOST_TEST(gy.data()[i] == ref, boost::test_tools::tolerance(1e-5));
   }
 }
+
+// The judge of finite-difference checks: a gradient that is zero in exact arithmetic passes
+// when its central difference is float noise (under an ulp of the loss over the step), while a
+// missing term of 1% of the largest gradient, or a value 20% off, fails.
+BOOST_AUTO_TEST_CASE(gradient_judge_forgives_float_noise_but_not_missing_terms) {
+  using loom::testing::detail::Entry;
+  using loom::testing::detail::judge;
+  const double value = 5.7, step = 1e-2;
+  const double ulp_of_loss_over_step = 1.1920929e-7 * value / (2 * step);
+  const std::vector<Entry> noise = {{1.0, 1.0, "a"}, {-0.3, -0.3001, "b"}, {0.0, 0.7 * ulp_of_loss_over_step, "key bias"}};
+  BOOST_TEST(judge(noise, value, step).ok(2e-2), judge(noise, value, step).worst_at);
+  const std::vector<Entry> missing = {{1.0, 1.0, "a"}, {0.0, 0.01, "missing term"}};
+  BOOST_TEST(!judge(missing, value, step).ok(2e-2));
+  BOOST_TEST(judge(missing, value, step).worst_at.find("missing term") == 0u);
+  const std::vector<Entry> off = {{1.0, 1.0, "a"}, {0.5, 0.6, "off"}};
+  BOOST_TEST(!judge(off, value, step).ok(2e-2));
+}
