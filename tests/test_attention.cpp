@@ -190,7 +190,12 @@ BOOST_DATA_TEST_CASE(blocks_have_finite_difference_gradients, boost::unit_test::
 // forward; so does a decoder layer whose memory keys are cached at the first step. Reordering
 // the cache's batch rows reorders the continuation.
 BOOST_AUTO_TEST_CASE(cached_decoding_matches_the_full_forward) {
-  for (bool cross : {false, true}) {
+  // Without a relative bias, cached self attention multiplies with the cache's buffers
+  // (KvCache::scores and mix); with one, it reads contiguous copies of the keys and values.
+  for (int case_index = 0; case_index < 4; ++case_index) {
+    const bool cross = case_index % 2 == 1;
+    const std::int64_t relative = case_index < 2 ? 2 : 0;
+    BOOST_TEST_CONTEXT("cross " << cross << ", relative distance " << relative) {
     nn::TransformerLayerOptions o;
     o.d_model = 8;
     o.heads = 2;
@@ -199,7 +204,7 @@ BOOST_AUTO_TEST_CASE(cached_decoding_matches_the_full_forward) {
     o.norm = nn::NormPlacement::kPre;
     o.activation = nn::Activation::kGelu;
     o.cross = cross;
-    o.attention.relative_distance = 2;
+    o.attention.relative_distance = relative;
     loom::Parameters params;
     nn::TransformerLayer layer(params, "layer", o);
     params.finalize(3);
@@ -222,7 +227,7 @@ BOOST_AUTO_TEST_CASE(cached_decoding_matches_the_full_forward) {
     cache.self.reorder(Tensor::from_ids(Shape{3}, {1, 1, 0}));
     cache.self.reorder(Tensor::from_ids(Shape{2}, {2, 0}));  // composes: rows 0, 1 of before
     BOOST_TEST(cache.self.rows() == 2);
-    const Tensor& k = cache.self.keys();
+    const Tensor k = cache.self.keys();  // a handle: the cache's own changes with the next reorder
     BOOST_TEST(k.dim(0) == 2);
     const std::int64_t row = before.numel() / B;
     for (std::int64_t i = 0; i < row; ++i) {
@@ -244,7 +249,98 @@ BOOST_AUTO_TEST_CASE(cached_decoding_matches_the_full_forward) {
           BOOST_TEST(after.data()[((n * H + h) * (T + 1) + 2) * Dh + d] == before.data()[((from * H + h) * T + 2) * Dh + d]);
           BOOST_TEST(after.data()[((n * H + h) * (T + 1) + T) * Dh + d] == fresh.data()[(n * H + h) * Dh + d]);
         }
+    }
   }
+}
+
+// The cache's buffers grow by doubling, appends fill them in place, and a reorder that keeps
+// ascending rows moves them down in place; tensors handed out earlier never change. scores()
+// and mix() equal batched_matmul over the contiguous keys and values, bit for bit.
+BOOST_AUTO_TEST_CASE(kv_cache_grows_in_place_and_multiplies_where_rows_lie) {
+  const std::int64_t B = 3, H = 2, Dh = 4;
+  nn::KvCache cache;
+  // The reference: what the cache should hold, rebuilt by plain concatenation.
+  std::vector<std::vector<std::vector<float>>> expect(B, std::vector<std::vector<float>>(H));
+  auto append = [&](std::int64_t t, std::uint64_t key) {
+    const std::int64_t N = cache.empty() ? B : cache.rows();
+    Tensor k = random_tensor(Shape{N, H, t, Dh}, key);
+    cache.append(k, k);
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t h = 0; h < H; ++h)
+        expect[n][h].insert(expect[n][h].end(), k.data() + (n * H + h) * t * Dh, k.data() + (n * H + h + 1) * t * Dh);
+  };
+  auto reorder = [&](std::vector<std::int32_t> rows) {
+    Tensor r = Tensor::empty(Shape{static_cast<std::int64_t>(rows.size())}, loom::DType::kInt32);
+    std::copy(rows.begin(), rows.end(), r.ids());
+    cache.reorder(r);
+    std::vector<std::vector<std::vector<float>>> next;
+    for (auto i : rows) next.push_back(expect[i]);
+    expect = next;
+  };
+  auto check_contents = [&](const char* when) {
+    const Tensor& k = cache.keys();
+    const Tensor& v = cache.values();
+    const std::int64_t N = static_cast<std::int64_t>(expect.size()), T = cache.length();
+    BOOST_TEST_CONTEXT(when) {
+      BOOST_TEST((k.shape() == Shape{N, H, T, Dh}));
+      BOOST_TEST((v.shape() == k.shape()));
+      bool same = true;
+      for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t h = 0; h < H; ++h)
+          for (std::int64_t i = 0; i < T * Dh; ++i)
+            same = same && k.data()[(n * H + h) * T * Dh + i] == expect[n][h][i] &&
+                   v.data()[(n * H + h) * T * Dh + i] == expect[n][h][i];
+      BOOST_TEST(same);
+      // scores and mix against batched_matmul on the contiguous copies, bit for bit.
+      Graph g(loom::Mode::kEval);
+      Tensor q = random_tensor(Shape{N, H, 2, Dh}, 77);
+      Tensor scores = loom::batched_matmul(g.constant(q), g.constant(k), loom::Transpose::kNo, loom::Transpose::kYes).value();
+      Tensor mine = cache.scores(q);
+      BOOST_TEST((mine.shape() == scores.shape()));
+      BOOST_TEST(std::equal(mine.data(), mine.data() + mine.numel(), scores.data()));
+      Tensor w = random_tensor(Shape{N, H, 2, T}, 78);
+      Tensor mixed = loom::batched_matmul(g.constant(w), g.constant(v)).value();
+      Tensor my_mix = cache.mix(w);
+      BOOST_TEST((my_mix.shape() == mixed.shape()));
+      BOOST_TEST(std::equal(my_mix.data(), my_mix.data() + my_mix.numel(), mixed.data()));
+    }
+  };
+  append(3, 1);
+  BOOST_TEST(cache.capacity() == 16);
+  check_contents("first append");
+  const Tensor held = cache.keys();  // a tensor handed out: it must never change
+  const Tensor held_copy = held.clone();
+  for (std::uint64_t step = 0; step < 13; ++step) append(1, 10 + step);
+  BOOST_TEST(cache.length() == 16);
+  BOOST_TEST(cache.capacity() == 16);  // filled in place
+  check_contents("filled");
+  append(1, 40);
+  BOOST_TEST(cache.capacity() == 32);  // doubled
+  check_contents("grown");
+  reorder({0, 2});  // ascending, each row moves down or stays: in place
+  append(1, 41);
+  check_contents("dropped a row");
+  reorder({1, 1, 0});  // repeats: a new buffer
+  reorder({2, 0, 1});  // composes with the pending one
+  append(2, 42);
+  check_contents("repeated and permuted rows");
+  reorder({1});
+  check_contents("settled without an append");
+  BOOST_TEST(std::equal(held.data(), held.data() + held.numel(), held_copy.data()));
+  nn::KvCache copy = cache;  // a copy owns its contents
+  append(1, 43);
+  BOOST_TEST(copy.length() + 1 == cache.length());
+  BOOST_TEST(!copy.keys().shares_storage_with(cache.keys()));
+  // A full cache hands out its buffer itself; a reorder then must not move rows inside it.
+  nn::KvCache full;
+  Tensor k = random_tensor(Shape{2, H, 16, Dh}, 50);
+  full.append(k, k);
+  const Tensor alias = full.keys();
+  BOOST_TEST(std::equal(alias.data(), alias.data() + alias.numel(), k.data()));
+  full.reorder(Tensor::from_ids(Shape{1}, {1}));
+  const Tensor& kept = full.keys();
+  BOOST_TEST(std::equal(alias.data(), alias.data() + alias.numel(), k.data()));
+  BOOST_TEST(std::equal(kept.data(), kept.data() + kept.numel(), k.data() + k.numel() / 2));
 }
 
 BOOST_AUTO_TEST_CASE(sinusoidal_positions_as_word_language_model) {

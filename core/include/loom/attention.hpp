@@ -60,14 +60,25 @@ struct AttentionOptions {
 };
 
 // Keys and values of the positions seen so far, per layer: [B, H, T, Dh] each. Incremental
-// decoding appends to them; beam search reorders their batch rows. A reorder is deferred: the
-// next append moves the kept rows and adds the new positions in one copy (rather than copying
-// the whole cache twice per step), and keys()/values() apply it when read before that.
+// decoding appends to them; beam search reorders their batch rows. The rows live in buffers
+// with room to grow along time (doubling), so an append copies only the new positions. A
+// reorder is deferred: the next append moves the kept rows and adds the new positions in one
+// pass (in place when the kept rows keep their order, as when greedy search drops finished
+// sentences). scores() and mix() multiply with the cached rows where they lie; keys() and
+// values() return contiguous copies. Copying a cache copies its contents.
 class LOOM_API KvCache {
  public:
+  KvCache() = default;
+  KvCache(const KvCache& other);
+  KvCache& operator=(const KvCache& other);
+  KvCache(KvCache&&) noexcept = default;
+  KvCache& operator=(KvCache&&) noexcept = default;
+
   bool empty() const { return !k_.defined(); }
   // Positions cached.
-  std::int64_t length() const { return k_.defined() ? k_.dim(2) : 0; }
+  std::int64_t length() const { return length_; }
+  // Positions the buffers hold before they must grow.
+  std::int64_t capacity() const { return k_.defined() ? k_.dim(2) : 0; }
   // Rows, after any pending reorder.
   std::int64_t rows() const;
   void clear();
@@ -77,13 +88,24 @@ class LOOM_API KvCache {
   void append(const Tensor& k, const Tensor& v);
   // Replaces the contents (a memory's keys and values, computed once).
   void assign(Tensor k, Tensor v);
+  // Contiguous [B, H, T, Dh]; the reference holds until the next reorder or append (copy the
+  // handle to keep the tensor, which never changes).
   const Tensor& keys();
   const Tensor& values();
+  // Queries q [B, H, t, Dh] times the cached keys: [B, H, t, T], as batched_matmul(q, keys(),
+  // no, yes) computes it (the same products, bit for bit), without copying the keys.
+  Tensor scores(const Tensor& q);
+  // Attention weights w [B, H, t, T] times the cached values: [B, H, t, Dh], as
+  // batched_matmul(w, values()).
+  Tensor mix(const Tensor& w);
 
  private:
   void settle();
-  Tensor k_, v_;
-  Tensor pending_;  // rows to keep, int32 [N], not yet applied
+  void compact() const;
+  Tensor k_, v_;                  // [B, H, capacity, Dh]; positions 0 .. length_ - 1 hold data
+  std::int64_t length_ = 0;
+  Tensor pending_;                // rows to keep, int32 [N], not yet applied
+  mutable Tensor keys_, values_;  // contiguous copies, made on demand
 };
 
 // Multi-head attention with fused input projection (<name>.in_proj_weight [3D, D],

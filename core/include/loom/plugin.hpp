@@ -41,7 +41,9 @@ namespace loom {
 // 6: label smoothing in the NLL losses; AttentionMask::key_starts; ModelOutput::nll_sum.
 // 7: LearnsFromText; HasSides::side_tokenizer and side_lines; BuildContext::paths_checked.
 // 8: TransformerLayerOptions::attention_dropout.
-constexpr int kAbiVersion = 9;
+// 9: KvCache is a class (deferred reorders); SourceRows.
+// 10: KvCache keeps buffers with room to grow, scores() and mix().
+constexpr int kAbiVersion = 10;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.

@@ -110,6 +110,8 @@ class Tensor {
   void zero();
   void copy_from(const Tensor& other);  // same shape and dtype
   bool shares_storage_with(const Tensor& other) const { return storage_ == other.storage_; }
+  // Whether another tensor (a view, a copy of the handle) holds this storage too.
+  bool storage_shared() const { return storage_ != nullptr && storage_.use_count() > 1; }
 
  private:
   Tensor(std::shared_ptr<Storage> storage, std::size_t offset, const Shape& shape, DType dtype)

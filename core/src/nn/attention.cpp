@@ -8,6 +8,7 @@
 #include "loom/errors.hpp"
 #include "loom/parallel.hpp"
 #include "loom/random.hpp"
+#include "tensor/kernels.hpp"
 
 namespace loom::nn {
 
@@ -61,50 +62,81 @@ Activation parse_activation(const std::string& name) {
 
 namespace {
 
-// out[i] = cached[rows[i]] (rows undefined: the identity) followed along time by fresh[i]
-// (when defined): cached [B, H, T, Dh], fresh [N, H, t, Dh] -> [N, H, T + t, Dh].
-Tensor gather_append(const Tensor& cached, const Tensor& rows, const Tensor& fresh) {
-  const Shape& s = cached.shape();
-  const std::int64_t N = rows.defined() ? rows.numel() : s[0], H = s[1], T = s[2], Dh = s[3];
+// Positions a cache's buffers hold when they must grow to `needed`: doubling, from 16.
+std::int64_t grown_capacity(std::int64_t current, std::int64_t needed) {
+  std::int64_t c = std::max<std::int64_t>(current, 16);
+  while (c < needed) c *= 2;
+  return c;
+}
+
+// Copies rows of a [N, H, capacity, Dh] buffer: out row i, positions 0 .. T - 1, from row
+// rows[i] of `from` (rows undefined: the identity), then positions T .. T + t - 1 from fresh
+// [N', H, t, Dh] when defined. `from` and `out` may be the same buffer when rows[i] >= i for
+// every i and the rows ascend (each row moves down or stays).
+void move_rows(const Tensor& from, std::int64_t T, const Tensor& rows, const Tensor& fresh, Tensor& out) {
+  // In place, `out` still has the old rows: the count comes from `rows`.
+  const std::int64_t N = rows.defined() ? rows.numel() : out.dim(0);
+  const std::int64_t H = out.dim(1), cap_in = from.dim(2), cap_out = out.dim(2), Dh = out.dim(3);
+  LOOM_ASSERT(N <= out.dim(0), "KvCache: " + std::to_string(N) + " rows do not fit " + out.shape().str());
   const std::int64_t t = fresh.defined() ? fresh.dim(2) : 0;
-  if (fresh.defined())
-    LOOM_ASSERT(fresh.rank() == 4 && fresh.dim(0) == N && fresh.dim(1) == H && fresh.dim(3) == Dh,
-                "KvCache: new keys " + fresh.shape().str() + " do not fit the cache " + s.str() + " of " +
-                    std::to_string(N) + " rows");
-  Tensor out = Tensor::empty(Shape{N, H, T + t, Dh});
-  const float* src = cached.data();
-  const float* add = fresh.defined() ? fresh.data() : nullptr;
+  const float* src = from.data();
   float* dst = out.data();
-  parallel_chunks(N * H, 8, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) {
-      const std::int64_t n = i / H, h = i % H;
-      const std::int64_t from = rows.defined() ? rows.ids()[n] : n;
-      LOOM_ASSERT(from >= 0 && from < s[0], "KvCache: row " + std::to_string(from) + " outside [0, " +
-                                                std::to_string(s[0]) + ")");
-      float* o = dst + i * (T + t) * Dh;
-      std::copy_n(src + (from * H + h) * T * Dh, T * Dh, o);
-      if (add != nullptr) std::copy_n(add + i * t * Dh, t * Dh, o + T * Dh);
+  const bool in_place = src == dst;
+  auto row = [&](std::int64_t n) {
+    const std::int64_t r = rows.defined() ? rows.ids()[n] : n;
+    LOOM_ASSERT(r >= 0 && r < from.dim(0), "KvCache: row " + std::to_string(r) + " outside [0, " +
+                                               std::to_string(from.dim(0)) + ")");
+    for (std::int64_t h = 0; h < H; ++h) {
+      float* o = dst + (n * H + h) * cap_out * Dh;
+      if (!in_place || r != n) std::copy_n(src + (r * H + h) * cap_in * Dh, T * Dh, o);
+      if (t > 0) std::copy_n(fresh.data() + (n * H + h) * t * Dh, t * Dh, o + T * Dh);
     }
-  });
-  return out;
+  };
+  if (in_place) {
+    for (std::int64_t n = 0; n < N; ++n) row(n);  // in order: a row never overwrites one still to move
+  } else {
+    parallel_chunks(N, 1, [&](std::int64_t n0, std::int64_t n1) {
+      for (std::int64_t n = n0; n < n1; ++n) row(n);
+    });
+  }
+}
+
+// Whether keeping `rows` of an N-row cache can be done in place: ascending, each at or after
+// its new place.
+bool moves_down(const Tensor& rows) {
+  const std::int32_t* r = rows.ids();
+  for (std::int64_t i = 0; i < rows.numel(); ++i)
+    if (r[i] < i || (i > 0 && r[i] <= r[i - 1])) return false;
+  return true;
 }
 
 }  // namespace
+
+KvCache::KvCache(const KvCache& other) { *this = other; }
+
+KvCache& KvCache::operator=(const KvCache& other) {
+  if (this == &other) return *this;
+  k_ = other.k_.defined() ? other.k_.clone() : Tensor();
+  v_ = other.v_.defined() ? other.v_.clone() : Tensor();
+  length_ = other.length_;
+  pending_ = other.pending_.defined() ? other.pending_.clone() : Tensor();
+  keys_ = Tensor();
+  values_ = Tensor();
+  return *this;
+}
 
 std::int64_t KvCache::rows() const {
   if (pending_.defined()) return pending_.numel();
   return k_.defined() ? k_.dim(0) : 0;
 }
 
-void KvCache::clear() {
-  k_ = Tensor();
-  v_ = Tensor();
-  pending_ = Tensor();
-}
+void KvCache::clear() { *this = KvCache(); }
 
 void KvCache::reorder(const Tensor& rows) {
   LOOM_ASSERT(rows.dtype() == DType::kInt32 && rows.rank() == 1, "KvCache::reorder needs int32 rows [N]");
   if (!k_.defined()) return;
+  keys_ = Tensor();
+  values_ = Tensor();
   if (!pending_.defined()) {
     pending_ = rows.clone();
     return;
@@ -113,36 +145,131 @@ void KvCache::reorder(const Tensor& rows) {
 }
 
 void KvCache::append(const Tensor& k, const Tensor& v) {
+  LOOM_ASSERT(k.rank() == 4 && v.shape() == k.shape(), "KvCache: new keys " + k.shape().str() + " and values " +
+                                                            v.shape().str() + " are not both [B, H, t, Dh]");
+  keys_ = Tensor();
+  values_ = Tensor();
+  const std::int64_t N = k.dim(0), H = k.dim(1), t = k.dim(2), Dh = k.dim(3);
   if (!k_.defined()) {
-    assign(k.clone(), v.clone());
+    const Shape shape{N, H, grown_capacity(0, t), Dh};
+    k_ = Tensor::empty(shape);
+    v_ = Tensor::empty(shape);
+    move_rows(k, 0, Tensor(), k, k_);
+    move_rows(v, 0, Tensor(), v, v_);
+    length_ = t;
     return;
   }
-  k_ = gather_append(k_, pending_, k);
-  v_ = gather_append(v_, pending_, v);
+  LOOM_ASSERT(N == rows() && H == k_.dim(1) && Dh == k_.dim(3),
+              "KvCache: new keys " + k.shape().str() + " do not fit the cache of " + std::to_string(rows()) +
+                  " rows, " + std::to_string(k_.dim(1)) + " heads of " + std::to_string(k_.dim(3)));
+  const std::int64_t cap = capacity(), needed = length_ + t;
+  const bool in_place = needed <= cap && N <= k_.dim(0) && (!pending_.defined() || moves_down(pending_)) &&
+                        !k_.storage_shared() && !v_.storage_shared();
+  if (in_place && !pending_.defined()) {
+    // The common step: the new positions go after the cached ones.
+    move_rows(k_, length_, Tensor(), k, k_);
+    move_rows(v_, length_, Tensor(), v, v_);
+  } else if (in_place) {
+    move_rows(k_, length_, pending_, k, k_);
+    move_rows(v_, length_, pending_, v, v_);
+    k_ = k_.slice_rows(0, N);
+    v_ = v_.slice_rows(0, N);
+  } else {
+    const Shape shape{N, H, grown_capacity(cap, needed), Dh};
+    Tensor nk = Tensor::empty(shape), nv = Tensor::empty(shape);
+    move_rows(k_, length_, pending_, k, nk);
+    move_rows(v_, length_, pending_, v, nv);
+    k_ = std::move(nk);
+    v_ = std::move(nv);
+  }
   pending_ = Tensor();
+  length_ = needed;
 }
 
 void KvCache::assign(Tensor k, Tensor v) {
+  LOOM_ASSERT(k.rank() == 4 && v.shape() == k.shape(), "KvCache::assign needs keys and values [B, H, T, Dh]");
+  length_ = k.dim(2);
   k_ = std::move(k);
   v_ = std::move(v);
   pending_ = Tensor();
+  keys_ = Tensor();
+  values_ = Tensor();
 }
 
 void KvCache::settle() {
   if (!pending_.defined()) return;
-  k_ = gather_append(k_, pending_, Tensor());
-  v_ = gather_append(v_, pending_, Tensor());
+  const std::int64_t N = pending_.numel();
+  if (N <= k_.dim(0) && moves_down(pending_) && !k_.storage_shared() && !v_.storage_shared()) {
+    move_rows(k_, length_, pending_, Tensor(), k_);
+    move_rows(v_, length_, pending_, Tensor(), v_);
+    k_ = k_.slice_rows(0, N);
+    v_ = v_.slice_rows(0, N);
+  } else {
+    const Shape shape = k_.shape().with_dim(0, N);
+    Tensor nk = Tensor::empty(shape), nv = Tensor::empty(shape);
+    move_rows(k_, length_, pending_, Tensor(), nk);
+    move_rows(v_, length_, pending_, Tensor(), nv);
+    k_ = std::move(nk);
+    v_ = std::move(nv);
+  }
   pending_ = Tensor();
+}
+
+void KvCache::compact() const {
+  if (keys_.defined() || !k_.defined()) return;
+  if (k_.dim(2) == length_) {  // full: the buffers are contiguous already
+    keys_ = k_;
+    values_ = v_;
+    return;
+  }
+  const Shape shape = k_.shape().with_dim(2, length_);
+  keys_ = Tensor::empty(shape);
+  values_ = Tensor::empty(shape);
+  move_rows(k_, length_, Tensor(), Tensor(), keys_);
+  move_rows(v_, length_, Tensor(), Tensor(), values_);
 }
 
 const Tensor& KvCache::keys() {
   settle();
-  return k_;
+  compact();
+  return keys_;
 }
 
 const Tensor& KvCache::values() {
   settle();
-  return v_;
+  compact();
+  return values_;
+}
+
+Tensor KvCache::scores(const Tensor& q) {
+  settle();
+  LOOM_ASSERT(k_.defined() && q.rank() == 4 && q.dim(0) == k_.dim(0) && q.dim(1) == k_.dim(1) && q.dim(3) == k_.dim(3),
+              "KvCache::scores: queries " + q.shape().str() + " do not fit the cache " + k_.shape().str());
+  const std::int64_t BH = q.dim(0) * q.dim(1), t = q.dim(2), T = length_, Dh = q.dim(3), cap = k_.dim(2);
+  Tensor out = Tensor::empty(q.shape().with_dim(3, T));
+  const float *qs = q.data(), *ks = k_.data();
+  float* os = out.data();
+  parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i)
+      kernels::gemm_serial(false, true, t, T, Dh, 1.0f, qs + i * t * Dh, Dh, ks + i * cap * Dh, Dh, 0.0f, os + i * t * T, T);
+  });
+  return out;
+}
+
+Tensor KvCache::mix(const Tensor& w) {
+  settle();
+  LOOM_ASSERT(v_.defined() && w.rank() == 4 && w.dim(0) == v_.dim(0) && w.dim(1) == v_.dim(1) && w.dim(3) == length_,
+              "KvCache::mix: weights " + w.shape().str() + " do not fit the cache of " + std::to_string(length_) +
+                  " positions, " + v_.shape().str());
+  const std::int64_t BH = w.dim(0) * w.dim(1), t = w.dim(2), T = length_, Dh = v_.dim(3), cap = v_.dim(2);
+  Tensor out = Tensor::empty(w.shape().with_dim(3, Dh));
+  const float *ws = w.data(), *vs = v_.data();
+  float* os = out.data();
+  parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i)
+      kernels::gemm_serial(false, false, t, Dh, T, 1.0f, ws + i * t * T, T, vs + i * cap * Dh, Dh, 0.0f, os + i * t * Dh, Dh);
+  });
+  return out;
 }
 
 // ---- MultiHeadAttention --------------------------------------------------------------------
@@ -223,6 +350,14 @@ Expr MultiHeadAttention::operator()(Graph& g, const Expr& x, const Expr& memory,
     v = split_heads(parts[2]);
     if (cache != nullptr) {
       cache->append(k.value(), v.value());
+      if (options_.score != Score::kGeneral && relative_ == nullptr && !q.requires_grad()) {
+        // Decoding: the products read the cached rows where they lie (no copy of the cache).
+        const float scale = options_.score == Score::kScaledDot ? 1.0f / std::sqrt(static_cast<float>(head_dim_)) : 1.0f;
+        Expr attn = attention_softmax(g.constant(cache->scores(q.value())), scale, mask);
+        if (weights != nullptr) *weights = attn;
+        attn = dropout(attn, options_.dropout);
+        return (*out_)(g, merge_heads(g.constant(cache->mix(attn.value())), mask.causal));
+      }
       k = g.constant(cache->keys());
       v = g.constant(cache->values());
     }
