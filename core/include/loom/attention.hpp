@@ -164,6 +164,18 @@ struct TransformerLayerOptions {
   float eps = 1e-5f;
 };
 
+// Forward FLOPs of one Transformer layer for one sequence (CountsFlops' conventions: 2 per
+// multiply-accumulate, softmax 3 per score), T positions and, for a decoder layer, a memory
+// of S positions. With width D, H heads of Dh = D / H, feed-forward F:
+//   self attention:  6 T D^2 (queries, keys, values) + 2 T^2 D (scores) + 3 H T^2 (softmax)
+//                    + 2 T^2 D (weights x values) + 2 T D^2 (output projection)
+//                    [+ 2 T D Dh for Luong's general score]
+//   cross attention: 2 T D^2 + 4 S D^2 (queries; keys and values of the memory) + 2 T S D
+//                    + 3 H T S + 2 T S D + 2 T D^2
+//   feed-forward:    4 T D F
+// The causal mask does not halve the products: they run over the whole square.
+double transformer_layer_flops(const TransformerLayerOptions& options, std::int64_t T, std::int64_t S = 0);
+
 // What one layer keeps across incremental decoding steps.
 struct LayerCache {
   KvCache self;

@@ -61,6 +61,8 @@ class Parameters {
 
   // Total number of scalar values.
   std::int64_t count() const;
+  // Values of every parameter but those named (a model's embedding tables, say).
+  std::int64_t count_except(const std::vector<std::string>& names) const;
   // Every value / gradient as one flat tensor (views of the arenas).
   Tensor& values() { return values_; }
   Tensor& grads() { return grads_; }

@@ -43,7 +43,8 @@ namespace loom {
 // 8: TransformerLayerOptions::attention_dropout.
 // 9: KvCache is a class (deferred reorders); SourceRows.
 // 10: KvCache keeps buffers with room to grow, scores() and mix().
-constexpr int kAbiVersion = 10;
+// 11: CountsFlops.
+constexpr int kAbiVersion = 11;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -259,6 +260,24 @@ class LOOM_API LanguageModel {
   virtual Tensor next_log_probs(Graph& g, const Tensor& ids) = 0;
   // The vocabulary size V.
   virtual std::int64_t vocab_size() const = 0;
+};
+
+// Optional: a model that accounts for its compute (FLOP budgets, scaling laws). FLOPs are
+// counted from the model's own layers and the batch's shapes: 2 per multiply-accumulate of
+// every matrix product, attention's products over positions included (padding too: the
+// products run over it), softmax as 3 per score; embeddings' lookups, biases, norms,
+// activations and dropout are not counted. A training step costs three forwards (the backward
+// is twice the forward). Each model documents its formula where it implements this.
+class LOOM_API CountsFlops {
+ public:
+  virtual ~CountsFlops();
+  // Forward FLOPs of one batch.
+  virtual double forward_flops(const Batch& batch) const = 0;
+  // Forward FLOPs per token of one sequence of `length` tokens (for an encoder-decoder, a
+  // source and a target of that length), the whole sequence's count over its length.
+  virtual double flops_per_token(std::int64_t length) const = 0;
+  // Parameters outside the token and position tables (scaling laws count these).
+  virtual std::int64_t non_embedding_parameters() const = 0;
 };
 
 // Optional: a model that writes a sequence one token at a time from cached state, in the

@@ -485,4 +485,23 @@ Expr TransformerLayer::operator()(Graph& g, const Expr& x, const AttentionMask& 
   return block(h, norm2_, [&](const Expr& in) { return feed_forward(g, in); });
 }
 
+// ---- FLOPs ---------------------------------------------------------------------------------
+
+double transformer_layer_flops(const TransformerLayerOptions& o, std::int64_t T, std::int64_t S) {
+  const double D = static_cast<double>(o.d_model), H = static_cast<double>(o.heads), Dh = D / H;
+  const double t = static_cast<double>(T), s = static_cast<double>(S), F = static_cast<double>(o.d_ff);
+  auto attention = [&](double queries, double keys, bool self) {
+    double f = (self ? 6.0 * queries * D * D : 2.0 * queries * D * D + 4.0 * keys * D * D)  // projections
+               + 2.0 * queries * keys * D                                                  // scores
+               + 3.0 * H * queries * keys                                                  // softmax
+               + 2.0 * queries * keys * D                                                  // weights x values
+               + 2.0 * queries * D * D;                                                    // output projection
+    if (o.attention.score == Score::kGeneral) f += 2.0 * keys * D * Dh;                   // W_h k per head
+    return f;
+  };
+  double f = attention(t, t, true) + 4.0 * t * D * F;
+  if (o.cross) f += attention(t, s, false);
+  return f;
+}
+
 }  // namespace loom::nn

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -32,6 +33,13 @@ Parameter* Parameters::find(const std::string& name) {
 std::int64_t Parameters::count() const {
   std::int64_t n = 0;
   for (const auto& p : params_) n += p.shape.numel();
+  return n;
+}
+
+std::int64_t Parameters::count_except(const std::vector<std::string>& names) const {
+  std::int64_t n = 0;
+  for (const auto& p : params_)
+    if (std::find(names.begin(), names.end(), p.name) == names.end()) n += p.shape.numel();
   return n;
 }
 

@@ -50,6 +50,7 @@ HasReferenceScores::~HasReferenceScores() = default;
 Model::~Model() = default;
 Stateful::~Stateful() = default;
 LanguageModel::~LanguageModel() = default;
+CountsFlops::~CountsFlops() = default;
 TorchExport::~TorchExport() = default;
 ShowsAttention::~ShowsAttention() = default;
 Optimizer::~Optimizer() = default;

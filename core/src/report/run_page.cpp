@@ -26,8 +26,8 @@ namespace {
 
 // The fields of a metrics line that are not metric ids.
 bool is_bookkeeping(const std::string& key) {
-  static const std::set<std::string> kKeys = {"epoch",     "split",  "loss",         "lr",
-                                              "grad_norm", "tokens", "tokens_per_s", "seconds"};
+  static const std::set<std::string> kKeys = {"epoch",     "split",  "loss",         "lr",      "grad_norm",
+                                              "tokens",    "tokens_per_s", "seconds", "train_tokens", "train_flops"};
   return kKeys.count(key) > 0;
 }
 

@@ -26,6 +26,8 @@ void TrainState::save(StateDict& run) const {
   run.set("epoch_seconds", epoch_seconds);
   run.set("train_seconds", train_seconds);
   run.set("lr", lr);
+  run.set("flops", flops);
+  run.set("total_tokens", total_tokens);
 }
 
 TrainState TrainState::load(const StateDict& run) {
@@ -51,6 +53,9 @@ TrainState TrainState::load(const StateDict& run) {
   st.epoch_seconds = run.number("epoch_seconds");
   st.train_seconds = run.number("train_seconds");
   st.lr = run.number("lr");
+  // Checkpoints from before FLOP accounting: the stage's compute is unknown, counted from here.
+  st.flops = run.has("flops") ? run.number("flops") : 0.0;
+  st.total_tokens = run.has("total_tokens") ? run.integer("total_tokens") : 0;
   return st;
 }
 

@@ -26,6 +26,9 @@ struct TrainState {
   double loss_sum = 0.0, nll_sum = 0.0, norm_sum = 0.0, epoch_seconds = 0.0, train_seconds = 0.0;
   std::int64_t count = 0, tokens = 0;
   double lr = 0.0;          // the epoch learning rate (see LrSchedule)
+  // The stage's training compute so far (CountsFlops: 3 forwards per step) and target tokens.
+  double flops = 0.0;
+  std::int64_t total_tokens = 0;
 
   void save(StateDict& run) const;
   // InputError naming the checkpoint for a position that cannot be.

@@ -94,12 +94,16 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
       epochs_(static_cast<int>(p.get_int("epochs"))),
       validate_every_(static_cast<int>(p.get_int("validate_every"))),
       max_batches_(p.get_int("max_batches_per_epoch")),
+      flops_(dynamic_cast<const CountsFlops*>(&model_)),
+      max_flops_(p.get_float("max_flops")),
       schedule_(LrScheduleOptions::from(p), optimizer_.learning_rate(),
                 static_cast<std::int64_t>(epochs_) * batches_per_epoch()),
       last_path_(ctx.folder.checkpoints() / "last.ckpt"),
       best_path_(ctx.folder.checkpoints() / "best.ckpt") {
   if (!valid_.empty() && !data_.has_split(valid_))
     p.fail("validate_on", "the data has no split '" + valid_ + "' (it has: " + join(data_.splits()) + ")");
+  if (max_flops_ > 0 && flops_ == nullptr)
+    p.fail("max_flops", "model '" + p.get_string("model") + "' does not count its FLOPs, so a FLOP budget cannot be kept");
   if (select_.empty()) select_ = metrics_.empty() ? "loss" : metrics_[0].first;
   if (select_ != "loss") {
     auto it = std::find_if(metrics_.begin(), metrics_.end(), [&](auto& m) { return m.first == select_; });
@@ -254,6 +258,7 @@ void Trainer::run() {
     // Otherwise the carried state, the metrics and the sums come from the checkpoint.
     const double epoch_seconds_before = st_.epoch_seconds;
     const std::int64_t first_batch = st_.batch, tokens_before = st_.tokens;
+    bool budget_spent = false;
     const auto t0 = Clock::now();
     for (std::int64_t i = first_batch; i < total; ++i) {
       Batch b = data_.batch(split_, Mode::kTrain, i);
@@ -278,6 +283,8 @@ void Trainer::run() {
       st_.nll_sum += out.nll_sum;
       st_.count += out.count;
       st_.tokens += b.target_tokens;
+      st_.total_tokens += b.target_tokens;
+      if (flops_ != nullptr) st_.flops += 3.0 * flops_->forward_flops(b);
       for (auto& [id, m] : metrics_) m->update(b, out);
       st_.batch = i + 1;
       const double elapsed = seconds_since(t0);
@@ -294,11 +301,21 @@ void Trainer::run() {
         throw Interrupted(sig, "interrupted at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i + 1) +
                                    "/" + std::to_string(total) + ": saved " + last_path_.string() + folder.resume_hint());
       }
+      if (max_flops_ > 0 && st_.flops >= max_flops_) {
+        budget_spent = true;
+        break;
+      }
       if (every > 0 && st_.batch % every == 0 && st_.batch < total) {
         st_.epoch_seconds = epoch_seconds_before + seconds_since(t0);
         st_.train_seconds = seconds_before + seconds_since(train_start);
         save({last_path_});
       }
+    }
+    if (budget_spent) {
+      st_.stopped = true;
+      folder.say("FLOP budget spent: " + format_number("%.4g", st_.flops) + " training FLOPs >= max_flops " +
+                 format_number("%.4g", max_flops_) + " after batch " + std::to_string(st_.batch) + "/" +
+                 std::to_string(total) + " of epoch " + std::to_string(epoch) + "; validating and stopping");
     }
     g.clear();
     progress.finish();
@@ -316,15 +333,21 @@ void Trainer::run() {
       if (dynamic_cast<ComparesTexts*>(m) == nullptr) tr.metrics.emplace_back(id, m->value());
     // The rate of the epoch's last step (with no step schedule, the epoch's rate).
     const double lr_used = schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0));
-    folder.write_metrics_line(metrics_line(epoch, split_, tr, lr_used,
-                                           total > 0 ? std::optional<double>(st_.norm_sum / static_cast<double>(total))
-                                                     : std::nullopt));
+    // Both lines carry the stage's compute so far, so curves can be drawn against FLOPs.
+    auto with_compute = [&](Json line) {
+      line["train_tokens"] = st_.total_tokens;
+      if (flops_ != nullptr) line["train_flops"] = st_.flops;
+      return line;
+    };
+    folder.write_metrics_line(with_compute(metrics_line(
+        epoch, split_, tr, lr_used,
+        st_.batch > 0 ? std::optional<double>(st_.norm_sum / static_cast<double>(st_.batch)) : std::nullopt)));
     folder.say("epoch " + std::to_string(epoch) + " " + split_ + ": " + describe(tr) + " | " +
                format_number("%.0f", static_cast<double>(tr.tokens) / std::max(tr.seconds, 1e-9)) + " tok/s | " +
                format_number("%.1f", tr.seconds) + " s");
     // With validate_every N, epochs between validations (never the last) only save last.ckpt:
     // no selection, annealing or early-stop counting, whose patience counts validations.
-    if (!valid_.empty() && epoch % validate_every_ != 0 && epoch != epochs_) {
+    if (!valid_.empty() && epoch % validate_every_ != 0 && epoch != epochs_ && !budget_spent) {
       check_finite(tr, split_, epoch);
       st_.epoch = epoch + 1;
       st_.batch = 0;
@@ -337,7 +360,7 @@ void Trainer::run() {
     std::optional<EvalResult> vr;
     if (!valid_.empty()) {
       vr = evaluator.evaluate(model_, data_, valid_, metrics_);
-      folder.write_metrics_line(metrics_line(epoch, valid_, *vr, lr_used, std::nullopt));
+      folder.write_metrics_line(with_compute(metrics_line(epoch, valid_, *vr, lr_used, std::nullopt)));
     }
     check_finite(tr, split_, epoch);
     if (vr) check_finite(*vr, valid_, epoch);
@@ -357,7 +380,8 @@ void Trainer::run() {
       verdict = "no improvement on " + format_number("%.4g", *st_.best) + " (epoch " + std::to_string(st_.best_epoch) + ")";
       if (schedule_.anneal()) verdict += ", lr -> " + format_number("%.4g", schedule_.epoch_lr());
     }
-    st_.stopped = patience > 0 && st_.since_best >= patience;
+    const bool early = patience > 0 && st_.since_best >= patience;
+    st_.stopped = budget_spent || early;
     st_.epoch = epoch + 1;
     st_.batch = 0;
     st_.train_seconds = seconds_before + seconds_since(train_start);
@@ -369,7 +393,7 @@ void Trainer::run() {
     if (keep > 0) std::filesystem::remove(folder.checkpoints() / ("epoch-" + std::to_string(epoch - keep) + ".ckpt"));
     if (vr) folder.say("epoch " + std::to_string(epoch) + " " + valid_ + ": " + describe(*vr) + " | " + verdict);
     else folder.say("epoch " + std::to_string(epoch) + ": " + verdict);
-    if (st_.stopped)
+    if (early && !budget_spent)
       folder.say("early stop: no improvement for " + std::to_string(patience) +
                  (validate_every_ > 1 && !valid_.empty() ? " validations" : " epochs"));
   }
@@ -387,6 +411,16 @@ void Trainer::run() {
   if (st_.best) t["best_" + select_] = *st_.best;
   t["seconds"] = st_.train_seconds;
   t["parameters"] = params.count();
+  t["tokens"] = st_.total_tokens;
+  if (flops_ != nullptr) {
+    t["parameters_non_embedding"] = flops_->non_embedding_parameters();
+    t["flops"] = st_.flops;
+    if (st_.total_tokens > 0) t["forward_flops_per_token"] = st_.flops / 3.0 / static_cast<double>(st_.total_tokens);
+    if (max_flops_ > 0) t["max_flops"] = max_flops_;
+    folder.say("trained on " + with_commas(st_.total_tokens) + " target tokens, " + format_number("%.4g", st_.flops) +
+               " FLOPs (3 forwards of " + format_number("%.4g", st_.flops / 3.0 / std::max<double>(1.0, static_cast<double>(st_.total_tokens))) +
+               " per token)");
+  }
 }
 
 }  // namespace loom

@@ -66,6 +66,8 @@ class Trainer {
   int epochs_;
   int validate_every_;
   std::int64_t max_batches_;
+  const CountsFlops* flops_;  // the model, when it counts its FLOPs
+  double max_flops_;
   LrSchedule schedule_;
   TrainState st_;
   std::string last_saved_;  // "epoch E, batch B" of the last checkpoint, or "" before the first

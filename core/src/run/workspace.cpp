@@ -72,7 +72,10 @@ Component& Workspace::get(const std::string& id) {
   LOOM_ASSERT(slot.object != nullptr, "plugin '" + d.name + "' built nothing");
   if (auto* model = dynamic_cast<Model*>(slot.object.get())) {
     LOOM_ASSERT(model->parameters().finalized(), "plugin '" + d.name + "' did not finalize its parameters");
-    say("model '" + id + "' (" + d.name + "): " + with_commas(model->parameters().count()) + " parameters");
+    std::string counts = with_commas(model->parameters().count()) + " parameters";
+    if (const auto* f = dynamic_cast<const CountsFlops*>(model))
+      counts += " (" + with_commas(f->non_embedding_parameters()) + " without embeddings)";
+    say("model '" + id + "' (" + d.name + "): " + counts);
   }
   return *slot.object;
 }

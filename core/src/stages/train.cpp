@@ -41,6 +41,8 @@ std::vector<ParamSpec> train_params() {
   std::vector<ParamSpec> rest = {
       {"early_stop.patience", ParamType::kInt, "0", "stop after this many epochs without improvement (0: never)", {}, 0},
       {"log_interval", ParamType::kInt, "200", "batches between progress lines when output is not a terminal", {}, 1},
+      {"max_flops", ParamType::kFloat, "0",
+       "stop training once this many training FLOPs (3 forwards per step, as the model counts them) are spent, then validate and save (0: no budget)", {}, 0.0},
       {"max_batches_per_epoch", ParamType::kInt, "0", "stop each epoch after this many batches (0: all), for smoke runs", {}, 0},
       {"checkpoint.every", ParamType::kInt, "0", "also save checkpoints/last.ckpt every this many batches (0: at the end of each epoch only)", {}, 0},
       {"checkpoint.keep", ParamType::kInt, "0", "keep the checkpoints of the last N epochs as epoch-<N>.ckpt besides last and best", {}, 0},

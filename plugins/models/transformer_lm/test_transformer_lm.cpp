@@ -176,6 +176,50 @@ BOOST_AUTO_TEST_CASE(parameter_counts_by_hand) {
   BOOST_TEST(plain.model->parameters().count() == 28 + 154 - 16 + 35);
 }
 
+// Non-embedding parameters leave out the token table (28) and learned positions (32); a tied
+// output layer is the token table.
+BOOST_AUTO_TEST_CASE(non_embedding_parameters_by_hand) {
+  auto counts = [&](const std::string& yaml) { return dynamic_cast<loom::CountsFlops&>(*Lm(registry, yaml).model).non_embedding_parameters(); };
+  BOOST_TEST(counts("{style: wlm, d_model: 4, heads: 2, layers: 1, d_ff: 6}") == 154 + 8 + 35);
+  BOOST_TEST(counts("{style: gpt, d_model: 4, heads: 2, layers: 1, block_size: 8}") == 244 + 8 + 28);
+  BOOST_TEST(counts("{style: gpt, d_model: 4, heads: 2, layers: 1, block_size: 8, tie_weights: true}") == 244 + 8);
+}
+
+// Forward FLOPs of a window of T tokens, worked by hand for V 7, D 4, F 6, one head, one layer,
+// T 3: queries, keys, values 6 T D^2 = 288; scores 2 T^2 D = 72; softmax 3 T^2 = 27; weights x
+// values 72; output projection 2 T D^2 = 96 (555 in all: the course formula's layer);
+// feed-forward 4 T D F = 288; output layer 2 T V D = 168. A batch of B windows costs B times.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  Lm lm(registry, "{style: wlm, d_model: 4, heads: 1, layers: 1, d_ff: 6}");
+  const auto& f = dynamic_cast<loom::CountsFlops&>(*lm.model);
+  BOOST_TEST(f.flops_per_token(3) * 3 == 555.0 + 288.0 + 168.0, boost::test_tools::tolerance(1e-12));
+  loom::Batch b = lm_batch();  // T 4, B 2
+  const double T = 4, D = 4, F = 6, V = kVocabSize;
+  const double layer = 6 * T * D * D + 2 * T * T * D + 3 * T * T + 2 * T * T * D + 2 * T * D * D + 4 * T * D * F;
+  BOOST_TEST(f.forward_flops(b) == 2 * (layer + 2 * T * V * D), boost::test_tools::tolerance(1e-12));
+  // Two heads: the softmax runs over twice the scores, nothing else changes.
+  Lm two(registry, "{style: wlm, d_model: 4, heads: 2, layers: 1, d_ff: 6}");
+  BOOST_TEST(dynamic_cast<loom::CountsFlops&>(*two.model).forward_flops(b) == f.forward_flops(b) + 2 * 3 * T * T,
+             boost::test_tools::tolerance(1e-12));
+}
+
+// The course formula for a decoder-only Transformer of L layers, width h, vocabulary V and
+// length T: L (6 T h^2 + 2 T^2 h + 3 T^2 + 2 T^2 h + 2 T h^2) + 2 T V h, for one head and
+// without the feed-forward block; loom's count adds the feed-forward's L 4 T h F.
+BOOST_AUTO_TEST_CASE(flops_match_the_course_formula) {
+  for (const std::int64_t L : {1, 4}) {
+    for (const std::int64_t h : {16, 48}) {
+      const std::int64_t F = 4 * h, T = 64;
+      Lm lm(registry, "{style: gpt, heads: 1, block_size: 64, d_model: " + std::to_string(h) + ", layers: " +
+                          std::to_string(L) + "}");
+      const double t = T, w = h, V = kVocabSize;
+      const double course = L * (6 * t * w * w + 2 * t * t * w + 3 * t * t + 2 * t * t * w + 2 * t * w * w) + 2 * t * V * w;
+      const double mine = dynamic_cast<loom::CountsFlops&>(*lm.model).flops_per_token(T) * t;
+      BOOST_TEST(mine - L * 4.0 * t * w * F == course, boost::test_tools::tolerance(1e-12));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(save_load_round_trip) {
   contracts::TempDir dir;
   for (const char* style : {"wlm", "gpt"}) {

@@ -69,7 +69,8 @@ class TransformerLm : public loom::Model,
                       public loom::LanguageModel,
                       public loom::TorchExport,
                       public loom::ShowsAttention,
-                      public loom::IncrementalDecoder {
+                      public loom::IncrementalDecoder,
+                      public loom::CountsFlops {
  public:
   TransformerLm(const Options& o, std::uint64_t seed) : o_(o) {
     embedding_.emplace(parameters_, "embedding", o.vocab, o.d_model);
@@ -217,6 +218,24 @@ class TransformerLm : public loom::Model,
     std::vector<Expr> weights;
     body(g, batch_major(ids), 0, nullptr, &weights);
     return loom::layer_attention_maps(weights);
+  }
+
+  // ---- CountsFlops --------------------------------------------------------------------------
+  // A window of T tokens: every layer's nn::transformer_layer_flops(T) plus the output layer's
+  // 2 T V D. With one head and no feed-forward term this is the course formula
+  // L (6 T D^2 + 2 T^2 D + 3 T^2 + 2 T^2 D + 2 T D^2) + 2 T V D; the feed-forward adds L 4 T D F.
+  // Non-embedding parameters: all but the token table and learned positions (a tied output
+  // layer is the token table).
+  double flops_per_token(std::int64_t length) const override {
+    if (length <= 0) return 0.0;
+    return sequence_flops(length) / static_cast<double>(length);
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    const Tensor& ids = batch.get("ids");  // [T, B]
+    return static_cast<double>(ids.dim(1)) * sequence_flops(ids.dim(0));
+  }
+  std::int64_t non_embedding_parameters() const override {
+    return parameters_.count_except({"embedding.weight", "positions.weight"});
   }
 
   // ---- TorchExport -------------------------------------------------------------------------
@@ -424,6 +443,12 @@ class TransformerLm : public loom::Model,
           p.init = loom::Init::uniform(std::sqrt(xavier_base / static_cast<float>(p.shape[0] + p.shape[1])));
       }
     }
+  }
+
+  double sequence_flops(std::int64_t T) const {
+    double f = 2.0 * static_cast<double>(T) * static_cast<double>(o_.vocab) * static_cast<double>(o_.d_model);
+    for (const auto& layer : layers_) f += nn::transformer_layer_flops(layer.options(), T);
+    return f;
   }
 
   Options o_;

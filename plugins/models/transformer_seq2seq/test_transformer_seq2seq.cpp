@@ -200,6 +200,24 @@ BOOST_AUTO_TEST_CASE(attention_dropout_is_its_own_setting) {
   }
 }
 
+// Forward FLOPs by hand: D 4, one head, F 6, one layer each side, target vocabulary 14, pairs()
+// (3 pairs padded to S 4, T 4). Per pair: encoder layer at S = 4: 6 S D^2 384 + scores 2 S^2 D
+// 128 + softmax 3 S^2 48 + weights x values 128 + output 2 S D^2 128 + feed-forward 4 S D F 384
+// = 1,200; decoder layer at T = 4: self attention the same 816, cross attention 2 T D^2 128 +
+// 4 S D^2 256 + 2 T S D 128 + 3 T S 48 + 128 + 2 T D^2 128 = 816, feed-forward 384; output
+// layer 2 T V D 448. Non-embedding parameters leave out both embedding tables.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  Model m("d_model: 4, heads: 1, d_ff: 6, encoder_layers: 1, decoder_layers: 1");
+  const auto& f = dynamic_cast<const loom::CountsFlops&>(*m.model);
+  const double pair = 1200 + (816 + 816 + 384) + 448;
+  BOOST_TEST(f.forward_flops(pairs()) == 3 * pair, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(f.flops_per_token(4) == pair / 4, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(f.non_embedding_parameters() == m.model->parameters().count() - 12 * 4 - 14 * 4);
+  Model shared("d_model: 4, heads: 1, d_ff: 6, encoder_layers: 1, decoder_layers: 1, share_embeddings: true");
+  BOOST_TEST(dynamic_cast<const loom::CountsFlops&>(*shared.model).non_embedding_parameters() ==
+             shared.model->parameters().count() - 14 * 4);
+}
+
 BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([] { Model m("d_model: 9"); }, {"heads", "not divisible"});
   expect_error<loom::ConfigError>([] { Model m("share_embeddings: true, src_vocab: '@vs'"); }, {"share_embeddings", "12 tokens"});

@@ -49,7 +49,7 @@ struct Options {
   std::int32_t bos = 0, eos = 0, unk = loom::Vocab::kNone;
 };
 
-class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
+class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder, public loom::CountsFlops {
  public:
   TransformerSeq2Seq(const Options& o, std::uint64_t seed) : o_(o) {
     const loom::Init embedding_init = loom::Init::normal(1.0f / std::sqrt(static_cast<float>(o.d_model)));
@@ -141,6 +141,23 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
   std::int32_t eos_id() const override { return o_.eos; }
   std::int32_t unk_id() const override { return o_.unk; }
 
+  // ---- CountsFlops --------------------------------------------------------------------------
+  // A source of S tokens and a target of T: the encoder layers' nn::transformer_layer_flops(S),
+  // the decoder layers' (T, memory S) and the output layer's 2 T V D. Per token: per target
+  // token, with S = T. Non-embedding parameters: all but the embedding tables and positions.
+  double flops_per_token(std::int64_t length) const override {
+    return length > 0 ? pair_flops(length, length) / static_cast<double>(length) : 0.0;
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    const Tensor& src = batch.get("src");     // [B, S]
+    const Tensor& tgt = batch.get("tgt_in");  // [B, T]
+    return static_cast<double>(src.dim(0)) * pair_flops(src.dim(1), tgt.dim(1));
+  }
+  std::int64_t non_embedding_parameters() const override {
+    return parameters_.count_except({"embedding.weight", "encoder.embedding.weight", "decoder.embedding.weight",
+                                     "encoder.positions", "decoder.positions"});
+  }
+
  protected:
   loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
     const Tensor& tgt_in = batch.get("tgt_in");
@@ -207,6 +224,13 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     for (std::size_t l = 0; l < decoder_.size(); ++l)
       x = decoder_[l](g, x, causal, memory, source, caches ? &(*caches)[l] : nullptr, weights);
     return decoder_norm_ ? (*decoder_norm_)(g, x) : x;
+  }
+
+  double pair_flops(std::int64_t S, std::int64_t T) const {
+    double f = 2.0 * static_cast<double>(T) * static_cast<double>(o_.tgt_vocab) * static_cast<double>(o_.d_model);
+    for (const auto& layer : encoder_) f += nn::transformer_layer_flops(layer.options(), S);
+    for (const auto& layer : decoder_) f += nn::transformer_layer_flops(layer.options(), T, S);
+    return f;
   }
 
   Options o_;

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""FLOP accounting from the command line: a GPT-style transformer_lm trained under a FLOP
+budget (max_flops) stops after the batch that spends it, validates and saves; metrics.jsonl
+lines carry the stage's training FLOPs and tokens, summary.json the totals and the
+non-embedding parameter count. The expected counts are worked out here from the layer
+formula (2 FLOPs per multiply-accumulate, softmax 3 per score, 3 forwards per step), not
+read from loom. A model that does not count its FLOPs refuses a budget.
+
+usage: cli_flops.py LOOM SOURCE_DIR
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loomtest import check, errors, finish  # noqa: E402
+import loomtest  # noqa: E402
+
+LOOM, SRC = sys.argv[1], sys.argv[2]
+TMP = tempfile.mkdtemp(prefix="loom-flops-")
+B, T, D, H, L = 16, 12, 16, 2, 2
+F = 4 * D  # gpt style
+
+
+def loom(*args, expect=0):
+    return loomtest.loom(LOOM, *args, expect=expect)
+
+
+def pipeline(name, model, budget):
+    path = os.path.join(TMP, name + ".yaml")
+    text = os.path.join(TMP, "markov")
+    with open(path, "w") as f:
+        f.write(f"""name: {name}
+seed: 3
+components:
+  tokenizer: {{ plugin: word, eos: "<eos>" }}
+  vocab:     {{ plugin: frequency, unk: "<unk>" }}
+  data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
+               batch_size: {B}, eval_batch_size: 4, bptt: {T} }}
+  model:     {model}
+  optimizer: {{ plugin: adamw, lr: 0.003 }}
+  ppl:       {{ plugin: perplexity }}
+stages:
+  - build_vocab: {{ split: train }}
+  - train: {{ epochs: 3, max_flops: {budget} }}
+""")
+    return path
+
+
+try:
+    loom("run", os.path.join(SRC, "pipelines", "quickstart.yaml"), "--set", f"components.data.dir={TMP}/markov",
+         "--set", "components.data.train_tokens=30000", "--set", "stages.train.epochs=1",
+         "--set", "stages.train.max_batches_per_epoch=1", "--out", f"{TMP}/gen", "--quiet")
+    gpt = f"{{ plugin: transformer_lm, style: gpt, d_model: {D}, heads: {H}, layers: {L}, block_size: {T} }}"
+    # A first run without a budget tells the vocabulary size (and so the output layer's cost).
+    probe = os.path.join(TMP, "probe")
+    loom("run", pipeline("probe", gpt, 0), "--out", probe, "--quiet", "--set", "stages.train.max_batches_per_epoch=1",
+         "--set", "stages.train.epochs=1")
+    summary = json.load(open(os.path.join(probe, "summary.json")))
+    params = summary["train"]["parameters"]
+    # gpt: token table V D, positions T D, per layer 4 D^2 + 2 D F + 9 D + F (queries, keys and
+    # values, output projection, the two feed-forward layers with biases, two norms), final
+    # norm 2 D, untied head V D without bias: solve for V.
+    per_layer = 4 * D * D + 2 * D * F + 9 * D + F
+    V = (params - T * D - L * per_layer - 2 * D) // (2 * D)
+    check(params == 2 * V * D + T * D + L * per_layer + 2 * D, f"parameter count {params} fits the gpt layout (V {V})")
+    check(summary["train"]["parameters_non_embedding"] == params - V * D - T * D,
+          f"non-embedding parameters {summary['train']['parameters_non_embedding']} leave out the token table and positions")
+    window = L * (6 * T * D * D + 2 * T * T * D + 3 * H * T * T + 2 * T * T * D + 2 * T * D * D + 4 * T * D * F) + 2 * T * V * D
+    step = 3 * B * window
+    check(abs(summary["train"]["flops"] - step) <= 1e-9 * step, f"one step costs {summary['train']['flops']}, by hand {step}")
+
+    # A budget of 10.5 steps: training stops after the 11th batch, validates and saves.
+    run = os.path.join(TMP, "budget")
+    r = loom("run", pipeline("budget", gpt, 10.5 * step), "--out", run)
+    check("FLOP budget spent" in r.stderr + r.stdout, "the log says the budget is spent:\n" + r.stderr[-2000:])
+    s = json.load(open(os.path.join(run, "summary.json")))["train"]
+    check(abs(s["flops"] - 11 * step) <= 1e-9 * step, f"11 steps spent: {s['flops']} vs {11 * step}")
+    check(s["tokens"] == 11 * B * T, f"11 batches of {B} x {T} target tokens: {s['tokens']}")
+    check(abs(s["forward_flops_per_token"] - window / T) <= 1e-9 * window, "forward FLOPs per token")
+    lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+    check([l["split"] for l in lines] == ["train", "valid"], f"one epoch, validated: {[l['split'] for l in lines]}")
+    check(all(abs(l["train_flops"] - 11 * step) <= 1e-9 * step and l["train_tokens"] == 11 * B * T for l in lines),
+          "both lines carry the stage's FLOPs and tokens")
+    check(os.path.exists(os.path.join(run, "checkpoints", "best.ckpt")), "the budget's last epoch is saved")
+    # Resuming a finished budget does not train further.
+    r = loom("resume", run)
+    s2 = json.load(open(os.path.join(run, "summary.json")))["train"]
+    check(s2["flops"] == s["flops"], f"a resumed run whose budget is spent trains no more: {s2['flops']}")
+
+    # A model that does not count its FLOPs refuses a budget, naming the setting.
+    lstm = "{ plugin: rnn_lm, emsize: 8, nhid: 8, nlayers: 1 }"
+    r = loom("run", pipeline("lstm", lstm, 1e9), "--out", os.path.join(TMP, "lstm"), expect=2)
+    check(any("max_flops" in l and "does not count its FLOPs" in l for l in errors(r)), "\n".join(errors(r)))
+finally:
+    shutil.rmtree(TMP, ignore_errors=True) if not os.environ.get("KEEP") else print(TMP)
+finish("cli_flops")
