@@ -111,6 +111,32 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
     higher_better_ = it->second->higher_is_better();
   }
   st_.lr = schedule_.epoch_lr();
+  choose_trainable();
+}
+
+void Trainer::choose_trainable() {
+  Parameters& params = model_.parameters();
+  const auto freeze = p_.get_strings("freeze");
+  const auto only = p_.get_strings("trainable");
+  if (!freeze.empty() && !only.empty())
+    p_.fail("trainable", "give freeze or trainable, not both (trainable lists what trains, freeze what does not)");
+  const std::string key = freeze.empty() ? "trainable" : "freeze";
+  const auto& globs = freeze.empty() ? only : freeze;
+  std::vector<std::string> names;
+  for (const auto& q : params) names.push_back(q.name);
+  for (const auto& glob : globs)
+    if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return glob_match(glob, n); }))
+      p_.fail(key, "'" + glob + "' matches no parameter of the model (it has: " + join(names) + ")");
+  // Every train stage chooses afresh: an earlier stage's choice does not carry over.
+  std::int64_t trainable = 0, frozen = 0;
+  for (auto& q : params) {
+    const bool listed = std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return glob_match(g, q.name); });
+    q.trainable = globs.empty() || (freeze.empty() ? listed : !listed);
+    (q.trainable ? trainable : frozen) += q.shape.numel();
+  }
+  if (frozen > 0)
+    ctx_.folder.say("training " + with_commas(trainable) + " of " + with_commas(trainable + frozen) +
+                    " parameters (" + with_commas(frozen) + " frozen by " + key + ": " + join(globs) + ")");
 }
 
 std::string Trainer::checked_split(const DataLoader& data, const Params& p) {
@@ -411,6 +437,10 @@ void Trainer::run() {
   if (st_.best) t["best_" + select_] = *st_.best;
   t["seconds"] = st_.train_seconds;
   t["parameters"] = params.count();
+  std::int64_t trainable = 0;
+  for (const auto& q : params)
+    if (q.trainable) trainable += q.shape.numel();
+  t["parameters_trainable"] = trainable;
   t["tokens"] = st_.total_tokens;
   if (flops_ != nullptr) {
     t["parameters_non_embedding"] = flops_->non_embedding_parameters();

@@ -46,6 +46,9 @@ class Trainer {
   // is one all-reduce. One process: nothing to sum.
   void reduce_gradients() {}
   void restore();
+  // Applies the stage's freeze / trainable globs to the model's parameters and says what
+  // trains; ConfigError naming a glob that matches nothing.
+  void choose_trainable();
   Checkpoint make_checkpoint() const;
   void save(std::initializer_list<std::filesystem::path> paths);
   std::string where_diverged(int epoch, std::int64_t i, std::int64_t total) const;

@@ -51,6 +51,10 @@ std::vector<ParamSpec> train_params() {
       component_param("data", Kind::kData, "data loader"),
       component_param("optimizer", Kind::kOptimizer, "optimizer"),
       {"metrics", ParamType::kStringList, "", "metric ids to compute (default: every metric)"},
+      {"freeze", ParamType::kStringList, "",
+       "globs ('*', '?') of parameter names to keep as they are: no gradient, no update, no weight decay"},
+      {"trainable", ParamType::kStringList, "",
+       "globs of the only parameter names to train (the others are frozen); not with freeze"},
       beam_param()};
   for (auto& s : rest) params.push_back(std::move(s));
   return params;

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Fine-tuning seams from the command line: the train stage's `freeze` and `trainable` globs.
+Frozen parameters come out of training bit-identical to their initial values (read from a
+run with learning rate 0), even under AdamW's weight decay, while the others move; the
+summary counts the trainable parameters; a glob that matches nothing, or both settings at
+once, is an error naming the setting.
+
+usage: cli_finetune.py LOOM SOURCE_DIR
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loomtest import check, errors, finish  # noqa: E402
+import loomtest  # noqa: E402
+
+LOOM, SRC = sys.argv[1], sys.argv[2]
+TMP = tempfile.mkdtemp(prefix="loom-finetune-")
+
+
+def loom(*args, expect=0):
+    return loomtest.loom(LOOM, *args, expect=expect)
+
+
+def safetensors(path):
+    """name -> raw bytes of each tensor in a .safetensors file."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
+
+
+def pipeline(name, train, lr=0.01):
+    path = os.path.join(TMP, name + ".yaml")
+    text = os.path.join(TMP, "markov")
+    with open(path, "w") as f:
+        f.write(f"""name: {name}
+seed: 5
+components:
+  tokenizer: {{ plugin: word, eos: "<eos>" }}
+  vocab:     {{ plugin: frequency, unk: "<unk>" }}
+  data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
+               batch_size: 8, eval_batch_size: 4, bptt: 8 }}
+  model:     {{ plugin: transformer_lm, style: gpt, d_model: 16, heads: 2, layers: 2, block_size: 8 }}
+  optimizer: {{ plugin: adamw, lr: {lr}, weight_decay: 0.1 }}
+  ppl:       {{ plugin: perplexity }}
+stages:
+  - build_vocab: {{ split: train }}
+  - train: {{ epochs: 1, max_batches_per_epoch: 20{", " + train if train else ""} }}
+""")
+    return path
+
+
+def exported(name, train, lr=0.01):
+    run = os.path.join(TMP, name)
+    r = loom("run", pipeline(name, train, lr), "--out", run)
+    loom("export", "--run", run, "--out", run + ".safetensors", "--checkpoint", "last")
+    return r, safetensors(run + ".safetensors"), json.load(open(os.path.join(run, "summary.json")))["train"]
+
+
+try:
+    loom("run", os.path.join(SRC, "pipelines", "quickstart.yaml"), "--set", f"components.data.dir={TMP}/markov",
+         "--set", "components.data.train_tokens=30000", "--set", "stages.train.epochs=1",
+         "--set", "stages.train.max_batches_per_epoch=1", "--out", f"{TMP}/gen", "--quiet")
+    _, initial, _ = exported("initial", "", lr=0)  # a rate of 0 (decoupled decay too): the initial values
+    r, frozen, summary = exported("frozen", 'freeze: ["embedding.*", "layers.0.*"]')
+    names = sorted(initial)
+    body0 = [n for n in names if n.startswith("transformer.h.0.") or n == "transformer.wte.weight"]
+    rest = [n for n in names if n not in body0]
+    check(len(body0) >= 9 and len(rest) >= 9, f"the export's names: {names}")
+    check(all(frozen[n] == initial[n] for n in body0), "frozen parameters are bit-identical to their initial values: " +
+          str([n for n in body0 if frozen[n] != initial[n]]))
+    check(all(frozen[n] != initial[n] for n in rest), "every other parameter moved: " +
+          str([n for n in rest if frozen[n] == initial[n]]))
+    total = summary["parameters"]
+    frozen_count = sum(len(initial[n]) // 4 for n in body0)
+    check(summary["parameters_trainable"] == total - frozen_count,
+          f"trainable {summary['parameters_trainable']} of {total}, {frozen_count} frozen")
+    check(f"frozen by freeze: embedding.*, layers.0.*" in r.stderr + r.stdout, "the log says what is frozen")
+
+    # trainable: the complement.
+    _, only, summary = exported("only", 'trainable: ["layers.1.*", "norm.*", "decoder.*"]')
+    moving = [n for n in rest if n != "transformer.wpe.weight"]
+    check(all(only[n] == initial[n] for n in body0 + ["transformer.wpe.weight"]) and
+          all(only[n] != initial[n] for n in moving), "trainable lists exactly what moves")
+    check(summary["parameters_trainable"] == total - frozen_count - sum(len(initial[n]) // 4 for n in names
+                                                                          if n == "transformer.wpe.weight"),
+          f"positions are frozen too under trainable: {summary['parameters_trainable']}")
+
+    # Errors name the setting and the glob.
+    r = loom("run", pipeline("bad", 'freeze: ["encoder.*"]'), "--out", os.path.join(TMP, "bad"), expect=2)
+    check(any("freeze" in l and "'encoder.*' matches no parameter" in l for l in errors(r)), "\n".join(errors(r)))
+    r = loom("run", pipeline("both", 'freeze: ["norm.*"], trainable: ["decoder.*"]'), "--out",
+             os.path.join(TMP, "both"), expect=2)
+    check(any("not both" in l for l in errors(r)), "\n".join(errors(r)))
+finally:
+    shutil.rmtree(TMP, ignore_errors=True)
+finish("cli_finetune")
