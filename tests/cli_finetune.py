@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Fine-tuning seams from the command line: the train stage's `freeze` and `trainable` globs.
-Frozen parameters come out of training bit-identical to their initial values (read from a
-run with learning rate 0), even under AdamW's weight decay, while the others move; the
-summary counts the trainable parameters; a glob that matches nothing, or both settings at
-once, is an error naming the setting.
+"""Fine-tuning seams from the command line.
+
+- The train stage's `freeze` and `trainable` globs: frozen parameters come out of training
+  bit-identical to their initial values (read from a run with learning rate 0), even under
+  AdamW's weight decay, while the others move; the summary counts the trainable parameters;
+  a glob that matches nothing, or both settings at once, is an error naming the setting.
+- A model's `init_from`: a run started from another run's checkpoint (learning rate 0, so
+  the loaded values are what comes out) has its parameters, except what exclude leaves at
+  initialisation; rename moves parameters between names (two layers swapped); the log says
+  what was loaded, renamed, left and not used; shapes that differ and a missing run are
+  errors naming them.
 
 usage: cli_finetune.py LOOM SOURCE_DIR
 """
@@ -35,7 +41,7 @@ def safetensors(path):
     return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
 
 
-def pipeline(name, train, lr=0.01):
+def pipeline(name, train, lr=0.01, model_extra="", d_model=16):
     path = os.path.join(TMP, name + ".yaml")
     text = os.path.join(TMP, "markov")
     with open(path, "w") as f:
@@ -46,7 +52,7 @@ components:
   vocab:     {{ plugin: frequency, unk: "<unk>" }}
   data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
                batch_size: 8, eval_batch_size: 4, bptt: 8 }}
-  model:     {{ plugin: transformer_lm, style: gpt, d_model: 16, heads: 2, layers: 2, block_size: 8 }}
+  model:     {{ plugin: transformer_lm, style: gpt, d_model: {d_model}, heads: 2, layers: 2, block_size: 8{model_extra} }}
   optimizer: {{ plugin: adamw, lr: {lr}, weight_decay: 0.1 }}
   ppl:       {{ plugin: perplexity }}
 stages:
@@ -56,9 +62,9 @@ stages:
     return path
 
 
-def exported(name, train, lr=0.01):
+def exported(name, train, lr=0.01, model_extra=""):
     run = os.path.join(TMP, name)
-    r = loom("run", pipeline(name, train, lr), "--out", run)
+    r = loom("run", pipeline(name, train, lr, model_extra), "--out", run)
     loom("export", "--run", run, "--out", run + ".safetensors", "--checkpoint", "last")
     return r, safetensors(run + ".safetensors"), json.load(open(os.path.join(run, "summary.json")))["train"]
 
@@ -91,6 +97,41 @@ try:
     check(summary["parameters_trainable"] == total - frozen_count - sum(len(initial[n]) // 4 for n in names
                                                                           if n == "transformer.wpe.weight"),
           f"positions are frozen too under trainable: {summary['parameters_trainable']}")
+
+    # init_from: everything loads (the starting values are the source's last checkpoint).
+    source = os.path.join(TMP, "frozen")
+    r, loaded, _ = exported("loaded", "", lr=0, model_extra=f", init_from: {{run: {source}, checkpoint: last}}")
+    check(all(loaded[n] == frozen[n] for n in names), "init_from loads every parameter")
+    check(f"init_from {source}/checkpoints/last.ckpt: loaded {len(names)} parameters" in r.stderr + r.stdout,
+          "the log says what loaded:\n" + (r.stderr + r.stdout)[-1500:])
+    # exclude leaves the head at its initialisation (the same seed: the initial run's values).
+    r, partial, _ = exported("partial", "", lr=0,
+                             model_extra=f", init_from: {{run: {source}, checkpoint: last, exclude: ['decoder.*']}}")
+    head = "lm_head.weight"
+    check(head in names and partial[head] == initial[head] and partial[head] != frozen[head],
+          "an excluded parameter keeps its initialisation")
+    check(all(partial[n] == frozen[n] for n in names if n != head), "the rest loads")
+    check("left at initialisation 1: decoder.weight" in r.stderr + r.stdout and
+          "not used from the run 1: decoder.weight" in r.stderr + r.stdout, (r.stderr + r.stdout)[-1500:])
+    # rename swaps the two layers.
+    r, swapped, _ = exported("swapped", "", lr=0, model_extra=f", init_from: {{run: {source}, checkpoint: last, "
+                             "rename: {'layers.0.': 'layers.1.', 'layers.1.': 'layers.0.'}}")
+    layer_names = [n for n in names if n.startswith("transformer.h.0.")]
+    check(all(swapped[n] == frozen[n.replace(".h.0.", ".h.1.")] and swapped[n.replace(".h.0.", ".h.1.")] == frozen[n]
+              for n in layer_names), "renamed parameters load under their new names")
+    check("renamed " in r.stderr + r.stdout and "layers.0.norm1.weight -> layers.1.norm1.weight" in r.stderr + r.stdout,
+          (r.stderr + r.stdout)[-1500:])
+    # Shapes that differ, a missing run, an unknown key: errors that name them.
+    r = loom("run", pipeline("wide", "", model_extra=f", init_from: {{run: {source}, checkpoint: last}}", d_model=32),
+             "--out", os.path.join(TMP, "wide"), expect=2)
+    check(any("shapes differ" in l and "embedding.weight ([" in l and "in the model" in l for l in errors(r)),
+          "\n".join(errors(r)))
+    r = loom("run", pipeline("missing", "", model_extra=", init_from: {run: /nonexistent/run}"), "--out",
+             os.path.join(TMP, "missing"), expect=2)
+    check(any("missing.yaml:" in l and "'/nonexistent/run' does not exist" in l for l in errors(r)), "\n".join(errors(r)))
+    r = loom("run", pipeline("typo", "", model_extra=f", init_from: {{run: {source}, exclud: ['x']}}"), "--out",
+             os.path.join(TMP, "typo"), expect=2)
+    check(any("unknown key 'exclud'" in l for l in errors(r)), "\n".join(errors(r)))
 
     # Errors name the setting and the glob.
     r = loom("run", pipeline("bad", 'freeze: ["encoder.*"]'), "--out", os.path.join(TMP, "bad"), expect=2)

@@ -167,7 +167,9 @@ class Runner {
         options_(options),
         folder_(dir, options.quiet),
         workspace_(registry, pipeline.config(), pipeline.seed(), options.paths,
-                   [this](const std::string& line) { folder_.say(line); }) {}
+                   [this](const std::string& line) { folder_.say(line); }) {
+    workspace_.apply_init_from(!options.resume);
+  }
 
   void execute() {
     // A resumed run writes nothing until its checkpoint has been read, compared and restored:

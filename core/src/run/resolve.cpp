@@ -169,7 +169,12 @@ Resolved resolve_pipeline(const ConfigNode& root, const Registry& registry, std:
       if (c.plugin == nullptr) continue;
       const ConfigNode& decl = *comps->find(c.id);
       const auto& d = *c.plugin->descriptor;
-      c.values = check_params("component '" + c.id + "' (" + d.name + ")", d.params, decl, {"plugin"}, errors, paths);
+      const bool model = d.kind == Kind::kModel;
+      c.values = check_params("component '" + c.id + "' (" + d.name + ")", d.params, decl,
+                              model ? std::vector<std::string>{"plugin", "init_from"} : std::vector<std::string>{"plugin"},
+                              errors, paths);
+      if (const ConfigNode* init = decl.find("init_from"); model && init != nullptr)
+        c.init_from = InitFrom::parse(*init, c.id, errors);
       for (const auto& spec : d.params) {
         if (spec.type != ParamType::kComponent || !c.values.count(spec.name)) continue;
         auto kind = kind_from_folder(spec.choices.empty() ? "" : spec.choices[0]);

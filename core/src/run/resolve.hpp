@@ -9,6 +9,7 @@
 
 #include "loom/config.hpp"
 #include "loom/registry.hpp"
+#include "run/init_from.hpp"
 
 namespace loom {
 
@@ -19,6 +20,7 @@ struct ComponentDecl {
   const LoadedPlugin* plugin = nullptr;  // nullptr: unknown plugin (already reported)
   SourceLocation where;
   std::map<std::string, ConfigNode> values;
+  std::optional<InitFrom> init_from;  // a model's init_from (run/init_from.hpp)
 };
 
 struct ResolvedStage {

@@ -76,6 +76,10 @@ Component& Workspace::get(const std::string& id) {
     if (const auto* f = dynamic_cast<const CountsFlops*>(model))
       counts += " (" + with_commas(f->non_embedding_parameters()) + " without embeddings)";
     say("model '" + id + "' (" + d.name + "): " + counts);
+    if (apply_init_from_ && slot.decl->init_from) {
+      const InitReport report = loom::apply_init_from(*slot.decl->init_from, model->parameters());
+      for (const auto& line : report.lines(id, *slot.decl->init_from)) say(line);
+    }
   }
   return *slot.object;
 }

@@ -32,6 +32,10 @@ class Workspace {
   std::uint64_t seed() const { return seed_; }
   void say(const std::string& line) const { say_(line); }
 
+  // Whether models with init_from load it when built: a run that starts does; a resumed run,
+  // a finished run opened for inference and loom validate do not.
+  void apply_init_from(bool apply) { apply_init_from_ = apply; }
+
   // The component `id`, built on first use (ConfigError when it depends on itself).
   Component& get(const std::string& id);
   // The id a component parameter of a stage (or of nothing: Params()) resolves to.
@@ -107,6 +111,7 @@ class Workspace {
   std::map<std::string, std::string> vocab_texts_;
   std::optional<std::vector<std::string>> saved_labels_;
   bool checking_ = false;
+  bool apply_init_from_ = false;
 };
 
 }  // namespace loom
