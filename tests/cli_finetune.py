@@ -41,7 +41,7 @@ def safetensors(path):
     return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
 
 
-def pipeline(name, train, lr=0.01, model_extra="", d_model=16):
+def pipeline(name, train, lr=0.01, model_extra="", d_model=16, vocab='{ plugin: frequency, unk: "<unk>" }'):
     path = os.path.join(TMP, name + ".yaml")
     text = os.path.join(TMP, "markov")
     with open(path, "w") as f:
@@ -49,7 +49,7 @@ def pipeline(name, train, lr=0.01, model_extra="", d_model=16):
 seed: 5
 components:
   tokenizer: {{ plugin: word, eos: "<eos>" }}
-  vocab:     {{ plugin: frequency, unk: "<unk>" }}
+  vocab:     {vocab}
   data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
                batch_size: 8, eval_batch_size: 4, bptt: 8 }}
   model:     {{ plugin: transformer_lm, style: gpt, d_model: {d_model}, heads: 2, layers: 2, block_size: 8{model_extra} }}
@@ -104,6 +104,12 @@ try:
     check(all(loaded[n] == frozen[n] for n in names), "init_from loads every parameter")
     check(f"init_from {source}/checkpoints/last.ckpt: loaded {len(names)} parameters" in r.stderr + r.stdout,
           "the log says what loaded:\n" + (r.stderr + r.stdout)[-1500:])
+    # vocab/fixed gives a run the source's vocabulary file, ids and all.
+    fixed = os.path.join(TMP, "fixed")
+    loom("run", pipeline("fixed", "", vocab=f"{{ plugin: fixed, file: {source}/vocab.txt }}",
+                         model_extra=f", init_from: {{run: {source}, checkpoint: last}}"), "--out", fixed)
+    check(open(os.path.join(fixed, "vocab.txt")).read() == open(os.path.join(source, "vocab.txt")).read(),
+          "vocab/fixed keeps the file's vocabulary")
     # exclude leaves the head at its initialisation (the same seed: the initial run's values).
     r, partial, _ = exported("partial", "", lr=0,
                              model_extra=f", init_from: {{run: {source}, checkpoint: last, exclude: ['decoder.*']}}")
