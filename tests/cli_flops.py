@@ -4,7 +4,7 @@ budget (max_flops) stops after the batch that spends it, validates and saves; me
 lines carry the stage's training FLOPs and tokens, summary.json the totals and the
 non-embedding parameter count. The expected counts are worked out here from the layer
 formula (2 FLOPs per multiply-accumulate, softmax 3 per score, 3 forwards per step), not
-read from loom. A model that does not count its FLOPs refuses a budget.
+read from loom. A model that does not count its FLOPs (hybrid_lm) refuses a budget.
 
 usage: cli_flops.py LOOM SOURCE_DIR
 """
@@ -91,8 +91,8 @@ try:
     check(s2["flops"] == s["flops"], f"a resumed run whose budget is spent trains no more: {s2['flops']}")
 
     # A model that does not count its FLOPs refuses a budget, naming the setting.
-    lstm = "{ plugin: rnn_lm, emsize: 8, nhid: 8, nlayers: 1 }"
-    r = loom("run", pipeline("lstm", lstm, 1e9), "--out", os.path.join(TMP, "lstm"), expect=2)
+    hybrid = "{ plugin: hybrid_lm, emsize: 8, nhid: 8, heads: 2, layers: 1, context: 12 }"
+    r = loom("run", pipeline("hybrid", hybrid, 1e9), "--out", os.path.join(TMP, "hybrid"), expect=2)
     check(any("max_flops" in l and "does not count its FLOPs" in l for l in errors(r)), "\n".join(errors(r)))
 finally:
     shutil.rmtree(TMP, ignore_errors=True) if not os.environ.get("KEEP") else print(TMP)

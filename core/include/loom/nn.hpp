@@ -81,6 +81,10 @@ class Rnn {
   CellType cell() const { return cell_; }
   std::int64_t hidden() const { return hidden_; }
   int layers() const { return static_cast<int>(layers_.size()); }
+  // Forward FLOPs of one time step of one sequence: 2 per multiply-accumulate of every layer's
+  // input and recurrent products (2 G H (in + H), G gates: 4 LSTM, 3 GRU, 1 RNN); the gates'
+  // elementwise work is not counted (CountsFlops' conventions).
+  double flops_per_step() const;
 
  private:
   struct Layer {
@@ -116,6 +120,8 @@ class PaddedRnn {
   std::int64_t hidden() const { return hidden_; }
   int layers() const { return layers_; }
   int directions() const { return directions_; }
+  // Forward FLOPs of one time step of one sequence, every layer and direction (as Rnn's).
+  double flops_per_step() const;
 
  private:
   struct Weights {

@@ -93,6 +93,18 @@ Expr Rnn::operator()(Graph& g, const Expr& x, RnnState* state) const {
   return input;
 }
 
+double Rnn::flops_per_step() const {
+  double f = 0.0;
+  for (const auto& l : layers_) f += 2.0 * static_cast<double>(l.w_ih->shape.numel() + l.w_hh->shape.numel());
+  return f;
+}
+
+double PaddedRnn::flops_per_step() const {
+  double f = 0.0;
+  for (const auto& w : weights_) f += 2.0 * static_cast<double>(w.w_ih->shape.numel() + w.w_hh->shape.numel());
+  return f;
+}
+
 PaddedRnn::PaddedRnn(Parameters& params, const std::string& name, CellType cell, std::int64_t input,
                      std::int64_t hidden, int layers, bool bidirectional, float dropout, Init init)
     : cell_(cell), hidden_(hidden), layers_(layers), directions_(bidirectional ? 2 : 1), dropout_(dropout) {

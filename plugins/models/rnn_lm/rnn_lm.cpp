@@ -18,7 +18,11 @@ struct RnnLmOptions {
   bool tie_weights;
 };
 
-class RnnLm : public loom::Model, public loom::Stateful, public loom::LanguageModel, public loom::TorchExport {
+class RnnLm : public loom::Model,
+              public loom::Stateful,
+              public loom::LanguageModel,
+              public loom::TorchExport,
+              public loom::CountsFlops {
  public:
   RnnLm(const RnnLmOptions& o, std::uint64_t seed)
       : encoder_(parameters_, "encoder", o.vocab, o.emsize, loom::Init::uniform(o.init_range)),
@@ -47,6 +51,17 @@ class RnnLm : public loom::Model, public loom::Stateful, public loom::LanguageMo
     return out;
   }
   std::int64_t vocab_size() const override { return decoder_bias_->shape[0]; }
+
+  // CountsFlops: per token, the recurrent layers' step (nn::Rnn::flops_per_step: 2 G H (in + H)
+  // per layer) and the output layer's 2 V H; a window of T tokens costs T times that (the
+  // carried state makes every token's cost the same). Non-embedding: all but encoder.weight.
+  double flops_per_token(std::int64_t) const override {
+    return rnn_.flops_per_step() + 2.0 * static_cast<double>(vocab_size()) * static_cast<double>(rnn_.hidden());
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    return static_cast<double>(batch.get("ids").numel()) * flops_per_token(1);
+  }
+  std::int64_t non_embedding_parameters() const override { return parameters_.count_except({"encoder.weight"}); }
 
   void save_state(loom::StateDict& out) const override { loom::nn::save_rnn_state(state_, out); }
   void load_state(const loom::StateDict& in) override { loom::nn::load_rnn_state(state_, in, rnn_); }

@@ -118,6 +118,22 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
   }
 }
 
+// FLOPs by hand, V 7, E 4, H 5, 2 layers, per token: layer 0 2 G H (E + H) = 18 G H, layer 1
+// 2 G H (H + H) = 20 G H, output 2 V H = 70: LSTM (G 4) 760 + 70, GRU (G 3) 570 + 70, plain RNN
+// 190 + 70. A batch of T x B ids costs T B times that. Non-embedding: all but the 28 of the
+// encoder table.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  for (const auto& [cell, per_token] : std::vector<std::pair<std::string, double>>{{"lstm", 830}, {"gru", 640}, {"rnn_tanh", 260}}) {
+    BOOST_TEST_CONTEXT(cell) {
+      Lm lm(registry, "{cell: " + cell + ", emsize: 4, nhid: 5, nlayers: 2}");
+      const auto& f = dynamic_cast<const loom::CountsFlops&>(*lm.model);
+      BOOST_TEST(f.flops_per_token(35) == per_token, boost::test_tools::tolerance(1e-12));
+      BOOST_TEST(f.forward_flops(lm_batch()) == 6 * per_token, boost::test_tools::tolerance(1e-12));
+      BOOST_TEST(f.non_embedding_parameters() == lm.model->parameters().count() - 28);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(parameter_count_by_cell) {
   struct Case {
     const char* cell;

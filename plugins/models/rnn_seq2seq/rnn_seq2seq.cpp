@@ -59,7 +59,7 @@ loom::Tensor length_mask(const loom::Tensor& lengths, std::int64_t T) {
   return m;
 }
 
-class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
+class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder, public loom::CountsFlops {
  public:
   RnnSeq2Seq(const Options& o, std::uint64_t seed)
       : o_(o),
@@ -85,6 +85,36 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder {
     if (!o.tie_weights) out_weight_ = parameters_.add("decoder.output.weight", loom::Shape{o.tgt_vocab, H}, init);
     out_bias_ = parameters_.add("decoder.output.bias", loom::Shape{o.tgt_vocab}, init);
     parameters_.finalize(seed);
+  }
+
+  // CountsFlops: a source of S tokens and a target of T, with H = nhid and V the target
+  // vocabulary: the encoder's S steps and the decoder's T (nn::PaddedRnn::flops_per_step),
+  // attention per target step over S positions (dot: scores 2 S H, softmax 3 S, context 2 S H;
+  // general adds 2 H^2 for h_t W; concat adds 2 H^2 + 2 S H^2 / T for W_q h_t and W_s s_j and
+  // 2 S H for v), the combination 4 H^2, and the output layer 2 V H. Per token: per target
+  // token with S = T. Non-embedding: all but the two embedding tables.
+  double flops_per_token(std::int64_t length) const override {
+    return length > 0 ? pair_flops(length, length) / static_cast<double>(length) : 0.0;
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    const loom::Tensor& tgt = batch.get("tgt_in");  // [B, T]
+    const std::int64_t S = o_.use_source ? batch.get("src").dim(1) : 0;
+    return static_cast<double>(tgt.dim(0)) * pair_flops(S, tgt.dim(1));
+  }
+  std::int64_t non_embedding_parameters() const override {
+    return parameters_.count_except({"encoder.embedding.weight", "decoder.embedding.weight"});
+  }
+  double pair_flops(std::int64_t S_, std::int64_t T_) const {
+    const double S = o_.use_source ? static_cast<double>(S_) : 0.0, T = static_cast<double>(T_);
+    const double H = static_cast<double>(o_.nhid), V = static_cast<double>(o_.tgt_vocab);
+    double f = T * decoder_.flops_per_step() + 2.0 * T * V * H;
+    if (encoder_) f += S * encoder_->flops_per_step();
+    if (o_.attention != Attention::kNone) {
+      f += T * (2.0 * S * H + 3.0 * S + 2.0 * S * H) + T * 4.0 * H * H;
+      if (o_.attention == Attention::kGeneral) f += T * 2.0 * H * H;
+      if (o_.attention == Attention::kConcat) f += T * 2.0 * H * H + S * 2.0 * H * H + T * 2.0 * S * H;
+    }
+    return f;
   }
 
   // IncrementalDecoder

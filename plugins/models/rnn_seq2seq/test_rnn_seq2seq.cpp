@@ -181,6 +181,28 @@ BOOST_AUTO_TEST_CASE(without_the_source_the_decoder_is_a_target_language_model) 
   }
 }
 
+// FLOPs by hand: E 3, H 4, one LSTM layer each side, target vocabulary 14, pairs() (3 pairs
+// padded to S 4, T 4). Per pair: encoder 4 steps of 2 * 16 * (3 + 4) = 224 (896); decoder
+// with input feeding 4 steps of 2 * 16 * (7 + 4) = 352 (1,408); dot attention per target step
+// 2 S H + 3 S + 2 S H = 76 (304); combination 4 H^2 = 64 per step (256); output 2 V H = 112 per
+// step (448): 3,312. General adds 2 H^2 = 32 per step (128). Without attention or feeding the
+// decoder step is 224 and there is no attention or combination: 896 + 896 + 448 = 2,240.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  auto flops = [](const std::string& params) {
+    Model m("emsize: 3, nhid: 4, nlayers: 1, bidirectional: false, " + params);
+    return dynamic_cast<const loom::CountsFlops&>(*m.model).forward_flops(pairs());
+  };
+  BOOST_TEST(flops("attention: dot, input_feeding: true") == 3 * 3312.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(flops("attention: general, input_feeding: true") == 3 * (3312.0 + 128), boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(flops("attention: none, input_feeding: false") == 3 * 2240.0, boost::test_tools::tolerance(1e-12));
+  // Without the source there is no encoder.
+  BOOST_TEST(flops("attention: none, input_feeding: false, use_source: false") == 3 * (2240.0 - 896),
+             boost::test_tools::tolerance(1e-12));
+  Model m("emsize: 3, nhid: 4, nlayers: 1, bidirectional: false");
+  BOOST_TEST(dynamic_cast<const loom::CountsFlops&>(*m.model).non_embedding_parameters() ==
+             m.model->parameters().count() - 12 * 3 - 14 * 3);
+}
+
 BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([] { Model m("attention: dot, use_source: false"); }, {"use_source", "attention to none"});
   expect_error<loom::ConfigError>([] { Model m("nhid: 7, bidirectional: true"); }, {"nhid", "even"});
