@@ -241,19 +241,31 @@ const Tensor& KvCache::values() {
   return values_;
 }
 
+namespace {
+
+// Per batch row and head i: a[i] [t, k] times the first `length` rows of buffer[i] (rows of
+// Dh among `capacity`), transposed (k = Dh, out [t, length]: scores) or not (k = length, out
+// [t, Dh]: mixing values). The same gemm calls batched_matmul makes, so the same results.
+Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bool transpose) {
+  const std::int64_t BH = a.dim(0) * a.dim(1), t = a.dim(2), k = a.dim(3), cap = buffer.dim(2), Dh = buffer.dim(3);
+  const std::int64_t n = transpose ? length : Dh;
+  Tensor out = Tensor::empty(a.shape().with_dim(3, n));
+  const float *as = a.data(), *bs = buffer.data();
+  float* os = out.data();
+  parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i)
+      kernels::gemm_serial(false, transpose, t, n, k, 1.0f, as + i * t * k, k, bs + i * cap * Dh, Dh, 0.0f, os + i * t * n, n);
+  });
+  return out;
+}
+
+}  // namespace
+
 Tensor KvCache::scores(const Tensor& q) {
   settle();
   LOOM_ASSERT(k_.defined() && q.rank() == 4 && q.dim(0) == k_.dim(0) && q.dim(1) == k_.dim(1) && q.dim(3) == k_.dim(3),
               "KvCache::scores: queries " + q.shape().str() + " do not fit the cache " + k_.shape().str());
-  const std::int64_t BH = q.dim(0) * q.dim(1), t = q.dim(2), T = length_, Dh = q.dim(3), cap = k_.dim(2);
-  Tensor out = Tensor::empty(q.shape().with_dim(3, T));
-  const float *qs = q.data(), *ks = k_.data();
-  float* os = out.data();
-  parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i)
-      kernels::gemm_serial(false, true, t, T, Dh, 1.0f, qs + i * t * Dh, Dh, ks + i * cap * Dh, Dh, 0.0f, os + i * t * T, T);
-  });
-  return out;
+  return times_rows(q, k_, length_, true);
 }
 
 Tensor KvCache::mix(const Tensor& w) {
@@ -261,15 +273,7 @@ Tensor KvCache::mix(const Tensor& w) {
   LOOM_ASSERT(v_.defined() && w.rank() == 4 && w.dim(0) == v_.dim(0) && w.dim(1) == v_.dim(1) && w.dim(3) == length_,
               "KvCache::mix: weights " + w.shape().str() + " do not fit the cache of " + std::to_string(length_) +
                   " positions, " + v_.shape().str());
-  const std::int64_t BH = w.dim(0) * w.dim(1), t = w.dim(2), T = length_, Dh = v_.dim(3), cap = v_.dim(2);
-  Tensor out = Tensor::empty(w.shape().with_dim(3, Dh));
-  const float *ws = w.data(), *vs = v_.data();
-  float* os = out.data();
-  parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i)
-      kernels::gemm_serial(false, false, t, Dh, T, 1.0f, ws + i * t * T, T, vs + i * cap * Dh, Dh, 0.0f, os + i * t * Dh, Dh);
-  });
-  return out;
+  return times_rows(w, v_, length_, false);
 }
 
 // ---- MultiHeadAttention --------------------------------------------------------------------
