@@ -42,24 +42,11 @@ def safetensors(path):
 
 
 def pipeline(name, train, lr=0.01, model_extra="", d_model=16, vocab='{ plugin: frequency, unk: "<unk>" }'):
-    path = os.path.join(TMP, name + ".yaml")
-    text = os.path.join(TMP, "markov")
-    with open(path, "w") as f:
-        f.write(f"""name: {name}
-seed: 5
-components:
-  tokenizer: {{ plugin: word, eos: "<eos>" }}
-  vocab:     {vocab}
-  data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
-               batch_size: 8, eval_batch_size: 4, bptt: 8 }}
-  model:     {{ plugin: transformer_lm, style: gpt, d_model: {d_model}, heads: 2, layers: 2, block_size: 8{model_extra} }}
-  optimizer: {{ plugin: adamw, lr: {lr}, weight_decay: 0.1 }}
-  ppl:       {{ plugin: perplexity }}
-stages:
-  - build_vocab: {{ split: train }}
-  - train: {{ epochs: 1, max_batches_per_epoch: 20{", " + train if train else ""} }}
-""")
-    return path
+    model = f"{{ plugin: transformer_lm, style: gpt, d_model: {d_model}, heads: 2, layers: 2, block_size: 8{model_extra} }}"
+    return loomtest.lm_pipeline(os.path.join(TMP, name + ".yaml"), name, os.path.join(TMP, "markov"), model,
+                                "epochs: 1, max_batches_per_epoch: 20" + (", " + train if train else ""), seed=5,
+                                batch_size=8, bptt=8, vocab=vocab,
+                                optimizer=f"{{ plugin: adamw, lr: {lr}, weight_decay: 0.1 }}")
 
 
 def exported(name, train, lr=0.01, model_extra=""):

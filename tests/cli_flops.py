@@ -29,24 +29,8 @@ def loom(*args, expect=0):
 
 
 def pipeline(name, model, budget):
-    path = os.path.join(TMP, name + ".yaml")
-    text = os.path.join(TMP, "markov")
-    with open(path, "w") as f:
-        f.write(f"""name: {name}
-seed: 3
-components:
-  tokenizer: {{ plugin: word, eos: "<eos>" }}
-  vocab:     {{ plugin: frequency, unk: "<unk>" }}
-  data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
-               batch_size: {B}, eval_batch_size: 4, bptt: {T} }}
-  model:     {model}
-  optimizer: {{ plugin: adamw, lr: 0.003 }}
-  ppl:       {{ plugin: perplexity }}
-stages:
-  - build_vocab: {{ split: train }}
-  - train: {{ epochs: 3, max_flops: {budget} }}
-""")
-    return path
+    return loomtest.lm_pipeline(os.path.join(TMP, name + ".yaml"), name, os.path.join(TMP, "markov"), model,
+                                f"epochs: 3, max_flops: {budget}", batch_size=B, bptt=T)
 
 
 try:

@@ -29,26 +29,10 @@ def loom(*args, expect=0, stdin=None):
 
 
 def pipeline(name, model):
-    path = os.path.join(TMP, name + ".yaml")
-    text = os.path.join(TMP, "markov")
-    with open(path, "w") as f:
-        f.write(f"""name: {name}
-seed: 3
-components:
-  tokenizer: {{ plugin: word, eos: "<eos>" }}
-  vocab:     {{ plugin: frequency, unk: "<unk>" }}
-  data:      {{ plugin: lm_stream, train: {text}/train.txt, valid: {text}/valid.txt, test: {text}/test.txt,
-               batch_size: 16, eval_batch_size: 4, bptt: 12 }}
-  model:     {model}
-  optimizer: {{ plugin: adamw, lr: 0.003, no_decay: ["*.bias", "*norm*"] }}
-  ppl:       {{ plugin: perplexity }}
-stages:
-  - build_vocab: {{ split: train }}
-  - train: {{ epochs: 1, max_batches_per_epoch: 30 }}
-  - evaluate: {{ split: test }}
-  - attention: {{ text: "{TEXT}" }}
-""")
-    return path
+    return loomtest.lm_pipeline(os.path.join(TMP, name + ".yaml"), name, os.path.join(TMP, "markov"), model,
+                                "epochs: 1, max_batches_per_epoch: 30",
+                                stages=f'  - evaluate: {{ split: test }}\n  - attention: {{ text: "{TEXT}" }}\n',
+                                optimizer='{ plugin: adamw, lr: 0.003, no_decay: ["*.bias", "*norm*"] }')
 
 
 def ppl_of(line):

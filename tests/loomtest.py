@@ -31,6 +31,29 @@ def ensure_modules(modules, package):
     sys.exit(1)
 
 
+def lm_pipeline(path, name, text_dir, model, train, stages="", seed=3, batch_size=16, bptt=12,
+                vocab='{ plugin: frequency, unk: "<unk>" }', optimizer="{ plugin: adamw, lr: 0.003 }"):
+    """Writes a language-model pipeline over a generated corpus (text_dir/{train,valid,test}.txt,
+    read by lm_stream) to `path`: build_vocab, a train stage with the options `train` (YAML
+    mapping body), then `stages` (more stage lines). Returns the path."""
+    with open(path, "w") as f:
+        f.write(f"""name: {name}
+seed: {seed}
+components:
+  tokenizer: {{ plugin: word, eos: "<eos>" }}
+  vocab:     {vocab}
+  data:      {{ plugin: lm_stream, train: {text_dir}/train.txt, valid: {text_dir}/valid.txt, test: {text_dir}/test.txt,
+               batch_size: {batch_size}, eval_batch_size: 4, bptt: {bptt} }}
+  model:     {model}
+  optimizer: {optimizer}
+  ppl:       {{ plugin: perplexity }}
+stages:
+  - build_vocab: {{ split: train }}
+  - train: {{ {train} }}
+{stages}""")
+    return path
+
+
 def check(cond, what):
     """Records a failure (and goes on) when `cond` is false."""
     if not cond:
