@@ -18,7 +18,7 @@ struct Options {
   float dropout = 0.0f;
 };
 
-class BowClassifier : public loom::Model {
+class BowClassifier : public loom::Model, public loom::CountsFlops {
  public:
   BowClassifier(const Options& o, std::uint64_t seed)
       : embedding_(parameters_, "embedding", o.vocab, o.emsize, loom::Init::normal(1.0f)),
@@ -26,6 +26,17 @@ class BowClassifier : public loom::Model {
         fc_(parameters_, "fc", o.emsize, o.classes) {
     parameters_.finalize(seed);
   }
+
+ public:
+  // CountsFlops: the mean is additions only (not counted); the output layer costs 2 E C per
+  // text, so a batch of B texts 2 E C B and a token of a T-token text 2 E C / T.
+  double flops_per_token(std::int64_t length) const override {
+    return length > 0 ? text_flops() / static_cast<double>(length) : 0.0;
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    return static_cast<double>(batch.get("lengths").numel()) * text_flops();
+  }
+  std::int64_t non_embedding_parameters() const override { return parameters_.count_except({"embedding.weight"}); }
 
  protected:
   loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
@@ -37,6 +48,8 @@ class BowClassifier : public loom::Model {
   }
 
  private:
+  double text_flops() const { return 2.0 * static_cast<double>(parameters_.count_except({"embedding.weight", "fc.bias"})); }
+
   loom::nn::Embedding embedding_;
   loom::nn::Dropout dropout_;
   loom::nn::Linear fc_;

@@ -70,6 +70,17 @@ BOOST_AUTO_TEST_CASE(model_contract_gradients_and_save_load) {
   }
 }
 
+// FLOPs by hand: the mean is additions; the output layer E 4 x 3 classes costs 2 * 4 * 3 = 24
+// per text, whatever its length.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  Classifier c("{emsize: 4}");
+  const auto& f = dynamic_cast<const loom::CountsFlops&>(*c.model);
+  BOOST_TEST(f.forward_flops(classification_batch({{1, 2, 3, 4, 5, 6}, {7, 8}, {3}})) == 3 * 24.0,
+             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(f.flops_per_token(6) == 4.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(f.non_embedding_parameters() == 4 * 3 + 3);
+}
+
 BOOST_AUTO_TEST_CASE(padding_does_not_change_the_logits) {
   const std::vector<std::vector<std::int32_t>> seqs = {{1, 2, 3, 4, 5, 6}, {7, 8}, {3}, {5, 1, 2, 8}};
   for (const auto& yaml : kConfigs) {

@@ -26,7 +26,7 @@ struct Options {
   Pooling pooling = Pooling::kLast;
 };
 
-class RnnClassifier : public loom::Model {
+class RnnClassifier : public loom::Model, public loom::CountsFlops {
  public:
   RnnClassifier(const Options& o, std::uint64_t seed)
       : o_(o),
@@ -41,6 +41,18 @@ class RnnClassifier : public loom::Model {
     out_bias_ = parameters_.add("fc.bias", loom::Shape{o.classes}, out_init);
     parameters_.finalize(seed);
   }
+
+  // CountsFlops: T steps of the recurrent layers (nn::PaddedRnn::flops_per_step, padded steps
+  // included: the products run over them) and the output layer's 2 F C per text (F = nhid,
+  // times 2 when bidirectional). Non-embedding: all but embedding.weight.
+  double flops_per_token(std::int64_t length) const override {
+    return length > 0 ? text_flops(length) / static_cast<double>(length) : 0.0;
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    const loom::Tensor& ids = batch.get("ids");  // [T, B]
+    return static_cast<double>(ids.dim(1)) * text_flops(ids.dim(0));
+  }
+  std::int64_t non_embedding_parameters() const override { return parameters_.count_except({"embedding.weight"}); }
 
  protected:
   loom::ModelOutput forward_impl(loom::Graph& g, const loom::Batch& batch) override {
@@ -60,6 +72,10 @@ class RnnClassifier : public loom::Model {
   }
 
  private:
+  double text_flops(std::int64_t T) const {
+    return static_cast<double>(T) * rnn_.flops_per_step() + 2.0 * static_cast<double>(out_weight_->shape.numel());
+  }
+
   Options o_;
   loom::nn::Embedding embedding_;
   loom::nn::Dropout dropout_;

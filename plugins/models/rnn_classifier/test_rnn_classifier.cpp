@@ -45,6 +45,21 @@ const std::vector<std::string> kConfigs = {
 
 }  // namespace
 
+// FLOPs by hand: E 4, H 5, 3 classes, 9-token vocabulary. LSTM: a step 2 * 20 * (4 + 5) =
+// 360, the output layer 2 * 5 * 3 = 30; two texts padded to 6 steps: 2 * (6 * 360 + 30).
+// Bidirectional, 2 layers of 3: layer 0 two directions of 2 * 12 * (4 + 3) = 168, layer 1
+// two of 2 * 12 * (6 + 3) = 216, so 768 a step; the output layer 2 * 6 * 3 = 36.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  const auto batch = classification_batch({{1, 2, 3, 4, 5, 6}, {7, 8}});
+  Classifier one("{cell: lstm, emsize: 4, nhid: 5}");
+  const auto& f = dynamic_cast<const loom::CountsFlops&>(*one.model);
+  BOOST_TEST(f.forward_flops(batch) == 2 * (6 * 360.0 + 30), boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(f.non_embedding_parameters() == one.model->parameters().count() - kVocab * 4);
+  Classifier two("{cell: lstm, emsize: 4, nhid: 3, nlayers: 2, bidirectional: true}");
+  BOOST_TEST(dynamic_cast<const loom::CountsFlops&>(*two.model).forward_flops(batch) == 2 * (6 * 768.0 + 36),
+             boost::test_tools::tolerance(1e-12));
+}
+
 BOOST_AUTO_TEST_CASE(padding_does_not_change_the_logits) {
   const std::vector<std::vector<std::int32_t>> seqs = {{1, 2, 3, 4, 5, 6}, {7, 8}, {3}, {5, 1, 2, 8}};
   for (const auto& yaml : kConfigs) {
