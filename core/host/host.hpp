@@ -35,5 +35,7 @@ std::ifstream open_text_file(const std::string& file);
 int inference_command(const std::string& command, const std::vector<std::string>& args, const Global& global,
                       const char* argv0);
 int bleu_command(const std::vector<std::string>& args, const Global& global);
+// research_commands.cpp
+int scaling_command(const std::vector<std::string>& args);
 
 }  // namespace host
