@@ -74,6 +74,30 @@ try:
     s2 = json.load(open(os.path.join(run, "summary.json")))["train"]
     check(s2["flops"] == s["flops"], f"a resumed run whose budget is spent trains no more: {s2['flops']}")
 
+    # validate_at_flops: validation losses at budgets inside an epoch, as their own lines, and
+    # training goes on as without them (an LSTM: its carried state survives the validation).
+    lstm = "{ plugin: rnn_lm, emsize: 16, nhid: 16, nlayers: 1, dropout: 0 }"
+    plain = os.path.join(TMP, "plain")
+    loom("run", pipeline("plain", lstm, 0), "--out", plain, "--set", "stages.train.epochs=1",
+         "--set", "stages.train.max_batches_per_epoch=8")
+    lstm_step = json.load(open(os.path.join(plain, "summary.json")))["train"]["flops"] / 8
+    probed = os.path.join(TMP, "probed")
+    r = loom("run", pipeline("probed", lstm, 0), "--out", probed, "--set", "stages.train.epochs=1",
+             "--set", "stages.train.max_batches_per_epoch=8",
+             "--set", f"stages.train.validate_at_flops=[{2.5 * lstm_step}, {5.5 * lstm_step}, {5.7 * lstm_step}]")
+    lines = [json.loads(l) for l in open(os.path.join(probed, "metrics.jsonl"))]
+    at = [l for l in lines if "at_flops" in l]
+    check([l["batch"] for l in at] == [3, 6] and [len(l["at_flops"]) for l in at] == [1, 2],
+          f"one validation per step that crosses budgets: {[(l['batch'], l['at_flops']) for l in at]}")
+    check(all(abs(l["train_flops"] - l["batch"] * lstm_step) <= 1e-9 * l["train_flops"] and l["split"] == "valid" for l in at),
+          "each carries its training FLOPs")
+    base = [json.loads(l) for l in open(os.path.join(plain, "metrics.jsonl"))]
+    rest = [l for l in lines if "at_flops" not in l]
+    check([(l["split"], l["loss"]) for l in rest] == [(l["split"], l["loss"]) for l in base],
+          f"training and the epoch's validation are unchanged: {[(l['split'], l['loss']) for l in rest]} vs "
+          f"{[(l['split'], l['loss']) for l in base]}")
+    check("budget" in r.stdout + r.stderr, "the log says the budget's loss")
+
     # A model that does not count its FLOPs refuses a budget, naming the setting.
     hybrid = "{ plugin: hybrid_lm, emsize: 8, nhid: 8, heads: 2, layers: 1, context: 12 }"
     r = loom("run", pipeline("hybrid", hybrid, 1e9), "--out", os.path.join(TMP, "hybrid"), expect=2)

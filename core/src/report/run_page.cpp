@@ -27,7 +27,8 @@ namespace {
 // The fields of a metrics line that are not metric ids.
 bool is_bookkeeping(const std::string& key) {
   static const std::set<std::string> kKeys = {"epoch",     "split",  "loss",         "lr",      "grad_norm",
-                                              "tokens",    "tokens_per_s", "seconds", "train_tokens", "train_flops"};
+                                              "tokens",    "tokens_per_s", "seconds", "train_tokens", "train_flops",
+                                              "batch",     "at_flops"};
   return kKeys.count(key) > 0;
 }
 

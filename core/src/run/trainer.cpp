@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "loom/errors.hpp"
 #include "loom/interrupt.hpp"
@@ -102,6 +103,16 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
       best_path_(ctx.folder.checkpoints() / "best.ckpt") {
   if (!valid_.empty() && !data_.has_split(valid_))
     p.fail("validate_on", "the data has no split '" + valid_ + "' (it has: " + join(data_.splits()) + ")");
+  for (const auto& text : p.get_strings("validate_at_flops")) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0' || !(v > 0)) p.fail("validate_at_flops", "'" + text + "' is not a positive number");
+    validate_at_.push_back(v);
+  }
+  std::sort(validate_at_.begin(), validate_at_.end());
+  if (!validate_at_.empty() && (flops_ == nullptr || valid_.empty()))
+    p.fail("validate_at_flops", flops_ == nullptr ? "model '" + p.get_string("model") + "' does not count its FLOPs"
+                                                  : "needs a validation split (validate_on)");
   if (max_flops_ > 0 && flops_ == nullptr)
     p.fail("max_flops", "model '" + p.get_string("model") + "' does not count its FLOPs, so a FLOP budget cannot be kept");
   if (select_.empty()) select_ = metrics_.empty() ? "loss" : metrics_[0].first;
@@ -112,6 +123,27 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
   }
   st_.lr = schedule_.epoch_lr();
   choose_trainable();
+}
+
+void Trainer::validate_at_budget(const Evaluator& evaluator, int epoch, const std::vector<double>& crossed) {
+  StateDict carried;
+  if (stateful_) stateful_->save_state(carried);
+  MetricList none;
+  EvalResult r = evaluator.evaluate(model_, data_, valid_, none);
+  if (stateful_) {
+    stateful_->reset_state();
+    stateful_->load_state(carried);
+  }
+  Json line = metrics_line(epoch, valid_, r, schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0)), std::nullopt);
+  line["batch"] = st_.batch;
+  line["train_tokens"] = st_.total_tokens;
+  line["train_flops"] = st_.flops;
+  Json at = Json::array();
+  for (double c : crossed) at.push_back(c);
+  line["at_flops"] = at;
+  ctx_.folder.write_metrics_line(line);
+  ctx_.folder.say("at " + format_number("%.4g", st_.flops) + " training FLOPs (budget " + format_number("%.4g", crossed.back()) +
+                  "): " + valid_ + " loss " + format_number("%.4f", r.loss));
 }
 
 void Trainer::choose_trainable() {
@@ -310,9 +342,18 @@ void Trainer::run() {
       st_.count += out.count;
       st_.tokens += b.target_tokens;
       st_.total_tokens += b.target_tokens;
+      const double flops_before = st_.flops;
       if (flops_ != nullptr) st_.flops += 3.0 * flops_->forward_flops(b);
+      // Budgets crossed by this step: one validation for all of them (loss only).
+      std::vector<double> crossed;
+      for (double at : validate_at_)
+        if (flops_before < at && at <= st_.flops) crossed.push_back(at);
       for (auto& [id, m] : metrics_) m->update(b, out);
       st_.batch = i + 1;
+      if (!crossed.empty()) {
+        progress.finish();
+        validate_at_budget(evaluator, epoch, crossed);
+      }
       const double elapsed = seconds_since(t0);
       progress.update(epoch, i + 1, total, lr, st_.loss_sum / std::max<std::int64_t>(st_.count, 1),
                       st_.nll_sum / std::max<std::int64_t>(st_.count, 1),

@@ -49,6 +49,9 @@ class Trainer {
   // Applies the stage's freeze / trainable globs to the model's parameters and says what
   // trains; ConfigError naming a glob that matches nothing.
   void choose_trainable();
+  // validate_at_flops: the validation loss now, as a metrics.jsonl line with the budgets
+  // crossed (`at_flops`); the model's carried state is kept for the training that follows.
+  void validate_at_budget(const Evaluator& evaluator, int epoch, const std::vector<double>& crossed);
   Checkpoint make_checkpoint() const;
   void save(std::initializer_list<std::filesystem::path> paths);
   std::string where_diverged(int epoch, std::int64_t i, std::int64_t total) const;
@@ -71,6 +74,7 @@ class Trainer {
   std::int64_t max_batches_;
   const CountsFlops* flops_;  // the model, when it counts its FLOPs
   double max_flops_;
+  std::vector<double> validate_at_;  // validate_at_flops, ascending
   LrSchedule schedule_;
   TrainState st_;
   std::string last_saved_;  // "epoch E, batch B" of the last checkpoint, or "" before the first

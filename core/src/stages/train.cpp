@@ -43,6 +43,8 @@ std::vector<ParamSpec> train_params() {
       {"log_interval", ParamType::kInt, "200", "batches between progress lines when output is not a terminal", {}, 1},
       {"max_flops", ParamType::kFloat, "0",
        "stop training once this many training FLOPs (3 forwards per step, as the model counts them) are spent, then validate and save (0: no budget)", {}, 0.0},
+      {"validate_at_flops", ParamType::kStringList, "",
+       "also measure the validation loss when training FLOPs first reach each of these (e.g. [8e10, 1.6e11]): points of the loss-against-compute curve for loom scaling; loss only, no selection"},
       {"max_batches_per_epoch", ParamType::kInt, "0", "stop each epoch after this many batches (0: all), for smoke runs", {}, 0},
       {"checkpoint.every", ParamType::kInt, "0", "also save checkpoints/last.ckpt every this many batches (0: at the end of each epoch only)", {}, 0},
       {"checkpoint.keep", ParamType::kInt, "0", "keep the checkpoints of the last N epochs as epoch-<N>.ckpt besides last and best", {}, 0},
