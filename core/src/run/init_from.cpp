@@ -65,7 +65,7 @@ InitFrom InitFrom::parse(const ConfigNode& node, const std::string& component, s
 
 InitReport apply_init_from(const InitFrom& from, Parameters& params) {
   auto fail = [&](const std::string& msg) -> ConfigError { return ConfigError(from.where, "init_from: " + msg); };
-  const std::filesystem::path path = from.run / "checkpoints" / (from.checkpoint + ".ckpt");
+  const std::filesystem::path path = from.checkpoint_path();
   if (!std::filesystem::is_directory(from.run)) throw fail("run folder '" + from.run.string() + "' does not exist");
   if (!std::filesystem::exists(path))
     throw fail("'" + path.string() + "' does not exist (the run has no " + from.checkpoint + " checkpoint" +
@@ -116,7 +116,7 @@ InitReport apply_init_from(const InitFrom& from, Parameters& params) {
 
 std::vector<std::string> InitReport::lines(const std::string& component, const InitFrom& from) const {
   std::vector<std::string> out;
-  const std::string head = "model '" + component + "': init_from " + (from.run / "checkpoints" / (from.checkpoint + ".ckpt")).string();
+  const std::string head = "model '" + component + "': init_from " + from.checkpoint_path().string();
   out.push_back(head + ": loaded " + std::to_string(loaded.size()) + " parameters (" + some(loaded) + ")");
   if (!renamed.empty()) {
     std::vector<std::string> pairs;

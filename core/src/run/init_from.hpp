@@ -31,6 +31,9 @@ struct InitFrom {
   std::vector<std::pair<std::string, std::string>> rename;
   SourceLocation where;
 
+  // <run>/checkpoints/<checkpoint>.ckpt
+  std::filesystem::path checkpoint_path() const { return run / "checkpoints" / (checkpoint + ".ckpt"); }
+
   // The setting as written; appends "file:line:col: ..." errors for what cannot work.
   static InitFrom parse(const ConfigNode& node, const std::string& component, std::vector<std::string>& errors);
 };

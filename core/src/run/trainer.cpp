@@ -134,16 +134,20 @@ void Trainer::validate_at_budget(const Evaluator& evaluator, int epoch, const st
     stateful_->reset_state();
     stateful_->load_state(carried);
   }
-  Json line = metrics_line(epoch, valid_, r, schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0)), std::nullopt);
+  Json line = with_compute(metrics_line(epoch, valid_, r, schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0)), std::nullopt));
   line["batch"] = st_.batch;
-  line["train_tokens"] = st_.total_tokens;
-  line["train_flops"] = st_.flops;
   Json at = Json::array();
   for (double c : crossed) at.push_back(c);
   line["at_flops"] = at;
   ctx_.folder.write_metrics_line(line);
   ctx_.folder.say("at " + format_number("%.4g", st_.flops) + " training FLOPs (budget " + format_number("%.4g", crossed.back()) +
                   "): " + valid_ + " loss " + format_number("%.4f", r.loss));
+}
+
+Json Trainer::with_compute(Json line) const {
+  line["train_tokens"] = st_.total_tokens;
+  if (flops_ != nullptr) line["train_flops"] = st_.flops;
+  return line;
 }
 
 void Trainer::choose_trainable() {
@@ -400,12 +404,6 @@ void Trainer::run() {
       if (dynamic_cast<ComparesTexts*>(m) == nullptr) tr.metrics.emplace_back(id, m->value());
     // The rate of the epoch's last step (with no step schedule, the epoch's rate).
     const double lr_used = schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0));
-    // Both lines carry the stage's compute so far, so curves can be drawn against FLOPs.
-    auto with_compute = [&](Json line) {
-      line["train_tokens"] = st_.total_tokens;
-      if (flops_ != nullptr) line["train_flops"] = st_.flops;
-      return line;
-    };
     folder.write_metrics_line(with_compute(metrics_line(
         epoch, split_, tr, lr_used,
         st_.batch > 0 ? std::optional<double>(st_.norm_sum / static_cast<double>(st_.batch)) : std::nullopt)));

@@ -52,6 +52,9 @@ class Trainer {
   // validate_at_flops: the validation loss now, as a metrics.jsonl line with the budgets
   // crossed (`at_flops`); the model's carried state is kept for the training that follows.
   void validate_at_budget(const Evaluator& evaluator, int epoch, const std::vector<double>& crossed);
+  // `line` with the stage's compute so far (train_tokens, train_flops), so that curves can be
+  // drawn against FLOPs.
+  Json with_compute(Json line) const;
   Checkpoint make_checkpoint() const;
   void save(std::initializer_list<std::filesystem::path> paths);
   std::string where_diverged(int epoch, std::int64_t i, std::int64_t total) const;

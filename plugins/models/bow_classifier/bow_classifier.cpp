@@ -48,7 +48,7 @@ class BowClassifier : public loom::Model, public loom::CountsFlops {
   }
 
  private:
-  double text_flops() const { return 2.0 * static_cast<double>(parameters_.count_except({"embedding.weight", "fc.bias"})); }
+  double text_flops() const { return 2.0 * static_cast<double>(fc_.weight()->shape.numel()); }
 
   loom::nn::Embedding embedding_;
   loom::nn::Dropout dropout_;
