@@ -5,7 +5,9 @@
 //   -> `layers` Transformer layers with a causal mask (loom/attention.hpp)
 //   -> final layer norm (unless norm: none) -> linear to the vocabulary -> log-softmax + NLL.
 //
-// Two styles set the defaults of every knob; each knob can also be set alone:
+// The body (embedding, positions, layers, final norm) is the core's nn::TransformerBody
+// (loom/transformer.hpp), shared with models/transformer_classifier. Two styles set the
+// defaults of every knob; each knob can also be set alone:
 //   wlm  PyTorch word_language_model's TransformerModel: sinusoidal positions with dropout
 //        `dropout`, post-norm layers with ReLU and dropout 0.1 (nn.Transformer's default),
 //        the final encoder norm of nn.Transformer, untied decoder with a bias, d_ff = d_model
@@ -37,6 +39,7 @@
 #include "loom/errors.hpp"
 #include "loom/nn.hpp"
 #include "loom/plugin.hpp"
+#include "loom/transformer.hpp"
 
 namespace {
 
@@ -45,24 +48,12 @@ using loom::Expr;
 using loom::Shape;
 using loom::Tensor;
 
-enum class Positions { kSinusoidal, kLearned, kNone };
+using nn::Positions;
 
-struct Options {
-  std::string style;
-  std::int64_t vocab = 0, d_model = 0, heads = 0, layers = 0, d_ff = 0, block_size = 0;
-  float dropout = 0.0f, layer_dropout = 0.0f;
-  Positions positions = Positions::kSinusoidal;
-  nn::NormPlacement norm = nn::NormPlacement::kPost;
-  nn::Activation activation = nn::Activation::kRelu;
-  nn::HeadMerge merge = nn::HeadMerge::kConcat;
-  std::int64_t relative_distance = 0;
-  bool tie_weights = false, output_bias = true, scale_embedding = true, kv_cache = true;
+struct Options : nn::TransformerBodyOptions {
+  bool tie_weights = false, output_bias = true, kv_cache = true;
   std::int32_t eos = loom::Vocab::kNone, unk = loom::Vocab::kNone;
 };
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 class TransformerLm : public loom::Model,
                       public loom::Stateful,
@@ -72,28 +63,10 @@ class TransformerLm : public loom::Model,
                       public loom::IncrementalDecoder,
                       public loom::CountsFlops {
  public:
-  TransformerLm(const Options& o, std::uint64_t seed) : o_(o) {
-    embedding_.emplace(parameters_, "embedding", o.vocab, o.d_model);
-    if (o.positions == Positions::kLearned)
-      positions_ = parameters_.add("positions.weight", Shape{o.block_size, o.d_model}, loom::Init::normal(0.02f));
-    nn::TransformerLayerOptions lo;
-    lo.d_model = o.d_model;
-    lo.heads = o.heads;
-    lo.d_ff = o.d_ff;
-    lo.dropout = o.layer_dropout;
-    lo.ff_dropout = o.style == "wlm";
-    lo.norm = o.norm;
-    lo.activation = o.activation;
-    lo.attention.merge = o.merge;
-    lo.attention.seed = seed;
-    lo.attention.relative_distance = o.relative_distance;
-    for (std::int64_t l = 0; l < o.layers; ++l)
-      layers_.emplace_back(parameters_, "layers." + std::to_string(l), lo);
-    if (o.norm != nn::NormPlacement::kNone) final_norm_.emplace(parameters_, "norm", o.d_model);
-    decoder_weight_ = o.tie_weights ? embedding_->weight()
-                                    : parameters_.add("decoder.weight", Shape{o.vocab, o.d_model}, loom::Init::zeros());
+  TransformerLm(const Options& o, std::uint64_t seed) : o_(o), body_(parameters_, o, seed) {
+    const Shape out{o.vocab, o.d_model};
+    decoder_weight_ = o.tie_weights ? &body_.embedding_weight() : parameters_.add("decoder.weight", out, body_.head_init(out));
     if (o.output_bias) decoder_bias_ = parameters_.add("decoder.bias", Shape{o.vocab}, loom::Init::zeros());
-    set_initialisation();
     parameters_.finalize(seed);
   }
 
@@ -175,7 +148,7 @@ class TransformerLm : public loom::Model,
       s->next.ids()[b] = len;
     }
     s->prompt_end = longest;
-    s->caches.resize(layers_.size());
+    s->caches.resize(body_.layer_count());
     std::vector<Expr> weights;
     Expr h = body(g, prompt, 0, &s->caches, &weights, positions, s->starts);
     // The last slot of every row is its sep: its output predicts the first target token.
@@ -235,7 +208,7 @@ class TransformerLm : public loom::Model,
     return static_cast<double>(ids.dim(1)) * sequence_flops(ids.dim(0));
   }
   std::int64_t non_embedding_parameters() const override {
-    return parameters_.count_except({"embedding.weight", "positions.weight"});
+    return parameters_.count_except(nn::TransformerBody::embedding_names());
   }
 
   // ---- TorchExport -------------------------------------------------------------------------
@@ -356,44 +329,22 @@ class TransformerLm : public loom::Model,
     return out;
   }
 
-  // ids [B, T] at positions offset .. offset + T - 1 -> hidden states [B, T, D]. With
-  // `row_positions` (int32 [B, T]) each token has its own position instead; `key_starts` masks
-  // each row's keys before it (loom::AttentionMask).
+  // ids [B, T] -> hidden states [B, T, D] under the causal mask (nn::TransformerBody);
+  // `key_starts` masks each row's keys before it (loom::AttentionMask).
   Expr body(loom::Graph& g, const Tensor& ids, std::int64_t offset, std::vector<nn::LayerCache>* caches,
             std::vector<Expr>* weights = nullptr, const Tensor& row_positions = {}, const Tensor& key_starts = {}) {
-    const std::int64_t T = ids.dim(1), D = o_.d_model;
-    Expr x = (*embedding_)(g, ids);
-    if (o_.scale_embedding) x = loom::scale(x, std::sqrt(static_cast<float>(D)));
-    if (row_positions.defined() && o_.positions != Positions::kNone) {
+    if (row_positions.defined()) {
       const std::int64_t n = row_positions.numel();
-      const std::int64_t last = *std::max_element(row_positions.ids(), row_positions.ids() + n);
-      if (o_.positions == Positions::kLearned) {
-        check_context(last + 1, "a prompt and its translation");
-        x = loom::add(x, loom::embedding(g.param(*positions_), row_positions));
-      } else {
-        const Tensor table = nn::sinusoidal_positions(0, last + 1, D);
-        Tensor rows = Tensor::empty(Shape{ids.dim(0), T, D});
-        for (std::int64_t i = 0; i < n; ++i) std::copy_n(table.data() + row_positions.ids()[i] * D, D, rows.data() + i * D);
-        x = loom::add(x, g.constant(rows));
-      }
-    } else if (o_.positions == Positions::kSinusoidal) {
-      x = loom::add_positions(x, g.constant(nn::sinusoidal_positions(offset, T, D)));
-    } else if (o_.positions == Positions::kLearned) {
-      x = loom::add_positions(x, loom::slice(g.param(*positions_), 0, offset, offset + T));
+      check_context(*std::max_element(row_positions.ids(), row_positions.ids() + n) + 1, "a prompt and its translation");
     }
-    x = loom::dropout(x, o_.dropout);
-    const loom::AttentionMask causal{true, {}, key_starts};
-    for (std::size_t l = 0; l < layers_.size(); ++l)
-      x = layers_[l](g, x, causal, Expr(), {}, caches ? &(*caches)[l] : nullptr, weights);
-    if (final_norm_) x = (*final_norm_)(g, x);
-    return x;
+    return body_(g, ids, loom::AttentionMask{true, {}, key_starts}, offset, caches, weights, row_positions);
   }
 
   // Runs history positions [from, from + n) of every row through the cached layers (the
   // cache holds positions before `from`); log-probabilities [B * n, V], row b * n + k.
   Tensor run_cached(loom::Graph& g, std::int64_t from, std::int64_t n) {
     const std::int64_t B = static_cast<std::int64_t>(history_.size());
-    if (caches_.empty()) caches_.resize(layers_.size());
+    if (caches_.empty()) caches_.resize(body_.layer_count());
     Tensor ids = Tensor::empty(Shape{B, n}, loom::DType::kInt32);
     for (std::int64_t b = 0; b < B; ++b)
       std::copy_n(history_[b].data() + from, n, ids.ids() + b * n);
@@ -409,10 +360,7 @@ class TransformerLm : public loom::Model,
 
   // Learned positions end at block_size.
   void check_context(std::int64_t positions, const char* what) const {
-    if (o_.block_size > 0 && o_.positions == Positions::kLearned && positions > o_.block_size)
-      throw loom::InputError("transformer_lm: " + std::string(what) + " of " + std::to_string(positions) +
-                             " positions is longer than block_size " + std::to_string(o_.block_size) +
-                             " (raise block_size, or lower the data's max_length or the search's maximum length)");
+    body_.check_context(positions, "transformer_lm", what);
   }
 
   // Tokens in the history (the same for every row).
@@ -421,118 +369,52 @@ class TransformerLm : public loom::Model,
   // Rebuilds the cache from the last `keep` tokens of the history (positions restart at 0).
   void refill(loom::Graph& g, std::int64_t keep) {
     for (auto& row : history_) row.erase(row.begin(), row.end() - keep);
-    caches_.assign(layers_.size(), {});
+    caches_.assign(body_.layer_count(), {});
     if (keep > 0) run_cached(g, 0, keep);
-  }
-
-  // The style's initialisation, set by name before the arena is filled.
-  void set_initialisation() {
-    const float xavier_base = 6.0f;
-    for (auto& p : parameters_) {
-      const std::string& n = p.name;
-      const bool matrix = p.shape.rank() == 2;
-      if (o_.style == "gpt") {
-        if (ends_with(n, ".bias")) p.init = loom::Init::zeros();
-        else if (n.find("norm") != std::string::npos) continue;  // ones (weights) from LayerNorm
-        else if (ends_with(n, "out_proj.weight") || ends_with(n, "linear2.weight"))
-          p.init = loom::Init::normal(0.02f / std::sqrt(2.0f * static_cast<float>(o_.layers)));
-        else if (!ends_with(n, "relative_bias")) p.init = loom::Init::normal(0.02f);
-      } else {
-        if (n == "embedding.weight" || n == "decoder.weight") p.init = loom::Init::uniform(0.1f);
-        else if (n.rfind("layers.", 0) == 0 && matrix && !ends_with(n, "relative_bias"))
-          p.init = loom::Init::uniform(std::sqrt(xavier_base / static_cast<float>(p.shape[0] + p.shape[1])));
-      }
-    }
   }
 
   double sequence_flops(std::int64_t T) const {
     double f = 2.0 * static_cast<double>(T) * static_cast<double>(o_.vocab) * static_cast<double>(o_.d_model);
-    for (const auto& layer : layers_) f += nn::transformer_layer_flops(layer.options(), T);
-    return f;
+    return f + body_.flops(T);
   }
 
   Options o_;
-  std::optional<nn::Embedding> embedding_;
-  loom::Parameter* positions_ = nullptr;
-  std::vector<nn::TransformerLayer> layers_;
-  std::optional<nn::LayerNorm> final_norm_;
+  nn::TransformerBody body_;
   loom::Parameter* decoder_weight_ = nullptr;
   loom::Parameter* decoder_bias_ = nullptr;
   std::vector<nn::LayerCache> caches_;
   std::vector<std::vector<std::int32_t>> history_;  // per batch row, the tokens in the cache
 };
 
-// "style" or an explicit value: the style's choice unless the knob is set.
-std::string knob(const loom::Params& p, const std::string& name, const std::string& wlm, const std::string& gpt) {
-  const std::string v = p.get_string(name);
-  if (v != "style") return v;
-  return p.get_string("style") == "gpt" ? gpt : wlm;
+// vocab, the body's knobs (loom/transformer.hpp), then the output layer's and inference's.
+std::vector<loom::ParamSpec> params() {
+  using T = loom::ParamType;
+  std::vector<loom::ParamSpec> out = {{"vocab", T::kComponent, "", "vocabulary of inputs and outputs", {"vocab"}}};
+  for (auto& spec : nn::transformer_body_params()) out.push_back(std::move(spec));
+  out.push_back({"output_bias", T::kString, "style", "a bias in the output layer (wlm true, gpt false)", {"style", "true", "false"}});
+  out.push_back({"tie_weights", T::kBool, "false", "share the embedding and output weights"});
+  out.push_back({"kv_cache", T::kBool, "true",
+                 "keep keys and values between tokens in generation and scoring (false: recompute the prefix)"});
+  return out;
 }
 
 const loom::PluginDescriptor& descriptor() {
-  using T = loom::ParamType;
   static const loom::PluginDescriptor d{
       loom::kAbiVersion,
       loom::Kind::kModel,
       "transformer_lm",
       "1.0",
       "causal Transformer language model (word_language_model's TransformerModel or minGPT's GPT)",
-      {{"vocab", T::kComponent, "", "vocabulary of inputs and outputs", {"vocab"}},
-       {"style", T::kString, "wlm", "defaults of the knobs below: wlm (word_language_model) or gpt (minGPT)", {"wlm", "gpt"}},
-       {"d_model", T::kInt, "200", "model width (embedding size)", {}, 1},
-       {"heads", T::kInt, "2", "attention heads (d_model must be divisible by it)", {}, 1},
-       {"layers", T::kInt, "2", "Transformer layers", {}, 1},
-       {"d_ff", T::kInt, "0", "feed-forward width (0: the style's, wlm d_model, gpt 4 d_model)", {}, 0},
-       {"dropout", T::kFloat, "-1", "dropout on embeddings + positions (-1: the style's, wlm 0.2, gpt 0.1)"},
-       {"layer_dropout", T::kFloat, "-1", "dropout in the layers: residuals and attention weights (-1: the style's, wlm 0.1, gpt 0.1)"},
-       {"block_size", T::kInt, "0", "longest context (0: none; needed by learned positions; gpt's default 128)", {}, 0},
-       {"positions", T::kString, "style", "position encoding (wlm sinusoidal, gpt learned)", {"style", "sinusoidal", "learned", "none"}},
-       {"norm", T::kString, "style", "layer norm placement (wlm post, gpt pre; none: no layer norm at all)", {"style", "post", "pre", "none"}},
-       {"activation", T::kString, "style", "feed-forward activation (wlm relu, gpt gelu)", {"style", "relu", "gelu"}},
-       {"output_bias", T::kString, "style", "a bias in the output layer (wlm true, gpt false)", {"style", "true", "false"}},
-       {"scale_embedding", T::kString, "style", "embedding times sqrt(d_model) (wlm true, gpt false)", {"style", "true", "false"}},
-       {"tie_weights", T::kBool, "false", "share the embedding and output weights"},
-       {"head_merge", T::kString, "concat", "how head outputs are merged", {"concat", "shuffle", "shift", "reweight"}},
-       {"relative_bias", T::kInt, "0", "> 0: a learned bias per head and offset, offsets clipped at this distance", {}, 0},
-       {"kv_cache", T::kBool, "true", "keep keys and values between tokens in generation and scoring (false: recompute the prefix)"}},
+      params(),
       [](loom::BuildContext& ctx) -> std::unique_ptr<loom::Component> {
         const auto& p = ctx.params();
-        Options o;
-        o.style = p.get_string("style");
-        const bool gpt = o.style == "gpt";
         const loom::Vocab& vocab = ctx.vocab("vocab");
-        o.vocab = static_cast<std::int64_t>(vocab.size());
+        Options o;
+        static_cast<nn::TransformerBodyOptions&>(o) = nn::parse_transformer_body(p, static_cast<std::int64_t>(vocab.size()));
         o.eos = vocab.eos_id();
         o.unk = vocab.unk_id();
-        o.d_model = p.get_int("d_model");
-        o.heads = p.get_int("heads");
-        if (o.d_model % o.heads != 0)
-          p.fail("heads", "d_model " + std::to_string(o.d_model) + " is not divisible by " + std::to_string(o.heads) + " heads");
-        o.layers = p.get_int("layers");
-        o.d_ff = p.get_int("d_ff") > 0 ? p.get_int("d_ff") : (gpt ? 4 * o.d_model : o.d_model);
-        auto rate = [&](const char* name, double style_value) {
-          double v = p.get_float(name);
-          if (v == -1.0) v = style_value;
-          if (v < 0.0 || v >= 1.0) p.fail(name, "must be in [0, 1) (or -1 for the style's), got " + p.get_string(name));
-          return static_cast<float>(v);
-        };
-        o.dropout = rate("dropout", gpt ? 0.1 : 0.2);
-        o.layer_dropout = rate("layer_dropout", 0.1);
-        o.block_size = p.get_int("block_size");
-        const std::string positions = knob(p, "positions", "sinusoidal", "learned");
-        o.positions = positions == "learned" ? Positions::kLearned
-                      : positions == "none"  ? Positions::kNone
-                                             : Positions::kSinusoidal;
-        if (gpt && o.block_size == 0) o.block_size = 128;
-        if (o.positions == Positions::kLearned && o.block_size == 0)
-          p.fail("block_size", "learned positions need a block_size (the longest context)");
-        o.norm = nn::parse_norm(knob(p, "norm", "post", "pre"));
-        o.activation = nn::parse_activation(knob(p, "activation", "relu", "gelu"));
-        o.output_bias = knob(p, "output_bias", "true", "false") == "true";
-        o.scale_embedding = knob(p, "scale_embedding", "true", "false") == "true";
+        o.output_bias = nn::style_knob(p, "output_bias", "true", "false") == "true";
         o.tie_weights = p.get_bool("tie_weights");
-        o.merge = nn::parse_head_merge(p.get_string("head_merge"));
-        o.relative_distance = p.get_int("relative_bias");
         o.kv_cache = p.get_bool("kv_cache");
         return std::make_unique<TransformerLm>(o, ctx.seed());
       }};
