@@ -10,6 +10,9 @@
   initialisation; rename moves parameters between names (two layers swapped); the log says
   what was loaded, renamed, left and not used; shapes that differ and a missing run are
   errors naming them.
+- A transformer_classifier starts from a transformer_lm run: every body parameter loads under
+  its own name (the language model's output layer is not used, the classifier's head is left
+  at its initialisation), and with the body frozen only the head moves in training.
 
 usage: cli_finetune.py LOOM SOURCE_DIR
 """
@@ -41,17 +44,17 @@ def safetensors(path):
     return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
 
 
-def pipeline(name, train, lr=0.01, model_extra="", d_model=16, vocab='{ plugin: frequency, unk: "<unk>" }'):
-    model = f"{{ plugin: transformer_lm, style: gpt, d_model: {d_model}, heads: 2, layers: 2, block_size: 8{model_extra} }}"
+def pipeline(name, train, lr=0.01, model_extra="", d_model=16, vocab='{ plugin: frequency, unk: "<unk>" }', style="gpt"):
+    model = f"{{ plugin: transformer_lm, style: {style}, d_model: {d_model}, heads: 2, layers: 2, block_size: 8{model_extra} }}"
     return loomtest.lm_pipeline(os.path.join(TMP, name + ".yaml"), name, os.path.join(TMP, "markov"), model,
                                 "epochs: 1, max_batches_per_epoch: 20" + (", " + train if train else ""), seed=5,
                                 batch_size=8, bptt=8, vocab=vocab,
                                 optimizer=f"{{ plugin: adamw, lr: {lr}, weight_decay: 0.1 }}")
 
 
-def exported(name, train, lr=0.01, model_extra=""):
+def exported(name, train, lr=0.01, model_extra="", style="gpt"):
     run = os.path.join(TMP, name)
-    r = loom("run", pipeline(name, train, lr, model_extra), "--out", run)
+    r = loom("run", pipeline(name, train, lr, model_extra, style=style), "--out", run)
     loom("export", "--run", run, "--out", run + ".safetensors", "--checkpoint", "last")
     return r, safetensors(run + ".safetensors"), json.load(open(os.path.join(run, "summary.json")))["train"]
 
@@ -132,6 +135,54 @@ try:
     r = loom("run", pipeline("both", 'freeze: ["norm.*"], trainable: ["decoder.*"]'), "--out",
              os.path.join(TMP, "both"), expect=2)
     check(any("not both" in l for l in errors(r)), "\n".join(errors(r)))
+
+    # A classifier on the language model's body: labelled lines of the same corpus (label: does
+    # the line hold more than 8 words), the run's vocabulary (vocab/fixed).
+    with open(os.path.join(TMP, "markov", "train.txt")) as f:
+        lines = [l.split() for l in f.read().splitlines() if l.strip()][:200]
+    with open(os.path.join(TMP, "labelled.csv"), "w") as f:
+        f.write("text,label\n" + "".join(f"{' '.join(w)},{'long' if len(w) > 8 else 'short'}\n" for w in lines))
+    lm_run = os.path.join(TMP, "lm_wlm")
+    # wlm without an output bias: no PyTorch module mirrors it, so the export keeps loom's names.
+    r, lm_values, _ = exported("lm_wlm", "", model_extra=", output_bias: false, activation: gelu", style="wlm")
+
+    def classifier(name, train, init=True, lr=0.01):
+        path = os.path.join(TMP, name + ".yaml")
+        init_from = f", init_from: {{run: {lm_run}, checkpoint: last}}" if init else ""
+        with open(path, "w") as f:
+            f.write(f"""name: {name}
+seed: 9
+components:
+  tokenizer: {{ plugin: word }}
+  vocab:     {{ plugin: fixed, file: {lm_run}/vocab.txt }}
+  data:      {{ plugin: text_classification, train: {TMP}/labelled.csv, valid_ratio: 0.2, batch_size: 16 }}
+  model:     {{ plugin: transformer_classifier, style: wlm, d_model: 16, heads: 2, layers: 2, block_size: 8,
+               activation: gelu, pooling: mean{init_from} }}
+  optimizer: {{ plugin: adam, lr: {lr} }}
+  accuracy:  {{ plugin: accuracy }}
+stages:
+  - build_vocab: {{ split: train }}
+  - train: {{ epochs: 2, validate_on: valid, select: accuracy{", " + train if train else ""} }}
+""")
+        run = os.path.join(TMP, name)
+        r = loom("run", path, "--out", run)
+        loom("export", "--run", run, "--out", run + ".safetensors", "--checkpoint", "last")
+        return r, safetensors(run + ".safetensors")
+
+    _, cls_initial = classifier("cls_initial", "", init=False, lr=0)
+    r, cls_loaded = classifier("cls_loaded", "", lr=0)
+    out = r.stderr + r.stdout
+    body = sorted(n for n in cls_loaded if not n.startswith("head."))
+    check(sorted(n for n in lm_values if not n.startswith("decoder.")) == body,
+          f"the classifier's body has the language model's names: {body} / {sorted(lm_values)}")
+    check(all(cls_loaded[n] == lm_values[n] for n in body), "every body parameter loads from the language model")
+    check(all(cls_loaded[n] == cls_initial[n] and cls_loaded[n] != b"" for n in ["head.weight", "head.bias"]),
+          "the head keeps its initialisation")
+    check(f"loaded {len(body)} parameters" in out and "left at initialisation 2: head.weight, head.bias" in out and
+          "not used from the run 1: decoder.weight" in out, "the log says what loaded:\n" + out[-1500:])
+    r, cls_frozen = classifier("cls_frozen", 'freeze: ["embedding.*", "layers.*", "norm.*"]')
+    check(all(cls_frozen[n] == lm_values[n] for n in body), "a frozen body stays the language model's, bit for bit")
+    check(cls_frozen["head.weight"] != cls_initial["head.weight"], "the head trains")
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 finish("cli_finetune")

@@ -146,6 +146,7 @@ Fixture fixture_for(const loom::PluginDescriptor& d, const c::TempDir& tmp, loom
   // smallest of the sampled gradients sit at the float resolution of the loss).
   static const std::map<std::string, std::map<std::string, std::string>> kContractSettings = {
       {"transformer_lm", {{"activation", "gelu"}, {"d_model", "8"}, {"d_ff", "12"}}},
+      {"transformer_classifier", {{"activation", "gelu"}, {"d_model", "8"}, {"d_ff", "12"}}},
       {"hybrid_lm", {{"emsize", "8"}, {"nhid", "8"}, {"d_ff", "12"}}},
       {"rnn_seq2seq", {{"emsize", "8"}, {"nhid", "8"}}},
       {"transformer_seq2seq", {{"activation", "gelu"}, {"d_model", "8"}, {"heads", "2"}, {"d_ff", "12"}}}};

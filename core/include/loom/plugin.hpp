@@ -44,7 +44,8 @@ namespace loom {
 // 9: KvCache is a class (deferred reorders); SourceRows.
 // 10: KvCache keeps buffers with room to grow, scores() and mix().
 // 11: CountsFlops.
-constexpr int kAbiVersion = 11;
+// 12: nn::TransformerBody (loom/transformer.hpp).
+constexpr int kAbiVersion = 12;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.

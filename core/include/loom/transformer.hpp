@@ -47,6 +47,9 @@ TransformerBodyOptions parse_transformer_body(const Params& p, std::int64_t voca
 // A knob of kind string whose value may be "style": the style's choice (wlm or gpt) unless set.
 std::string style_knob(const Params& p, const std::string& name, const std::string& wlm, const std::string& gpt);
 
+// ids int32 [T, B] (the loaders' layout) -> [B, T] (the body's).
+Tensor batch_major_ids(const Tensor& ids);
+
 class TransformerBody {
  public:
   // Adds the body's parameters to `params` and sets their style's initialisation (before the

@@ -118,6 +118,14 @@ TransformerBody::TransformerBody(Parameters& params, const TransformerBodyOption
   }
 }
 
+Tensor batch_major_ids(const Tensor& ids) {
+  const std::int64_t T = ids.dim(0), B = ids.dim(1);
+  Tensor out = Tensor::empty(Shape{B, T}, DType::kInt32);
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t b = 0; b < B; ++b) out.ids()[b * T + t] = ids.ids()[t * B + b];
+  return out;
+}
+
 Init TransformerBody::head_init(const Shape& shape) const {
   if (shape.rank() < 2) return Init::zeros();
   return options_.style == "gpt" ? Init::normal(0.02f) : Init::uniform(0.1f);

@@ -189,7 +189,7 @@ class TransformerLm : public loom::Model,
       throw loom::InputError("transformer_lm: " + std::to_string(T) + " tokens are more than block_size " +
                              std::to_string(o_.block_size));
     std::vector<Expr> weights;
-    body(g, batch_major(ids), 0, nullptr, &weights);
+    body(g, nn::batch_major_ids(ids), 0, nullptr, &weights);
     return loom::layer_attention_maps(weights);
   }
 
@@ -270,11 +270,11 @@ class TransformerLm : public loom::Model,
     if (o_.block_size > 0 && T > o_.block_size)
       throw loom::InputError("transformer_lm: a window of " + std::to_string(T) + " tokens is longer than block_size " +
                              std::to_string(o_.block_size) + " (lower the data's bptt or max_length, or raise block_size)");
-    Expr h = body(g, batch_major(ids), 0, nullptr);
+    Expr h = body(g, nn::batch_major_ids(ids), 0, nullptr);
     loom::NllStats stats;
     loom::ModelOutput out;
     out.loss = loom::linear_log_softmax_nll(loom::reshape(h, Shape{B * T, o_.d_model}), g.param(*decoder_weight_),
-                                            decoder_bias_ ? g.param(*decoder_bias_) : Expr(), batch_major(targets), -1,
+                                            decoder_bias_ ? g.param(*decoder_bias_) : Expr(), nn::batch_major_ids(targets), -1,
                                             &stats);
     out.loss_sum = stats.loss_sum;
     out.count = stats.count;
@@ -318,15 +318,6 @@ class TransformerLm : public loom::Model,
                         .clone();
     loom::log_softmax_rows(logits);
     return logits;
-  }
-
-  // [T, B] -> [B, T]
-  static Tensor batch_major(const Tensor& ids) {
-    const std::int64_t T = ids.dim(0), B = ids.dim(1);
-    Tensor out = Tensor::empty(Shape{B, T}, loom::DType::kInt32);
-    for (std::int64_t t = 0; t < T; ++t)
-      for (std::int64_t b = 0; b < B; ++b) out.ids()[b * T + t] = ids.ids()[t * B + b];
-    return out;
   }
 
   // ids [B, T] -> hidden states [B, T, D] under the causal mask (nn::TransformerBody);
