@@ -3,7 +3,9 @@
 L(N, D) = E + A / N^a + B / D^a with D = C / (6 N), whose compute-optimal size is
 N*(C) = (A / B)^(1 / 2a) (C / 6)^(1/2): the fitted slope of log N* against log C is 0.5 and
 the prediction at 1e18 FLOPs lands near the true optimum. Train lines and unfinished folders
-are ignored; missing settings and runs without FLOP counts are errors that name them.
+are ignored; missing settings and runs without FLOP counts are errors that name them. The
+report draws every budget's IsoFLOP curve with its fit and minimum, and N* and D* against C
+with the fitted line reaching the predicted budget.
 
 usage: cli_scaling.py LOOM SOURCE_DIR
 """
@@ -63,6 +65,16 @@ try:
     check("log10 N* = 0.5" in r.stdout or "log10 N* = 0.4" in r.stdout, "the fitted line is printed:\n" + r.stdout)
     rows = open(os.path.join(sweep, "scaling", "scaling.csv")).read().splitlines()
     check(rows[0] == "budget_flops,run,parameters,loss" and len(rows) > 4 * 3, f"scaling.csv: {rows[:3]}")
+
+    html = open(os.path.join(sweep, "scaling", "report.html")).read()
+    for section in ['id="budgets"', 'id="chart-isoflop"', 'id="chart-params"', 'id="chart-tokens"']:
+        check(section in html, f"report.html has {section}")
+    for b in out["budgets"]:
+        C = f"{b['flops']:.4g}"
+        check(f'data-series="C = {C}"' in html and f'data-series="fit at {C}"' in html and
+              f'data-series="N* at {C}"' in html, f"the IsoFLOP chart draws budget {C}, its fit and its minimum")
+    check(html.count('data-series="predicted at 1e+18"') == 2, "N* and D* charts mark the prediction at 1e18")
+    check("(log scale)" in html, "log axes")
 
     # Errors name what is missing.
     r = loom("scaling", sweep, expect=2)

@@ -11,6 +11,7 @@
 #include "loom/errors.hpp"
 #include "loom/files.hpp"
 #include "loom/json.hpp"
+#include "loom/report.hpp"
 #include "loom/scaling.hpp"
 #include "loom/strings.hpp"
 
@@ -89,7 +90,7 @@ int scaling_command(const std::vector<std::string>& args) {
       "window", po::value<double>()->default_value(0.0), "fit each budget's quadratic over the runs within this many decades of parameters of its best run (0: all)")(
       "split", po::value<std::string>()->default_value("valid"), "the metrics.jsonl split whose loss is fitted")(
       "non-embedding", "count parameters without the embedding tables (Kaplan et al.) instead of all (Hoffmann et al.)")(
-      "out", po::value<std::string>(), "where to write scaling.csv, scaling.md and scaling.json (default: DIR/scaling)");
+      "out", po::value<std::string>(), "where to write scaling.csv, scaling.md, scaling.json and report.html (default: DIR/scaling)");
   po::positional_options_description pos;
   pos.add("dir", 1);
   if (wants_help(args)) {
@@ -174,7 +175,9 @@ int scaling_command(const std::vector<std::string>& args) {
   json["predictions"] = jp;
   loom::write_file_atomically(out / "scaling.md", md);
   loom::write_file_atomically(out / "scaling.json", json.dump(1) + "\n");
-  std::cout << md << "\n(" << std::to_string(runs.size()) << " runs; " << (out / "scaling.csv").string() << ", scaling.md, scaling.json)\n";
+  loom::write_scaling_report(out, dir.string(), fit, predict);
+  std::cout << md << "\n(" << std::to_string(runs.size()) << " runs; " << (out / "scaling.csv").string()
+            << ", scaling.md, scaling.json, report.html: IsoFLOP curves, N* and D* against C)\n";
   return 0;
 }
 

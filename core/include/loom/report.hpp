@@ -18,8 +18,14 @@
 // chart-tokens-per-s, chart-by-<key>, heatmap, chart-curves, config); report.html#<id> shows
 // that section alone.
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace loom {
+
+namespace scaling {
+struct Fit;
+}
 
 // Writes DIR/report.html (atomically) and returns its path. Throws InputError naming the file
 // (and the line, for metrics.jsonl) when a required file is missing or a file is malformed
@@ -27,5 +33,13 @@ namespace loom {
 // report.html cannot be written. Reads only: the reports of a sweep's points are linked when
 // they exist, never written here.
 std::filesystem::path write_report(const std::filesystem::path& dir);
+
+// The report of `loom scaling` (OUT/report.html, atomically; returns its path): the table of
+// budgets, the IsoFLOP curves (loss against parameters, one line per budget, its quadratic
+// dashed and its minimum N* marked; section chart-isoflop), and N* and D* against the budget
+// on log-log axes with the fitted lines, extended to the `predict` budgets (chart-params,
+// chart-tokens). `source` names the folder of runs in the heading.
+std::filesystem::path write_scaling_report(const std::filesystem::path& out, const std::string& source,
+                                           const scaling::Fit& fit, const std::vector<double>& predict);
 
 }  // namespace loom

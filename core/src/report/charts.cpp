@@ -62,9 +62,10 @@ std::string log_tick_label(double v) {
 }
 
 // A value axis: its domain, where ticks go and what they say. A log axis is chosen when every
-// value is positive and they span at least a factor of ten (perplexities, learning rates).
+// value is positive and they span at least a factor of ten (perplexities, learning rates), or
+// when `force_log` asks for one (positive values only).
 
-Axis value_axis(const std::vector<double>& values) {
+Axis value_axis(const std::vector<double>& values, bool force_log) {
   Axis a;
   if (values.empty()) {
     a.ticks = {0.0, 0.5, 1.0};
@@ -73,7 +74,7 @@ Axis value_axis(const std::vector<double>& values) {
   }
   double lo = *std::min_element(values.begin(), values.end());
   double hi = *std::max_element(values.begin(), values.end());
-  if (lo > 0 && hi / lo >= 10.0) {
+  if (lo > 0 && (hi / lo >= 10.0 || force_log)) {
     a.log = true;
     // The domain ends on 1-2-5 values around the data. Ticks go at 1, 2 and 5 times powers of
     // ten over up to two decades; beyond that at powers of ten, plus the ends when not crowded.
@@ -187,7 +188,7 @@ std::string render_line_chart(const LineChart& c) {
         ys.push_back(y);
         xs.push_back(x);
       }
-  Axis y_axis = value_axis(ys);
+  Axis y_axis = value_axis(ys, c.y_log);
   Axis x_axis;
   if (!c.categories.empty()) {
     x_axis.lo = 0;
@@ -196,6 +197,8 @@ std::string render_line_chart(const LineChart& c) {
       x_axis.ticks.push_back(static_cast<double>(i));
       x_axis.labels.push_back(c.categories[i]);
     }
+  } else if (!xs.empty() && c.x_log) {
+    x_axis = value_axis(xs, true);
   } else if (!xs.empty()) {
     x_axis = integer_axis(*std::min_element(xs.begin(), xs.end()),
                           *std::max_element(xs.begin(), xs.end()));

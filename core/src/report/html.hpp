@@ -63,6 +63,8 @@ struct LineChart {
   std::optional<double> marker_x;       // a dashed vertical line, e.g. the best epoch
   std::string marker_label;
   bool legend = true;
+  bool x_log = false;  // numbers on a log x axis (positive values); the y axis too with y_log
+  bool y_log = false;
   std::string attributes;  // extra attributes for the <svg> element (already escaped)
 };
 
@@ -94,7 +96,7 @@ std::string coord(double v);
 double nice_step(double raw);
 std::string tick_label(double v, double step, double largest);
 std::string log_tick_label(double v);
-Axis value_axis(const std::vector<double>& values);
+Axis value_axis(const std::vector<double>& values, bool force_log = false);
 Axis integer_axis(double lo, double hi);
 Series nth_series(std::size_t n, std::string label, std::vector<std::pair<double, double>> points);
 LineChart make_chart(std::string kind, std::string title, std::string x_label, std::string y_label,
