@@ -4,9 +4,10 @@ budget (max_flops) stops after the batch that spends it, validates and saves; me
 lines carry the stage's training FLOPs and tokens, summary.json the totals and the
 non-embedding parameter count. The expected counts are worked out here from the layer
 formula (2 FLOPs per multiply-accumulate, softmax 3 per score, 3 forwards per step), not
-read from loom. A model that does not count its FLOPs (hybrid_lm) refuses a budget.
+read from loom. A model that does not count its FLOPs (the throwing_model fixture: every
+model that ships counts them) refuses a budget.
 
-usage: cli_flops.py LOOM SOURCE_DIR
+usage: cli_flops.py LOOM SOURCE_DIR FIXTURE_DIR
 """
 import json
 import os
@@ -98,9 +99,17 @@ try:
           f"{[(l['split'], l['loss']) for l in base]}")
     check("budget" in r.stdout + r.stderr, "the log says the budget's loss")
 
+    # `loom plugins NAME` shows every shipped model's formula.
+    for name, term in [("transformer_lm", "2 T V D"), ("transformer_classifier", "2 D C"), ("rnn_lm", "2 V H"),
+                       ("hybrid_lm", "2 V H"), ("rnn_seq2seq", "4 H^2"), ("transformer_seq2seq", "4 T S D"),
+                       ("rnn_classifier", "2 F C"), ("bow_classifier", "2 E C")]:
+        out = loom("plugins", name).stdout
+        check("forward FLOPs" in out and term in out, f"loom plugins {name} shows its FLOP formula:\n{out[-600:]}")
+
     # A model that does not count its FLOPs refuses a budget, naming the setting.
-    hybrid = "{ plugin: hybrid_lm, emsize: 8, nhid: 8, heads: 2, layers: 1, context: 12 }"
-    r = loom("run", pipeline("hybrid", hybrid, 1e9), "--out", os.path.join(TMP, "hybrid"), expect=2)
+    mute = "{ plugin: throwing_model, when: never }"
+    r = loom("run", pipeline("mute", mute, 1e9), "--out", os.path.join(TMP, "mute"), "--plugin-path",
+             os.path.join(sys.argv[3], "throwing"), expect=2)
     check(any("max_flops" in l and "does not count its FLOPs" in l for l in errors(r)), "\n".join(errors(r)))
 finally:
     shutil.rmtree(TMP, ignore_errors=True) if not os.environ.get("KEEP") else print(TMP)

@@ -219,6 +219,9 @@ int plugins_command(const std::vector<std::string>& args, const Global& global, 
       }
       std::printf("\n");
     }
+    if (!d.flops.empty())
+      std::printf("\nforward FLOPs (2 per multiply-accumulate; training adds a backward of twice the forward):\n  %s\n",
+                  d.flops.c_str());
     return 0;
   }
   std::printf("plugin folders searched:\n");

@@ -44,7 +44,7 @@ namespace loom {
 // 9: KvCache is a class (deferred reorders); SourceRows.
 // 10: KvCache keeps buffers with room to grow, scores() and mix().
 // 11: CountsFlops.
-// 12: nn::TransformerBody (loom/transformer.hpp).
+// 12: nn::TransformerBody (loom/transformer.hpp); PluginDescriptor::flops.
 constexpr int kAbiVersion = 12;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
@@ -483,6 +483,9 @@ struct PluginDescriptor {
   std::string doc;      // one line
   std::vector<ParamSpec> params;
   Factory factory;
+  // A model that counts its FLOPs (CountsFlops): the forward FLOPs as a formula of its
+  // settings, shown by `loom plugins NAME` (2 per multiply-accumulate; backward 2x forward).
+  std::string flops = {};
 };
 
 }  // namespace loom

@@ -75,7 +75,8 @@ const loom::PluginDescriptor& descriptor() {
         o.dropout = static_cast<float>(p.get_float("dropout"));
         if (o.dropout >= 1.0f) p.fail("dropout", "dropout must be below 1, got " + p.get_string("dropout"));
         return std::make_unique<BowClassifier>(o, ctx.seed());
-      }};
+      },
+      "2 E C per text (E emsize, C classes; the mean over tokens is additions, not counted)"};
   return d;
 }
 

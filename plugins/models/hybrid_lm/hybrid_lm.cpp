@@ -35,7 +35,11 @@ struct Options {
   nn::Activation activation = nn::Activation::kGelu;
 };
 
-class HybridLm : public loom::Model, public loom::Stateful, public loom::LanguageModel, public loom::ShowsAttention {
+class HybridLm : public loom::Model,
+                 public loom::Stateful,
+                 public loom::LanguageModel,
+                 public loom::ShowsAttention,
+                 public loom::CountsFlops {
  public:
   HybridLm(const Options& o, std::uint64_t seed)
       : o_(o),
@@ -56,6 +60,20 @@ class HybridLm : public loom::Model, public loom::Stateful, public loom::Languag
     decoder_bias_ = parameters_.add("decoder.bias", Shape{o.vocab}, loom::Init::zeros());
     parameters_.finalize(seed);
   }
+
+  // ---- CountsFlops --------------------------------------------------------------------------
+  // A window of T tokens: T steps of the recurrent layers (nn::Rnn::flops_per_step), the
+  // Transformer layers' nn::transformer_layer_flops(T) at width H = nhid, and the output
+  // layer's 2 T V H. Non-embedding parameters: all but encoder.weight (a tied output layer is
+  // that table).
+  double flops_per_token(std::int64_t length) const override {
+    return length > 0 ? window_flops(length) / static_cast<double>(length) : 0.0;
+  }
+  double forward_flops(const loom::Batch& batch) const override {
+    const Tensor& ids = batch.get("ids");  // [T, B]
+    return static_cast<double>(ids.dim(1)) * window_flops(ids.dim(0));
+  }
+  std::int64_t non_embedding_parameters() const override { return parameters_.count_except({"encoder.weight"}); }
 
   void reset_state() override {
     state_.reset();
@@ -138,6 +156,12 @@ class HybridLm : public loom::Model, public loom::Stateful, public loom::Languag
     return norm_ ? (*norm_)(g, h) : h;
   }
 
+  double window_flops(std::int64_t T) const {
+    double f = static_cast<double>(T) * (rnn_.flops_per_step() + 2.0 * static_cast<double>(o_.vocab * o_.nhid));
+    for (const auto& layer : layers_) f += nn::transformer_layer_flops(layer.options(), T);
+    return f;
+  }
+
   Options o_;
   nn::Embedding encoder_;
   nn::Rnn rnn_;
@@ -199,7 +223,8 @@ const loom::PluginDescriptor& descriptor() {
         if (o.tie_weights && o.emsize != o.nhid)
           p.fail("tie_weights", "needs emsize (" + std::to_string(o.emsize) + ") equal to nhid (" + std::to_string(o.nhid) + ")");
         return std::make_unique<HybridLm>(o, ctx.seed());
-      }};
+      },
+      "a window of T tokens: T (2 G H (in + H) per recurrent layer + 2 V H) + layers x (6 T H^2 + 2 T^2 H + 3 heads T^2 + 2 T^2 H + 2 T H^2 + 4 T H F) (H nhid, G gates: LSTM 4, GRU 3, RNN 1; in emsize for the first layer, H after; F d_ff; V vocabulary)"};
   return d;
 }
 

@@ -144,6 +144,18 @@ BOOST_AUTO_TEST_CASE(parameter_count_by_hand) {
   BOOST_TEST(lm.model->parameters().count() == 28 + 160 + 154 + 8 + 35);
 }
 
+// FLOPs of a window of T 3 by hand (V 7, E 4, H 4, 2 heads, F 6, one layer): per token the
+// LSTM step 2 * 16 * (4 + 4) = 256 and the output layer 2 * 7 * 4 = 56; the layer over the
+// window 6 T H^2 288 + 2 T^2 H 72 + softmax 3 * 2 * T^2 54 + 2 T^2 H 72 + 2 T H^2 96 + feed-
+// forward 4 T H F 288 = 870. A window: 3 * 312 + 870 = 1806; two columns twice that.
+BOOST_AUTO_TEST_CASE(flops_by_hand) {
+  Lm lm(registry, "{" + kTiny + "}");
+  const auto& f = dynamic_cast<const loom::CountsFlops&>(*lm.model);
+  BOOST_TEST(f.forward_flops(window(0, 3)) == 2 * 1806.0, tt::tolerance(1e-12));
+  BOOST_TEST(f.flops_per_token(3) == 1806.0 / 3, tt::tolerance(1e-12));
+  BOOST_TEST(f.non_embedding_parameters() == lm.model->parameters().count() - 28);
+}
+
 BOOST_AUTO_TEST_CASE(parameter_errors) {
   expect_error<loom::ConfigError>([&] { Lm lm(registry, "{nhid: 6, heads: 4}"); }, {"nhid 6 is not divisible by 4 heads"});
   expect_error<loom::ConfigError>([&] { Lm lm(registry, "{emsize: 4, nhid: 8, tie_weights: true}"); },

@@ -114,7 +114,8 @@ const loom::PluginDescriptor& descriptor() {
         std::string pooling = p.get_string("pooling");
         o.pooling = pooling == "mean" ? Pooling::kMean : pooling == "max" ? Pooling::kMax : Pooling::kLast;
         return std::make_unique<RnnClassifier>(o, ctx.seed());
-      }};
+      },
+      "a text padded to T: T x 2 G H (in + H) per layer and direction + 2 F C (H nhid, G gates: LSTM 4, GRU 3; in emsize, then H or 2 H; F H, 2 H bidirectional; C classes)"};
   return d;
 }
 

@@ -147,7 +147,8 @@ const loom::PluginDescriptor& descriptor() {
           p.fail("tie_weights", "needs emsize (" + std::to_string(o.emsize) + ") equal to nhid (" +
                                     std::to_string(o.nhid) + ")");
         return std::make_unique<RnnLm>(o, ctx.seed());
-      }};
+      },
+      "per token: 2 G H (in + H) per layer + 2 V H (H nhid, G gates: LSTM 4, GRU 3, RNN 1; in emsize for the first layer, H after; V vocabulary)"};
   return d;
 }
 

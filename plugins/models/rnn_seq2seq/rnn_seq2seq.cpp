@@ -393,7 +393,8 @@ const loom::PluginDescriptor& descriptor() {
         if (o.dropout >= 1.0f) p.fail("dropout", "must be below 1, got " + p.get_string("dropout"));
         o.init = static_cast<float>(p.get_float("init"));
         return std::make_unique<RnnSeq2Seq>(o, ctx.seed());
-      }};
+      },
+      "source S, target T: (S + T) steps of 2 G H (in + H) per layer, per target step attention (dot 4 S H + 3 S; general + 2 H^2; concat + 2 H^2 + 2 S H^2 / T + 2 S H), the combination 4 H^2 and the output 2 V H (H nhid, G gates, V target vocabulary)"};
   return d;
 }
 

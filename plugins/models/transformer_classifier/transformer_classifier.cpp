@@ -144,7 +144,8 @@ const loom::PluginDescriptor& descriptor() {
         const std::string pooling = nn::style_knob(p, "pooling", "mean", "last");
         o.pooling = pooling == "first" ? Pooling::kFirst : pooling == "last" ? Pooling::kLast : Pooling::kMean;
         return std::make_unique<TransformerClassifier>(o, ctx.seed());
-      }};
+      },
+      "a text padded to T: layers x (6 T D^2 + 2 T^2 D + 3 H T^2 + 2 T^2 D + 2 T D^2 + 4 T D F) + 2 D C (D d_model, H heads, F d_ff, C classes)"};
   return d;
 }
 

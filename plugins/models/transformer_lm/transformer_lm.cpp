@@ -408,7 +408,8 @@ const loom::PluginDescriptor& descriptor() {
         o.tie_weights = p.get_bool("tie_weights");
         o.kv_cache = p.get_bool("kv_cache");
         return std::make_unique<TransformerLm>(o, ctx.seed());
-      }};
+      },
+      "a window of T tokens: layers x (6 T D^2 + 2 T^2 D + 3 H T^2 + 2 T^2 D + 2 T D^2 + 4 T D F) + 2 T V D (D d_model, H heads, F d_ff, V vocabulary; with one head and no feed-forward the course formula L (6Th^2 + 2T^2h + 3T^2 + 2T^2h + 2Th^2) + 2TVh)"};
   return d;
 }
 

@@ -319,7 +319,8 @@ const loom::PluginDescriptor& descriptor() {
         if (o.label_smoothing >= 1.0f)
           p.fail("label_smoothing", "must be below 1, got " + p.get_string("label_smoothing"));
         return std::make_unique<TransformerSeq2Seq>(o, ctx.seed());
-      }};
+      },
+      "source S, target T: encoder layers x (6 S D^2 + 4 S^2 D + 3 H S^2 + 2 S D^2 + 4 S D F) + decoder layers x (6 T D^2 + 4 T^2 D + 3 H T^2 + 2 T D^2 + cross 4 T D^2 + 4 S D^2 + 4 T S D + 3 H T S + 4 T D F) + 2 T V D (D d_model, H heads, F d_ff, V target vocabulary)"};
   return d;
 }
 
