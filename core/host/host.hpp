@@ -37,5 +37,6 @@ int inference_command(const std::string& command, const std::vector<std::string>
 int bleu_command(const std::vector<std::string>& args, const Global& global);
 // research_commands.cpp
 int scaling_command(const std::vector<std::string>& args);
+int diagnose_command(const std::vector<std::string>& args, const Global& global, const char* argv0);
 
 }  // namespace host

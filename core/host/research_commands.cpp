@@ -1,4 +1,5 @@
-// loom scaling: IsoFLOP fits over the runs of a sweep folder (loom/scaling.hpp).
+// Research commands: loom scaling (IsoFLOP fits over the runs of a sweep folder,
+// loom/scaling.hpp) and loom diagnose (gradients through time of recurrent runs).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -10,6 +11,8 @@
 #include "host.hpp"
 #include "loom/errors.hpp"
 #include "loom/files.hpp"
+#include "loom/infer.hpp"
+#include "loom/parallel.hpp"
 #include "loom/json.hpp"
 #include "loom/report.hpp"
 #include "loom/scaling.hpp"
@@ -178,6 +181,51 @@ int scaling_command(const std::vector<std::string>& args) {
   loom::write_scaling_report(out, dir.string(), fit, predict);
   std::cout << md << "\n(" << std::to_string(runs.size()) << " runs; " << (out / "scaling.csv").string()
             << ", scaling.md, scaling.json, report.html: IsoFLOP curves, N* and D* against C)\n";
+  return 0;
+}
+
+int diagnose_command(const std::vector<std::string>& args, const Global& global, const char* argv0) {
+  po::options_description desc("loom diagnose --run DIR [--run DIR2]... [options]");
+  desc.add_options()("help,h", "show this help")(
+      "run", po::value<std::vector<std::string>>()->composing(), "a trained recurrent run (give several to compare cells)")(
+      "split", po::value<std::string>()->default_value("valid"), "the split the windows are cut from")(
+      "steps", po::value<std::int64_t>()->default_value(0), "tokens per window (0: the data's bptt)")(
+      "windows", po::value<std::int64_t>()->default_value(4), "windows averaged")(
+      "out", po::value<std::string>(), "where to write gradients.csv and report.html (default: the first run's diagnose/)")(
+      "threads", po::value<int>(), "worker threads")("plugin-path", po::value<std::vector<std::string>>()->composing(),
+                                                    "another folder of plugins");
+  po::positional_options_description pos;
+  if (wants_help(args)) {
+    std::cout << desc << "\n"
+              << "For each run: ||d loss_T / d h_t|| for every step t of a window, the loss that of its last\n"
+                 "step and h_t the top recurrent layer's state: the vanishing (or exploding) gradient through time.\n";
+    return 0;
+  }
+  auto vm = parse_command(args, desc, pos);
+  if (!vm.count("run")) throw loom::ConfigError("loom diagnose: missing --run DIR (see --help)");
+  Global g = with_command_options(global, vm);
+  loom::set_threads(g.threads ? *g.threads : loom::hardware_threads());
+  loom::Registry registry;
+  load_plugins(registry, g, argv0);
+  const auto dirs = vm["run"].as<std::vector<std::string>>();
+  std::vector<loom::GradientThroughTime> results;
+  for (const auto& d : dirs)
+    results.push_back(loom::gradient_through_time(registry, d, vm["split"].as<std::string>(),
+                                                  vm["steps"].as<std::int64_t>(), vm["windows"].as<std::int64_t>()));
+  const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : fs::path(dirs.front()) / "diagnose";
+  fs::create_directories(out);
+  std::string csv = "run,cell,steps_back,grad_norm\n";
+  for (const auto& r : results)
+    for (std::size_t k = 0; k < r.norms.size(); ++k)
+      csv += r.run + "," + r.cell + "," + std::to_string(k) + "," + loom::format_number("%.6g", r.norms[k]) + "\n";
+  loom::write_file_atomically(out / "gradients.csv", csv);
+  const fs::path page = loom::write_gradient_report(out, results);
+  for (const auto& r : results)
+    std::cout << r.run << " (" << r.cell << "): " << r.steps << " steps, " << r.windows << " windows; ||d loss_T / d h_t|| "
+              << loom::format_number("%.4g", r.norms.front()) << " at the last step, "
+              << loom::format_number("%.4g", r.norms.back()) << " " << (r.steps - 1) << " steps back (x"
+              << loom::format_number("%.4f", loom::gradient_decay_per_step(r)) << " per step)\n";
+  std::cout << "-> " << (out / "gradients.csv").string() << ", " << page.string() << "\n";
   return 0;
 }
 

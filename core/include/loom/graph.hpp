@@ -54,8 +54,10 @@ class Graph {
 
   Mode mode() const { return mode_; }
   bool training() const { return mode_ == Mode::kTrain; }
-  // Gradients are recorded only in training mode.
-  bool grad_enabled() const { return mode_ == Mode::kTrain; }
+  // Gradients are recorded in training mode, and in evaluation mode after record_gradients()
+  // (gradient diagnostics: the model's evaluation behaviour, no dropout, with a backward).
+  bool grad_enabled() const { return mode_ == Mode::kTrain || record_gradients_; }
+  void record_gradients() { record_gradients_ = true; }
 
   // A value that needs no gradient (ids, masks, carried state).
   Expr constant(Tensor value);
@@ -103,6 +105,7 @@ class Graph {
   };
 
   Mode mode_;
+  bool record_gradients_ = false;
   std::uint64_t seed_;
   std::uint64_t random_calls_ = 0;
   std::vector<Node> nodes_;

@@ -122,4 +122,19 @@ struct TranslateSummary {
 TranslateSummary translate_text(const Registry& registry, const std::filesystem::path& run_dir, std::istream& in,
                                 const std::string& source, std::ostream& out, const TranslateOptions& options);
 
+// The gradient through time of a recurrent model (loom diagnose): windows of `steps` tokens
+// (0: the data's bptt) cut from the start of `split` (consecutive evaluation batches joined),
+// each run from a zero state; norms[k] is ||d loss_T / d h_t|| for t = T - 1 - k (k steps
+// back from the last), averaged over the windows' columns (ShowsGradientThroughTime).
+struct GradientThroughTime {
+  std::string run, cell;
+  std::int64_t steps = 0, windows = 0, columns = 0;
+  std::vector<double> norms;
+  std::filesystem::path checkpoint;
+};
+// ConfigError when the model is not recurrent or the split is missing; InputError when the
+// split is too short for one window.
+GradientThroughTime gradient_through_time(const Registry& registry, const std::filesystem::path& run_dir,
+                                          const std::string& split, std::int64_t steps, std::int64_t windows);
+
 }  // namespace loom

@@ -77,6 +77,11 @@ class Rnn {
   // `state`: the initial state (zeros when empty or null); on return, when not null, it holds
   // the final state, detached.
   Expr operator()(Graph& g, const Expr& x, RnnState* state) const;
+  // Gradients through time: the same network over x [T, B, in] from zeros, the lower layers
+  // fused, the top layer a step at a time; returns the top layer's hidden state after every
+  // step ([B, H] each, graph values whose gradients backward keeps), so that one backward from a
+  // loss at the last step gives d loss / d h_t for every t.
+  std::vector<Expr> unrolled_top(Graph& g, const Expr& x) const;
 
   CellType cell() const { return cell_; }
   std::int64_t hidden() const { return hidden_; }

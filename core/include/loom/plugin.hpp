@@ -44,7 +44,8 @@ namespace loom {
 // 9: KvCache is a class (deferred reorders); SourceRows.
 // 10: KvCache keeps buffers with room to grow, scores() and mix().
 // 11: CountsFlops.
-// 12: nn::TransformerBody (loom/transformer.hpp); PluginDescriptor::flops.
+// 12: nn::TransformerBody (loom/transformer.hpp); PluginDescriptor::flops;
+//     ShowsGradientThroughTime; Graph::record_gradients.
 constexpr int kAbiVersion = 12;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
@@ -352,6 +353,20 @@ struct AttentionMap {
   std::string name;
   Tensor weights;
 };
+// Recurrent models whose gradient through time `loom diagnose` measures.
+class LOOM_API ShowsGradientThroughTime {
+ public:
+  virtual ~ShowsGradientThroughTime();
+  // The recurrent cell: lstm, gru, rnn_tanh or rnn_relu.
+  virtual std::string recurrent_cell() const = 0;
+  // For a window (ids and targets [T, B]) run from a zero state in evaluation mode (no dropout):
+  // for t = 0 .. T-1, ||d loss_T / d h_t||, loss_T the loss at the window's last step (summed
+  // over the B columns) and h_t the top recurrent layer's hidden state after step t; the norm
+  // of each column's [H] gradient, averaged over the columns. Leaves parameter gradients as
+  // they were.
+  virtual std::vector<double> gradient_through_time(const Batch& window) = 0;
+};
+
 class LOOM_API ShowsAttention {
  public:
   virtual ~ShowsAttention();

@@ -26,6 +26,7 @@ namespace loom {
 namespace scaling {
 struct Fit;
 }
+struct GradientThroughTime;
 
 // Writes DIR/report.html (atomically) and returns its path. Throws InputError naming the file
 // (and the line, for metrics.jsonl) when a required file is missing or a file is malformed
@@ -39,6 +40,13 @@ std::filesystem::path write_report(const std::filesystem::path& dir);
 // dashed and its minimum N* marked; section chart-isoflop), and N* and D* against the budget
 // on log-log axes with the fitted lines, extended to the `predict` budgets (chart-params,
 // chart-tokens). `source` names the folder of runs in the heading.
+// The report of `loom diagnose` (OUT/report.html, atomically; returns its path): one line per
+// run of ||d loss_T / d h_t|| against the steps back from the last, on a log scale (section
+// chart-gradient-through-time), and a table of each run's cell, window and decay per step.
+// (norm k steps back / norm at the last step)^(1/k) over the whole window: below 1 vanishing.
+double gradient_decay_per_step(const GradientThroughTime& r);
+std::filesystem::path write_gradient_report(const std::filesystem::path& out, const std::vector<GradientThroughTime>& runs);
+
 std::filesystem::path write_scaling_report(const std::filesystem::path& out, const std::string& source,
                                            const scaling::Fit& fit, const std::vector<double>& predict);
 

@@ -93,6 +93,36 @@ Expr Rnn::operator()(Graph& g, const Expr& x, RnnState* state) const {
   return input;
 }
 
+std::vector<Expr> Rnn::unrolled_top(Graph& g, const Expr& x) const {
+  LOOM_ASSERT(x.value().rank() == 3, "Rnn input must be [T, B, in], got " + x.shape().str());
+  const std::int64_t T = x.value().dim(0), B = x.value().dim(1), H = hidden_;
+  const bool lstm = cell_ == CellType::kLstm;
+  Expr input = x;
+  std::vector<Expr> out;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    if (l > 0) input = dropout(input, dropout_);
+    const std::int64_t in = input.value().dim(2);
+    Expr proj = reshape(linear(reshape(input, Shape{T * B, in}), g.param(*layer.w_ih), g.param(*layer.b_ih)),
+                        Shape{T, B, gate_count(cell_) * H});
+    Expr h = g.constant(Tensor::zeros(Shape{B, H}));
+    Expr c = lstm ? g.constant(Tensor::zeros(Shape{B, H})) : Expr();
+    if (l + 1 < layers_.size()) {
+      input = recurrent_layer(cell_, proj, g.param(*layer.w_hh), g.param(*layer.b_hh), h, c).outputs;
+      continue;
+    }
+    for (std::int64_t t = 0; t < T; ++t) {
+      RecurrentOutputs r =
+          recurrent_layer(cell_, slice(proj, 0, t, t + 1), g.param(*layer.w_hh), g.param(*layer.b_hh), h, c);
+      h = r.h_last;
+      c = r.c_last;
+      g.retain_grad(h);
+      out.push_back(h);
+    }
+  }
+  return out;
+}
+
 double Rnn::flops_per_step() const {
   double f = 0.0;
   for (const auto& l : layers_) f += 2.0 * static_cast<double>(l.w_ih->shape.numel() + l.w_hh->shape.numel());

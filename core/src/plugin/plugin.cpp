@@ -52,6 +52,7 @@ Stateful::~Stateful() = default;
 LanguageModel::~LanguageModel() = default;
 CountsFlops::~CountsFlops() = default;
 TorchExport::~TorchExport() = default;
+ShowsGradientThroughTime::~ShowsGradientThroughTime() = default;
 ShowsAttention::~ShowsAttention() = default;
 Optimizer::~Optimizer() = default;
 Metric::~Metric() = default;

@@ -5,6 +5,8 @@
 // The hidden state is carried from batch to batch, detached (truncated backpropagation
 // through time), and reset at the start of every split. The output layer and the loss are
 // one fused op, so the logits and their gradient share one buffer.
+#include <cmath>
+
 #include "loom/nn.hpp"
 #include "loom/plugin.hpp"
 
@@ -22,7 +24,8 @@ class RnnLm : public loom::Model,
               public loom::Stateful,
               public loom::LanguageModel,
               public loom::TorchExport,
-              public loom::CountsFlops {
+              public loom::CountsFlops,
+              public loom::ShowsGradientThroughTime {
  public:
   RnnLm(const RnnLmOptions& o, std::uint64_t seed)
       : encoder_(parameters_, "encoder", o.vocab, o.emsize, loom::Init::uniform(o.init_range)),
@@ -62,6 +65,38 @@ class RnnLm : public loom::Model,
     return static_cast<double>(batch.get("ids").numel()) * flops_per_token(1);
   }
   std::int64_t non_embedding_parameters() const override { return parameters_.count_except({"encoder.weight"}); }
+
+  // ---- ShowsGradientThroughTime: the window through nn::Rnn::unrolled_top, the loss of its
+  // last row of targets (summed over columns), one backward.
+  std::string recurrent_cell() const override { return loom::nn::cell_name(rnn_.cell()); }
+  std::vector<double> gradient_through_time(const loom::Batch& window) override {
+    const loom::Tensor& ids = window.get("ids");
+    const loom::Tensor& targets = window.get("targets");
+    const std::int64_t T = ids.dim(0), B = ids.dim(1), H = rnn_.hidden();
+    const loom::Tensor saved = parameters_.grads().clone();
+    loom::Graph g(loom::Mode::kEval);
+    g.record_gradients();
+    std::vector<loom::Expr> h = rnn_.unrolled_top(g, encoder_(g, ids));
+    loom::Tensor last = loom::Tensor::empty(loom::Shape{B}, loom::DType::kInt32);
+    for (std::int64_t b = 0; b < B; ++b) last.ids()[b] = targets.ids()[(T - 1) * B + b];
+    loom::NllStats stats;
+    loom::Expr mean = loom::linear_log_softmax_nll(h.back(), g.param(*decoder_weight_), g.param(*decoder_bias_), last,
+                                                   -1, &stats);
+    g.backward(loom::scale(mean, static_cast<float>(stats.count)));
+    std::vector<double> norms;
+    for (const auto& e : h) {
+      const float* d = e.grad().data();
+      double sum = 0.0;
+      for (std::int64_t b = 0; b < B; ++b) {
+        double sq = 0.0;
+        for (std::int64_t k = 0; k < H; ++k) sq += static_cast<double>(d[b * H + k]) * d[b * H + k];
+        sum += std::sqrt(sq);
+      }
+      norms.push_back(sum / static_cast<double>(B));
+    }
+    parameters_.grads().copy_from(saved);
+    return norms;
+  }
 
   void save_state(loom::StateDict& out) const override { loom::nn::save_rnn_state(state_, out); }
   void load_state(const loom::StateDict& in) override { loom::nn::load_rnn_state(state_, in, rnn_); }

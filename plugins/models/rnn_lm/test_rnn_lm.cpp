@@ -122,6 +122,77 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
 // 2 G H (H + H) = 20 G H, output 2 V H = 70: LSTM (G 4) 760 + 70, GRU (G 3) 570 + 70, plain RNN
 // 190 + 70. A batch of T x B ids costs T B times that. Non-embedding: all but the 28 of the
 // encoder table.
+// d loss_T / d h_t by hand for a 2-layer tanh RNN (in double): the forward pass, the output
+// layer's W_dec^T (softmax - onehot) at the last step, then g_t = W_hh^T ((1 - h_{t+1}^2) g_{t+1})
+// back through the top layer. The model's norms (per column, averaged) must agree, and the
+// parameters' gradients must be left as they were.
+BOOST_AUTO_TEST_CASE(gradient_through_time_matches_a_hand_backpropagation) {
+  Lm lm(registry, tiny("rnn_tanh", 3, 4, 2));
+  auto& gtt = dynamic_cast<loom::ShowsGradientThroughTime&>(*lm.model);
+  BOOST_TEST(gtt.recurrent_cell() == "rnn_tanh");
+  const std::int64_t T = 6, B = 2, E = 3, H = 4, V = kVocabSize;
+  loom::Batch w;
+  w.tensors["ids"] = loom::Tensor::from_ids(loom::Shape{T, B}, {2, 3, 4, 5, 6, 1, 1, 2, 3, 3, 5, 4});
+  w.tensors["targets"] = loom::Tensor::from_ids(loom::Shape{T, B}, {4, 5, 6, 1, 1, 2, 3, 3, 5, 4, 6, 2});
+  auto& params = lm.model->parameters();
+  params.grads().fill(0.25f);
+  const std::vector<double> norms = gtt.gradient_through_time(w);
+  for (std::int64_t i = 0; i < params.grads().numel(); ++i) BOOST_REQUIRE(params.grads().data()[i] == 0.25f);
+  BOOST_REQUIRE(norms.size() == static_cast<std::size_t>(T));
+  auto at = [&](const std::string& name, std::int64_t i) { return static_cast<double>(params.find(name)->value.data()[i]); };
+  std::vector<double> expected(T, 0.0);
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::vector<std::vector<double>> in(T), hs;
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t e = 0; e < E; ++e) in[t].push_back(at("encoder.weight", w.get("ids").ids()[t * B + b] * E + e));
+    for (int l = 0; l < 2; ++l) {
+      const std::string p = "rnn.l" + std::to_string(l) + ".";
+      const std::int64_t n = static_cast<std::int64_t>(in[0].size());
+      std::vector<double> h(H, 0.0);
+      hs.clear();
+      for (std::int64_t t = 0; t < T; ++t) {
+        std::vector<double> next(H);
+        for (std::int64_t j = 0; j < H; ++j) {
+          double a = at(p + "b_ih", j) + at(p + "b_hh", j);
+          for (std::int64_t k = 0; k < n; ++k) a += at(p + "w_ih", j * n + k) * in[t][k];
+          for (std::int64_t k = 0; k < H; ++k) a += at(p + "w_hh", j * H + k) * h[k];
+          next[j] = std::tanh(a);
+        }
+        h = next;
+        hs.push_back(h);
+      }
+      in = hs;
+    }
+    std::vector<double> logits(V), g(H, 0.0);
+    double z = 0.0;
+    for (std::int64_t v = 0; v < V; ++v) {
+      logits[v] = at("decoder.bias", v);
+      for (std::int64_t k = 0; k < H; ++k) logits[v] += at("decoder.weight", v * H + k) * hs[T - 1][k];
+      z += std::exp(logits[v]);
+    }
+    const std::int32_t target = w.get("targets").ids()[(T - 1) * B + b];
+    for (std::int64_t v = 0; v < V; ++v) {
+      const double d = std::exp(logits[v]) / z - (v == target ? 1.0 : 0.0);
+      for (std::int64_t k = 0; k < H; ++k) g[k] += at("decoder.weight", v * H + k) * d;
+    }
+    for (std::int64_t t = T - 1; t >= 0; --t) {
+      double sq = 0.0;
+      for (double x : g) sq += x * x;
+      expected[t] += std::sqrt(sq) / B;
+      if (t == 0) break;
+      std::vector<double> prev(H, 0.0);
+      for (std::int64_t j = 0; j < H; ++j) {
+        const double da = (1.0 - hs[t][j] * hs[t][j]) * g[j];
+        for (std::int64_t k = 0; k < H; ++k) prev[k] += at("rnn.l1.w_hh", j * H + k) * da;
+      }
+      g = prev;
+    }
+  }
+  for (std::int64_t t = 0; t < T; ++t)
+    BOOST_TEST(norms[t] == expected[t], boost::test_tools::tolerance(1e-4) << "step " << t);
+  BOOST_TEST(norms[0] != norms[T - 1]);
+}
+
 BOOST_AUTO_TEST_CASE(flops_by_hand) {
   for (const auto& [cell, per_token] : std::vector<std::pair<std::string, double>>{{"lstm", 830}, {"gru", 640}, {"rnn_tanh", 260}}) {
     BOOST_TEST_CONTEXT(cell) {
