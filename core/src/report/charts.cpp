@@ -104,8 +104,11 @@ Axis value_axis(const std::vector<double>& values, bool force_log) {
     std::vector<double> kept;
     for (std::size_t i = 0; i < ticks.size(); i += every) kept.push_back(ticks[i]);
     if (decades > 2.2 && !kept.empty()) {
-      if (std::log10(kept.front()) - std::log10(a.lo) >= 0.45) kept.insert(kept.begin(), a.lo);
-      if (std::log10(a.hi) - std::log10(kept.back()) >= 0.45) kept.push_back(a.hi);
+      // An end gets its own label only when it lies far enough from the nearest tick for the
+      // two not to overlap: a fixed share of the axis, however many decades it spans.
+      const double room = std::max(0.45, decades / 12.0);
+      if (std::log10(kept.front()) - std::log10(a.lo) >= room) kept.insert(kept.begin(), a.lo);
+      if (std::log10(a.hi) - std::log10(kept.back()) >= room) kept.push_back(a.hi);
     }
     for (double t : kept) {
       a.ticks.push_back(t);
