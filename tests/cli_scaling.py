@@ -52,6 +52,10 @@ try:
     for k in range(17):  # 1e4 .. 1e8 parameters, a quarter decade apart
         write_run(os.path.join(sweep, f"size-{k:02d}"), 10 ** (4 + 0.25 * k))
     os.makedirs(os.path.join(sweep, "unfinished"))  # no summary yet: skipped
+    os.makedirs(os.path.join(sweep, "training"))  # a run still training: summary without train, skipped
+    json.dump({"name": "training"}, open(os.path.join(sweep, "training", "summary.json"), "w"))
+    open(os.path.join(sweep, "training", "metrics.jsonl"), "w").write(
+        json.dumps({"epoch": 1, "split": "valid", "loss": 9.0, "train_flops": 1e13}) + "\n")
     r = loom("scaling", sweep, "--budgets", "1e13,1e14,1e15,1e16", "--predict", "1e18", "--window", "0.75")
     out = json.load(open(os.path.join(sweep, "scaling", "scaling.json")))
     check(all(b["usable"] for b in out["budgets"]), f"every budget has a minimum: {out['budgets']}")
@@ -62,6 +66,7 @@ try:
     check(abs(out["tokens_line"]["slope"] - 0.5) < 0.02, f"slope of D*: {out['tokens_line']}")
     p = out["predictions"][0]
     check(abs(p["params_opt"] / optimum(1e18) - 1) < 0.15, f"N* at 1e18: {p['params_opt']:.4g} vs {optimum(1e18):.4g}")
+    check("skipped" in r.stderr and "training" in r.stderr, "a run still training is skipped, saying so")
     check("log10 N* = 0.5" in r.stdout or "log10 N* = 0.4" in r.stdout, "the fitted line is printed:\n" + r.stdout)
     rows = open(os.path.join(sweep, "scaling", "scaling.csv")).read().splitlines()
     check(rows[0] == "budget_flops,run,parameters,loss" and len(rows) > 4 * 3, f"scaling.csv: {rows[:3]}")

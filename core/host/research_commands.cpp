@@ -45,13 +45,18 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& op
 
 // One run folder: its size and forward FLOPs per token from summary.json, and its `split`
 // losses along train_flops from metrics.jsonl (the last line of each epoch: a resumed run
-// repeats lines).
+// repeats lines). A folder without both files, or whose summary has no train section yet (a
+// run still training), is skipped.
 std::optional<loom::scaling::Run> read_run(const fs::path& dir, const std::string& split, bool non_embedding) {
   if (!fs::exists(dir / "summary.json") || !fs::exists(dir / "metrics.jsonl")) return std::nullopt;
   const loom::Json summary = loom::Json::parse(loom::read_file(dir / "summary.json"), (dir / "summary.json").string());
   const loom::Json* train = summary.find("train");
   const char* count = non_embedding ? "parameters_non_embedding" : "parameters";
-  if (train == nullptr || train->find(count) == nullptr || train->find("forward_flops_per_token") == nullptr)
+  if (train == nullptr) {  // a run still training (or stopped before its train stage ended)
+    std::cerr << "loom scaling: skipped " << dir.string() << ": its training has not finished (no train section in summary.json)\n";
+    return std::nullopt;
+  }
+  if (train->find(count) == nullptr || train->find("forward_flops_per_token") == nullptr)
     throw loom::InputError((dir / "summary.json").string() + ": no train." + count +
                            " or train.forward_flops_per_token (the model must count its FLOPs: CountsFlops)");
   loom::scaling::Run run;
