@@ -51,11 +51,12 @@ std::string tick_label(double v, double step, double largest) {
 }
 
 std::string log_tick_label(double v) {
+  if (v >= 1e18) return to_text(v, std::chars_format::general, 3);
   if (v >= 1e4) {
-    double unit = v >= 1e9 ? 1e9 : v >= 1e6 ? 1e6 : 1e3;
-    return to_text(v / unit, std::chars_format::general, 3) + (unit == 1e9   ? "G"
-                                                               : unit == 1e6 ? "M"
-                                                                             : "k");
+    // SI prefixes up to peta (FLOP budgets reach 1e15 and beyond).
+    static const std::pair<double, const char*> kUnits[] = {{1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}};
+    for (const auto& [unit, prefix] : kUnits)
+      if (v >= unit) return to_text(v / unit, std::chars_format::general, 3) + prefix;
   }
   if (v >= 1) return to_text(v, std::chars_format::fixed, 0);
   return to_text(v, std::chars_format::general, 3);
@@ -278,8 +279,9 @@ std::string render_line_chart(const LineChart& c) {
     }
     flush();
     std::string radius = se.points.size() > 25 ? "2" : "3";  // many dots would hide the line
+    if (se.marker_radius > 0) radius = std::to_string(se.marker_radius);
     for (const auto& [x, y] : se.points) {
-      if (!std::isfinite(y)) continue;
+      if (!std::isfinite(y) || se.marker_radius < 0) continue;
       std::string at = c.categories.empty()
                            ? c.x_label + " " + format_value(x)
                            : c.x_label + " " + c.categories[static_cast<std::size_t>(x)];

@@ -50,6 +50,7 @@ struct Series {
   std::string color;
   bool dashed = false;
   std::vector<std::pair<double, double>> points;  // (x, y); a NaN y breaks the line
+  int marker_radius = 0;  // the points' circles: 0 the chart's choice, -1 none (a fitted curve)
 };
 
 struct LineChart {

@@ -59,9 +59,9 @@ report::LineChart isoflop_chart(const scaling::Fit& fit) {
         const double x = lo + (hi - lo) * k / 40.0;
         curve.emplace_back(std::pow(10.0, x), b.fit(x));
       }
-      series.push_back({"fit at " + num(b.flops), color, true, curve});
+      series.push_back({"fit at " + num(b.flops), color, true, curve, -1});
     }
-    if (b.usable) series.push_back({"N* at " + num(b.flops), color, false, {{b.params_opt, b.loss_opt}}});
+    if (b.usable) series.push_back({"N* at " + num(b.flops), color, false, {{b.params_opt, b.loss_opt}}, 6});
   }
   auto c = report::make_chart("isoflop", "IsoFLOP curves: loss against parameters per budget", "parameters", "loss",
                               std::move(series));
@@ -89,10 +89,10 @@ report::LineChart optimum_chart(const scaling::Fit& fit, const std::vector<doubl
     }
   std::vector<Series> series = {{tokens ? "D* (tokens) of a budget" : "N* (parameters) of a budget", report::kPalette[0],
                                  false, points},
-                                {"fitted power law", report::kPalette[1], true, line}};
+                                {"fitted power law", report::kPalette[1], true, line, -1}};
   for (double C : predict)
     series.push_back({"predicted at " + num(C), report::kPalette[3], false,
-                      {{C, tokens ? fit.predict_tokens(C) : fit.predict_params(C)}}});
+                      {{C, tokens ? fit.predict_tokens(C) : fit.predict_params(C)}}, 6});
   auto c = report::make_chart(tokens ? "tokens" : "params",
                               tokens ? "Compute-optimal tokens D* against the budget"
                                      : "Compute-optimal parameters N* against the budget",
@@ -120,7 +120,7 @@ std::filesystem::path write_scaling_report(const std::filesystem::path& out, con
     if (s.label.rfind("C = ", 0) == 0) keys.push_back(s);
   main += "<section class=\"card chart\" id=\"chart-isoflop\">\n<h3>" + escape_html(iso.title) + "</h3>\n" +
           report::legend_html(keys) +
-          "<p>Dashed: the quadratic in log<sub>10</sub> parameters; a lone point: its minimum N*.</p>\n" +
+          "<p>Dashed: the quadratic in log<sub>10</sub> parameters; the large point: its minimum N*.</p>\n" +
           report::render_line_chart(iso) + "</section>\n";
   main += report::chart_section("chart-params", optimum_chart(fit, predict, false));
   main += report::chart_section("chart-tokens", optimum_chart(fit, predict, true));
