@@ -6,10 +6,12 @@ set -eu
 # (with numpy) runs the PyTorch equivalence test of exported models (tests/torch_equivalence.py);
 # python3-nltk is the independent BLEU that tests/cli_bleu.py compares with; libsentencepiece-dev
 # learns and applies the subword models of tokenizers/sentencepiece; python3-sentencepiece applies
-# the same models in the PyTorch side of bench/seq2seq_bench.py.
+# the same models in the PyTorch side of bench/seq2seq_bench.py; libopenmpi-dev and openmpi-bin
+# run training over several processes (loom/dist.hpp) and its mpirun tests.
 packages=(cmake g++ make libboost-dev libboost-program-options-dev libboost-test-dev libtbb-dev
           libopenblas-dev libyaml-cpp-dev python3 clang libclang-rt-14-dev chromium libre2-dev
-          python3-torch python3-numpy python3-nltk libsentencepiece-dev python3-sentencepiece)
+          python3-torch python3-numpy python3-nltk libsentencepiece-dev python3-sentencepiece
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

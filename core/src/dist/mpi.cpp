@@ -1,0 +1,167 @@
+// loom/dist.hpp over OpenMPI, or the single-process stand-in when the build has no MPI
+// (LOOM_WITH_MPI unset): a world of one, where every collective is the identity.
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+
+#include "loom/dist.hpp"
+#include "loom/errors.hpp"
+
+#ifdef LOOM_WITH_MPI
+#include <mpi.h>
+#endif
+
+namespace loom::dist {
+namespace {
+
+World g_world;
+bool g_started = false;
+
+std::string host_name() {
+  char name[256] = {0};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+#ifdef LOOM_WITH_MPI
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int n = 0;
+  MPI_Error_string(rc, text, &n);
+  throw RuntimeError(std::string("MPI: ") + what + " failed: " + std::string(text, static_cast<std::size_t>(n)));
+}
+
+// MPI counts are ints: long buffers go in pieces.
+template <typename T>
+void allreduce_chunks(T* data, std::int64_t count, MPI_Datatype type) {
+  constexpr std::int64_t kChunk = INT_MAX / 2;
+  for (std::int64_t at = 0; at < count; at += kChunk) {
+    const int n = static_cast<int>(std::min(kChunk, count - at));
+    check(MPI_Allreduce(MPI_IN_PLACE, data + at, n, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  }
+}
+#endif
+
+}  // namespace
+
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(name) != nullptr) return true;
+  return false;
+}
+
+bool available() {
+#ifdef LOOM_WITH_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+const World& init(bool force) {
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);
+  if (g_world.mpi || (!force && !launched_by_mpi())) {
+    if (g_world.host.empty()) {
+      g_world.host = host_name();
+      g_world.hosts = {g_world.host};
+    }
+    return g_world;
+  }
+#ifdef LOOM_WITH_MPI
+  int ready = 0;
+  MPI_Initialized(&ready);
+  if (!ready) {
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    g_started = true;
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  check(MPI_Comm_rank(MPI_COMM_WORLD, &g_world.rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(MPI_COMM_WORLD, &g_world.size), "MPI_Comm_size");
+  g_world.mpi = true;
+  g_world.host = host_name();
+  // Every rank's host name, fixed-width, gathered everywhere (the manifest lists them).
+  constexpr int kWidth = 256;
+  std::string mine = g_world.host.substr(0, kWidth - 1);
+  mine.resize(kWidth, '\0');
+  std::string all(static_cast<std::size_t>(kWidth) * static_cast<std::size_t>(g_world.size), '\0');
+  check(MPI_Allgather(mine.data(), kWidth, MPI_CHAR, all.data(), kWidth, MPI_CHAR, MPI_COMM_WORLD), "MPI_Allgather");
+  g_world.hosts.clear();
+  for (int r = 0; r < g_world.size; ++r) g_world.hosts.emplace_back(all.c_str() + static_cast<std::size_t>(r) * kWidth);
+  std::atexit([] { finalize(); });
+  return g_world;
+#else
+  throw ConfigError(force ? "--distributed mpi: this loom was built without MPI (install libopenmpi-dev and rebuild)"
+                          : "loom runs under an MPI launcher (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK is set) but "
+                            "was built without MPI (install libopenmpi-dev and rebuild)");
+#endif
+}
+
+const World& world() { return g_world; }
+
+void finalize() {
+#ifdef LOOM_WITH_MPI
+  if (!g_started) return;
+  int done = 0;
+  MPI_Finalized(&done);
+  if (!done) MPI_Finalize();
+  g_started = false;
+#endif
+}
+
+void allreduce_sum(float* data, std::int64_t count) {
+  if (g_world.size <= 1 || count <= 0) return;
+#ifdef LOOM_WITH_MPI
+  allreduce_chunks(data, count, MPI_FLOAT);
+#endif
+}
+
+void allreduce_sum(double* data, std::int64_t count) {
+  if (g_world.size <= 1 || count <= 0) return;
+#ifdef LOOM_WITH_MPI
+  allreduce_chunks(data, count, MPI_DOUBLE);
+#endif
+}
+
+void broadcast(std::string& text, int root) {
+  if (g_world.size <= 1) return;
+#ifdef LOOM_WITH_MPI
+  std::int64_t n = static_cast<std::int64_t>(text.size());
+  check(MPI_Bcast(&n, 1, MPI_INT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
+  text.resize(static_cast<std::size_t>(n));
+  if (n > 0) check(MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD), "MPI_Bcast");
+#endif
+}
+
+bool all_equal(std::uint64_t value) {
+  if (g_world.size <= 1) return true;
+#ifdef LOOM_WITH_MPI
+  std::uint64_t lo = value, hi = value;
+  check(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+  return lo == hi;
+#else
+  return true;
+#endif
+}
+
+void barrier() {
+  if (g_world.size <= 1) return;
+#ifdef LOOM_WITH_MPI
+  check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+void abort_all(int code) {
+#ifdef LOOM_WITH_MPI
+  if (g_world.mpi) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::_Exit(code);
+}
+
+}  // namespace loom::dist
