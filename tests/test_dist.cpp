@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "loom/batch_layout.hpp"
 #include "loom/dist.hpp"
 
 namespace {
@@ -54,4 +55,54 @@ BOOST_AUTO_TEST_CASE(broadcast_and_equality) {
   BOOST_TEST(loom::dist::all_equal(0x5eedULL));
   BOOST_TEST(loom::dist::all_equal(static_cast<std::uint64_t>(w.rank)) == (w.size == 1));
   loom::dist::barrier();
+}
+
+// Shards of a classification batch (time-major ids and mask, batch-major lengths and labels)
+// over 1 to 6 ranks: rows [r B / W, (r + 1) B / W), target_tokens the shard's lengths, and the
+// shards' rows put back in rank order give the batch again. A translation batch's tokens are
+// its targets that are not ignored.
+BOOST_AUTO_TEST_CASE(shards_cut_every_tensor_along_its_batch_axis) {
+  const std::int64_t T = 3, B = 5;
+  loom::Batch batch;
+  batch.tensors["ids"] = loom::Tensor::empty(loom::Shape{T, B}, loom::DType::kInt32);
+  batch.tensors["mask"] = loom::Tensor::empty(loom::Shape{T, B});
+  batch.tensors["lengths"] = loom::Tensor::from_ids(loom::Shape{B}, {3, 1, 2, 3, 2});
+  batch.tensors["labels"] = loom::Tensor::from_ids(loom::Shape{B}, {0, 1, 1, 0, 1});
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t b = 0; b < B; ++b) {
+      batch.tensors["ids"].ids()[t * B + b] = static_cast<std::int32_t>(10 * t + b);
+      batch.tensors["mask"].data()[t * B + b] = t < batch.tensors["lengths"].ids()[b] ? 1.0f : 0.0f;
+    }
+  batch.references = {"a", "b", "c", "d", "e"};
+  batch.target_tokens = 11;
+  for (int W = 1; W <= 6; ++W) {
+    std::int64_t next = 0, tokens = 0;
+    for (int r = 0; r < W; ++r) {
+      const loom::Batch s = loom::dist::shard(batch, r, W);
+      const std::int64_t n = (r + 1) * B / W - r * B / W;
+      BOOST_TEST_REQUIRE(s.tensors.at("ids").dim(1) == n);
+      BOOST_TEST_REQUIRE(s.tensors.at("labels").dim(0) == n);
+      BOOST_TEST_REQUIRE(s.references.size() == static_cast<std::size_t>(n));
+      for (std::int64_t j = 0; j < n; ++j) {
+        const std::int64_t b = next + j;
+        for (std::int64_t t = 0; t < T; ++t) {
+          BOOST_TEST(s.tensors.at("ids").ids()[t * n + j] == 10 * t + b);
+          BOOST_TEST(s.tensors.at("mask").data()[t * n + j] == batch.tensors["mask"].data()[t * B + b]);
+        }
+        BOOST_TEST(s.tensors.at("lengths").ids()[j] == batch.tensors["lengths"].ids()[b]);
+        BOOST_TEST(s.tensors.at("labels").ids()[j] == batch.tensors["labels"].ids()[b]);
+        BOOST_TEST(s.references[static_cast<std::size_t>(j)] == batch.references[static_cast<std::size_t>(b)]);
+      }
+      next += n;
+      tokens += s.target_tokens;
+    }
+    BOOST_TEST(next == B);
+    BOOST_TEST(tokens == 11, W << " ranks");
+  }
+  loom::Batch pairs;
+  pairs.tensors["src"] = loom::Tensor::from_ids(loom::Shape{2, 2}, {4, 1, 5, 1});
+  pairs.tensors["tgt_out"] = loom::Tensor::from_ids(loom::Shape{2, 3}, {6, 7, 1, 8, 1, loom::kIgnoreTarget});
+  BOOST_TEST(loom::dist::shard(pairs, 0, 2).target_tokens == 3);
+  BOOST_TEST(loom::dist::shard(pairs, 1, 2).target_tokens == 2);
+  BOOST_TEST(loom::dist::shard(pairs, 1, 2).tensors.at("src").ids()[0] == 5);
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "loom/plugin.hpp"
+
 namespace loom::dist {
 
 struct World {
@@ -42,6 +44,14 @@ void broadcast(std::string& text, int root = 0);
 bool all_equal(std::uint64_t value);
 // Waits for every rank.
 void barrier();
+// Rank `rank`'s share of a global batch among `size`: rows [rank B / size, (rank + 1) B / size)
+// of every tensor along its batch axis (loom/batch_layout.hpp: ids, targets and mask are
+// time-major [T, B], every other tensor batch-major [B, ...]), the references likewise;
+// target_tokens recounted from the shard (targets or tgt_out that are not kIgnoreTarget, else
+// the lengths, else the rows). Shards differ by at most one row; their union, in rank order, is
+// the batch. A pure function of (batch, rank, size): every rank cuts the same way.
+Batch shard(const Batch& batch, int rank, int size);
+
 // Ends every rank of the job with `code` (MPI_Abort): a rank that failed must not leave the
 // others waiting in a collective.
 [[noreturn]] void abort_all(int code);
