@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "loom/blas.hpp"
+#include "loom/dist.hpp"
 #include "loom/errors.hpp"
 #include "loom/infer.hpp"
 #include "loom/interrupt.hpp"
@@ -128,6 +129,13 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     return 0;
   }
   auto vm = parse_command(args, desc, pos);
+  // Data-parallel training is not wired into the trainer yet: several ranks would each train
+  // alone and fight over one run folder. Say so once, on every rank, instead.
+  if (command != "validate" && loom::dist::launcher_size() > 1)
+    throw loom::ConfigError("loom " + command + " runs under an MPI launcher with " +
+                            std::to_string(loom::dist::launcher_size()) +
+                            " ranks, but data-parallel training is not available yet: run one process "
+                            "(mpirun -np 1, or without mpirun)");
   if (!vm.count("file"))
     throw loom::ConfigError("loom " + command + ": missing the " + (command == "resume" ? "RUN_DIR" : "pipeline FILE") +
                             " (see --help)");

@@ -25,6 +25,9 @@ struct World {
 
 // Whether the environment says this process is one rank of an MPI job.
 bool launched_by_mpi();
+// The job's size as the launcher's environment gives it (OMPI_COMM_WORLD_SIZE, PMI_SIZE), 1
+// when there is none; read without starting MPI.
+int launcher_size();
 // Whether this build can run over MPI.
 bool available();
 // Starts MPI (once) when launched by an MPI launcher or `force`; returns the world. ConfigError

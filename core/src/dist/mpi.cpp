@@ -54,6 +54,15 @@ bool launched_by_mpi() {
   return false;
 }
 
+int launcher_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* v = std::getenv(name)) {
+      const int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  return 1;
+}
+
 bool available() {
 #ifdef LOOM_WITH_MPI
   return true;
