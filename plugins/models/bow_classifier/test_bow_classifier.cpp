@@ -24,11 +24,7 @@ namespace {
 
 namespace c = loom::testing::contracts;
 
-loom::Registry& registry() {
-  static loom::Registry r;
-  if (r.plugins().empty()) r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
-  return r;
-}
+loom::Registry& registry() { return loom::testing::contracts::build_tree_registry(); }
 
 constexpr std::int64_t kVocab = loom::testing::contracts::ClassifierEnv::kVocab;
 

@@ -21,11 +21,7 @@ using loom::testing::contracts::classification_batch;
 
 namespace {
 
-loom::Registry& registry() {
-  static loom::Registry r;
-  if (r.plugins().empty()) r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
-  return r;
-}
+loom::Registry& registry() { return loom::testing::contracts::build_tree_registry(); }
 
 constexpr std::int64_t kVocab = loom::testing::contracts::ClassifierEnv::kVocab;
 

@@ -86,6 +86,16 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+#ifdef LOOM_TEST_PLUGIN_DIR
+// The build tree's plugins (LOOM_TEST_PLUGIN_DIR, which plugin suites get), loaded once: a
+// classifier suite needs the word tokenizer and the text_classification loader beside its model.
+inline Registry& build_tree_registry() {
+  static Registry r;
+  if (r.plugins().empty()) r.load_directory(LOOM_TEST_PLUGIN_DIR, true);
+  return r;
+}
+#endif
+
 // A classifier model plugin built over a 9-token vocabulary (<pad>, then w1 .. w8) and a
 // text_classification loader whose data has `labels` labels: the classifier suites' fixture.
 struct ClassifierEnv {
