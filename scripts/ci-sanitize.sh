@@ -21,8 +21,6 @@ jobs=${LOOM_CI_JOBS:-2}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-# OpenMPI keeps memory until exit by design (the MPI tests' ranks would report it as leaks).
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/scripts/lsan-suppressions.txt:print_suppressions=0}
 
 # Debug: no NDEBUG; LOOM_SANITIZE adds -O1 after everything else.
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DLOOM_SANITIZE=ON > /dev/null
