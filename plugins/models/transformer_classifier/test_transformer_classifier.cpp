@@ -159,5 +159,5 @@ BOOST_AUTO_TEST_CASE(errors_name_the_setting_or_the_text) {
   Classifier c("{style: gpt, " + kTiny + ", block_size: 4}");
   loom::Graph g(loom::Mode::kEval);
   loom::testing::expect_error<loom::InputError>(
-      [&] { c.model->forward(g, classification_batch({{1, 2, 3, 4, 5}})); }, "longer than block_size 4");
+      [&] { c.model->forward(g, classification_batch({{1, 2, 3, 4, 5}})); }, {"a batch padded to a length of 5 positions is longer than block_size 4", "max_length"});
 }

@@ -99,8 +99,7 @@ class TransformerClassifier : public loom::Model, public loom::CountsFlops, publ
 
  private:
   void check_length(std::int64_t T) const {
-    body_.check_context(T, "transformer_classifier",
-                        "a text (lower the data's max_length, or raise block_size) padded to");
+    body_.check_context(T, "transformer_classifier", "a batch padded to a length");
   }
   double text_flops(std::int64_t T) const {
     return body_.flops(T) + 2.0 * static_cast<double>(o_.d_model) * static_cast<double>(o_.classes);
