@@ -18,7 +18,9 @@ namespace loom::dist {
 namespace {
 
 World g_world;
-bool g_started = false;
+#ifdef LOOM_WITH_MPI
+bool g_started = false;  // init called MPI_Init, so finalize calls MPI_Finalize
+#endif
 
 std::string host_name() {
   char name[256] = {0};
