@@ -6,7 +6,6 @@
 #include "loom/errors.hpp"
 #include "loom/infer.hpp"
 #include "loom/plugin.hpp"
-#include "loom/strings.hpp"
 #include "run/workspace.hpp"
 
 namespace loom {
@@ -20,11 +19,7 @@ GradientThroughTime gradient_through_time(const Registry& registry, const std::f
   if (recurrent == nullptr)
     throw ConfigError("loom diagnose: the model of " + run_dir.string() +
                       " is not recurrent (gradients through time are measured for rnn_lm)");
-  const std::string data_id = ws.resolve(Kind::kData, Params(), "data");
-  auto& data = dynamic_cast<DataLoader&>(ws.get(data_id));
-  ws.prepare_data(data_id);
-  if (!data.has_split(split))
-    throw ConfigError("--split: the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+  DataLoader& data = data_with_split(ws, split);
   if (windows < 1) throw ConfigError("--windows must be at least 1, got " + std::to_string(windows));
   if (steps < 0) throw ConfigError("--steps must be positive (or 0: the data's bptt), got " + std::to_string(steps));
 

@@ -285,12 +285,17 @@ std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::p
   return ckpt;
 }
 
-EvalResult evaluate_split(Workspace& ws, const std::string& split) {
-  std::string data_id = ws.resolve(Kind::kData, Params(), "data");
+DataLoader& data_with_split(Workspace& ws, const std::string& split) {
+  const std::string data_id = ws.resolve(Kind::kData, Params(), "data");
   auto& data = dynamic_cast<DataLoader&>(ws.get(data_id));
   ws.prepare_data(data_id);
   if (!data.has_split(split))
     throw ConfigError("--split: the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
+  return data;
+}
+
+EvalResult evaluate_split(Workspace& ws, const std::string& split) {
+  DataLoader& data = data_with_split(ws, split);
   MetricList metrics = ws.metrics(Params());
   return Evaluator().evaluate(ws.only_model(), data, split, metrics);
 }

@@ -94,4 +94,8 @@ std::filesystem::path open_for_inference(Workspace& ws, const std::filesystem::p
 // the data numericalised with the run's vocabularies.
 std::string evaluate_opened(Workspace& ws, const std::string& split);
 
+// The opened run's data loader, numericalised with its vocabularies, once `split` is known to
+// be one of its splits (ConfigError naming the splits it has otherwise).
+DataLoader& data_with_split(Workspace& ws, const std::string& split);
+
 }  // namespace loom
