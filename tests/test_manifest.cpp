@@ -250,10 +250,16 @@ BOOST_FIXTURE_TEST_CASE(run_manifest_has_every_key_in_order, Loaded) {
   Json m = loom::run_manifest(registry, {{"loom", "run", "a b.yaml"}, 2, 1111});
   std::vector<std::string> keys;
   for (const auto& [k, v] : m.members()) keys.push_back(k);
-  const std::vector<std::string> expected = {"loom",     "command", "started",   "finished",
-                                             "status",   "threads", "seed",      "host",
-                                             "compiler", "cpu",     "libraries", "plugins"};
+  const std::vector<std::string> expected = {"loom",     "command",    "started", "finished",  "status",
+                                             "threads",  "seed",       "host",    "world_size", "compiler",
+                                             "cpu",      "libraries",  "plugins"};
   BOOST_TEST(keys == expected, boost::test_tools::per_element());
+  BOOST_TEST(m.find("world_size")->integer() == 1);
+  // Several ranks: their count and every rank's host.
+  Json several = loom::run_manifest(registry, {{"loom", "run", "x.yaml"}, 1, 1, 2, {"node-a", "node-b"}});
+  BOOST_TEST(several.find("world_size")->integer() == 2);
+  BOOST_REQUIRE(several.find("hosts") != nullptr);
+  BOOST_TEST(several.find("hosts")->dump() == "[\"node-a\", \"node-b\"]");
 
   const Json& loom_info = *m.find("loom");
   BOOST_TEST(text(loom_info, "version") == "0.1.0");

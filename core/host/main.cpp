@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -21,8 +22,10 @@
 #include "loom/blas.hpp"
 #include "loom/dist.hpp"
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 #include "loom/infer.hpp"
 #include "loom/interrupt.hpp"
+#include "loom/manifest.hpp"
 #include "loom/parallel.hpp"
 #include "loom/pipeline.hpp"
 #include "loom/registry.hpp"
@@ -49,12 +52,14 @@ void maybe_reexec_for_blas(int argc, char** argv) {
   std::string best = loom::best_openblas_coretype();
   if (!loom::coretype_is_weaker(current, best)) return;
   const char* env = std::getenv("OPENBLAS_CORETYPE");
-  std::fprintf(stderr,
-               "loom: OpenBLAS chose %s kernels (OPENBLAS_CORETYPE %s) but this CPU supports %s; "
-               "restarting with OPENBLAS_CORETYPE=%s (keep the choice with --keep-blas-coretype "
-               "or LOOM_KEEP_BLAS_CORETYPE=1)\n",
-               current.c_str(), env ? (std::string("=") + env).c_str() : "unset", best.c_str(),
-               best.c_str());
+  // Every rank of an MPI job restarts; rank 0 says so.
+  if (loom::dist::launcher_rank() == 0)
+    std::fprintf(stderr,
+                 "loom: OpenBLAS chose %s kernels (OPENBLAS_CORETYPE %s) but this CPU supports %s; "
+                 "restarting with OPENBLAS_CORETYPE=%s (keep the choice with --keep-blas-coretype "
+                 "or LOOM_KEEP_BLAS_CORETYPE=1)\n",
+                 current.c_str(), env ? (std::string("=") + env).c_str() : "unset", best.c_str(),
+                 best.c_str());
   std::fflush(stderr);
   ::setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
   ::setenv("LOOM_BLAS_REEXEC", "1", 1);
@@ -106,8 +111,20 @@ namespace {
 
 using namespace host;
 
-int run_or_validate(const std::string& command, const std::vector<std::string>& args,
-                    const Global& global, const char* argv0, const std::vector<std::string>& command_line) {
+// What must be the same on every rank of a data-parallel run: the pipeline as resolved (after
+// --set and vars) and every plugin (name, version, ABI, and the SHA-256 of its file).
+void require_same_on_every_rank(const loom::Pipeline& pipeline, const loom::Registry& registry) {
+  loom::dist::require_same(pipeline.config().to_yaml(), "the pipeline (after --set and vars)");
+  std::string plugins = "loom " + loom::loom_commit() + "\n";
+  loom::Json manifest = loom::run_manifest(registry, {});
+  for (const auto& p : manifest["plugins"].items())
+    for (const char* key : {"name", "version", "abi", "sha256"})
+      plugins += (p.find(key) ? p.find(key)->dump() : std::string("?")) + (key[0] == 's' ? "\n" : " ");
+  loom::dist::require_same(plugins, "the set of plugins (name, version, file)");
+}
+
+int run_or_validate_here(const std::string& command, const std::vector<std::string>& args,
+                         const Global& global, const char* argv0, const std::vector<std::string>& command_line) {
   po::options_description desc("loom " + command + " FILE [options]");
   desc.add_options()("help,h", "show this help")("file", po::value<std::string>(), "pipeline YAML file")(
       "set", po::value<std::vector<std::string>>()->composing(),
@@ -116,6 +133,8 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
       "plugin-path", po::value<std::vector<std::string>>()->composing(), "another folder of plugins")(
       "keep-blas-coretype", "keep OPENBLAS_CORETYPE even if it names a weaker core than the CPU");
   if (command == "run" || command == "resume") {
+    desc.add_options()("distributed", po::value<std::string>(),
+                       "mpi: run as a rank of an MPI job even where the launcher is not recognised (mpirun, srun are)");
     desc.add_options()("out", po::value<std::string>(), "run folder (default runs/<name>)")(
         "quiet,q", "no progress output");
   }
@@ -129,13 +148,9 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     return 0;
   }
   auto vm = parse_command(args, desc, pos);
-  // Data-parallel training is not wired into the trainer yet: several ranks would each train
-  // alone and fight over one run folder. Say so once, on every rank, instead.
-  if (command != "validate" && loom::dist::launcher_size() > 1)
-    throw loom::ConfigError("loom " + command + " runs under an MPI launcher with " +
-                            std::to_string(loom::dist::launcher_size()) +
-                            " ranks, but data-parallel training is not available yet: run one process "
-                            "(mpirun -np 1, or without mpirun)");
+  if (vm.count("distributed") && vm["distributed"].as<std::string>() != "mpi")
+    throw loom::ConfigError("--distributed: '" + vm["distributed"].as<std::string>() + "' is not a way to distribute (mpi is)");
+  const loom::dist::World& world = loom::dist::world();
   if (!vm.count("file"))
     throw loom::ConfigError("loom " + command + ": missing the " + (command == "resume" ? "RUN_DIR" : "pipeline FILE") +
                             " (see --help)");
@@ -152,6 +167,20 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     out = dir.string();
     resume = true;
   }
+  // The other ranks may not see rank 0's run folder: they resume the pipeline rank 0 reads.
+  std::optional<loom::ScratchFolder> pipeline_copy;
+  if (command == "resume" && world.size > 1) {
+    std::string text;
+    loom::dist::together([&] {
+      if (world.rank == 0) text = loom::read_file(file, "pipeline");
+    });
+    loom::dist::broadcast(text);
+    if (world.rank != 0) {
+      pipeline_copy.emplace();
+      file = (pipeline_copy->path() / "config.yaml").string();
+      loom::write_file_atomically(file, text);
+    }
+  }
   Global g = with_command_options(global, vm);
   std::vector<std::string> overrides;
   if (vm.count("set")) overrides = vm["set"].as<std::vector<std::string>>();
@@ -160,7 +189,8 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
   load_plugins(registry, g, argv0);
   auto pipeline = loom::Pipeline::load(file, overrides);
   pipeline.validate(registry);
-  if (pipeline.config().find("sweep") != nullptr && command != "resume")
+  if (world.size > 1) require_same_on_every_rank(pipeline, registry);
+  if (pipeline.config().find("sweep") != nullptr && command != "resume" && world.rank == 0)
     std::fprintf(stderr, "note: %s has a sweep: section; this %s uses the base values (loom sweep runs the grid)\n",
                  file.c_str(), command.c_str());
   if (command == "validate") {
@@ -173,22 +203,45 @@ int run_or_validate(const std::string& command, const std::vector<std::string>& 
     std::cout << file << ": ok\n";
     return 0;
   }
-  int threads = g.threads ? *g.threads : pipeline.threads().value_or(loom::hardware_threads());
+  // The ranks on one machine share its cores.
+  int threads = g.threads ? *g.threads
+                          : pipeline.threads().value_or(world.size > 1 ? std::max(1, loom::hardware_threads() / loom::dist::launcher_local_size())
+                                                                       : loom::hardware_threads());
   if (threads < 1 || threads > 4096) throw loom::ConfigError("--threads must be between 1 and 4096");
   loom::set_threads(threads);
   loom::RunOptions options;
   if (out) options.out_dir = *out;
-  options.quiet = vm.count("quiet") > 0;
+  options.quiet = vm.count("quiet") > 0 || world.rank != 0;
   options.resume = resume;
   options.overwrite = vm.count("overwrite") > 0;
   if (options.resume && options.overwrite) throw loom::ConfigError("loom run: --resume and --overwrite exclude each other");
   options.command = command_line;
   loom::install_interrupt_handlers();
   if (!options.quiet)
-    std::printf("loom: pipeline '%s' | %d threads | OpenBLAS %s kernels\n", pipeline.name().c_str(), threads,
+    std::printf("loom: pipeline '%s' | %d threads%s | OpenBLAS %s kernels\n", pipeline.name().c_str(), threads,
+                world.size > 1 ? (" per rank x " + std::to_string(world.size) + " ranks").c_str() : "",
                 loom::openblas_core().c_str());
   pipeline.run(registry, options);
   return 0;
+}
+
+// loom run, resume and validate. Under an MPI launcher (or --distributed mpi) every rank of the
+// job runs this; an error on any rank stops every rank, and rank 0 reports it.
+int run_or_validate(const std::string& command, const std::vector<std::string>& args, const Global& global,
+                    const char* argv0, const std::vector<std::string>& command_line) {
+  bool force = false;
+  for (std::size_t i = 0; i < args.size(); ++i)
+    force = force || args[i] == "--distributed=mpi" || (args[i] == "--distributed" && i + 1 < args.size() && args[i + 1] == "mpi");
+  if (command != "validate" && (force || loom::dist::launched_by_mpi())) loom::dist::init(force);
+  int rc = 0;
+  loom::dist::together([&] {
+    try {
+      rc = run_or_validate_here(command, args, global, argv0, command_line);
+    } catch (const po::error& e) {
+      throw loom::ConfigError(std::string("loom: ") + e.what() + " (see --help)");
+    }
+  });
+  return rc;
 }
 
 int plugins_command(const std::vector<std::string>& args, const Global& global, const char* argv0) {
@@ -438,6 +491,24 @@ int dispatch(int argc, char** argv) {
 
 }  // namespace
 
+// Reports an error: one line on stderr, and the exit code. With several ranks, an error every
+// rank shares (dist::together) is reported by rank 0 alone; one that this rank has alone is
+// reported with its rank and ends the whole job, since the others would wait for it forever.
+int fail(int code, const std::string& message) {
+  const loom::dist::World& w = loom::dist::world();
+  if (w.size > 1 && loom::dist::error_is_shared()) {
+    if (w.rank == 0) std::fprintf(stderr, "%s\n", message.c_str());
+    return code;
+  }
+  if (w.size > 1) {
+    std::fprintf(stderr, "rank %d (%s): %s\n", w.rank, w.host.c_str(), message.c_str());
+    std::fflush(stderr);
+    loom::dist::abort_all(code);
+  }
+  std::fprintf(stderr, "%s\n", message.c_str());
+  return code;
+}
+
 int main(int argc, char** argv) {
   // Only commands that run models need the best kernels; help and listings print no restart line.
   const Command* c = find_command(command_word(argc, argv));
@@ -446,38 +517,28 @@ int main(int argc, char** argv) {
     return dispatch(argc, argv);
   } catch (const loom::ConfigError& e) {
     std::cout.flush();
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return fail(2, e.what());
   } catch (const loom::InputError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return fail(2, e.what());
   } catch (const loom::DivergedError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return fail(2, e.what());
   } catch (const loom::ResourceError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return fail(2, e.what());
   } catch (const std::bad_alloc&) {
     // Large allocations are checked against the memory available before they are made
     // (ResourceError, naming what was being allocated); this is what slipped past them.
-    std::fprintf(stderr, "loom: out of memory (a smaller model, batch or text may fit)\n");
-    return 2;
+    return fail(2, "loom: out of memory (a smaller model, batch or text may fit)");
   } catch (const loom::Interrupted& e) {
     // The shell's convention for a process ended by a signal: 128 + its number.
-    std::fprintf(stderr, "%s\n", e.what());
-    return 128 + e.signal();
+    return fail(128 + e.signal(), e.what());
   } catch (const po::error& e) {
-    std::fprintf(stderr, "loom: %s (see --help)\n", e.what());
-    return 2;
+    return fail(2, std::string("loom: ") + e.what() + " (see --help)");
   } catch (const loom::RuntimeError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   } catch (const loom::AssertionError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "internal error: %s\n", e.what());
-    return 1;
+    return fail(1, std::string("internal error: ") + e.what());
   } catch (...) {
     std::fprintf(stderr, "internal error: an unknown exception\n");
     return 1;

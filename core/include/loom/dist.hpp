@@ -8,6 +8,7 @@
 // mpi`); otherwise loom never touches MPI, and a build without MPI runs the same. Every call
 // below is a no-op, or the identity, in a world of one.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ bool launched_by_mpi();
 // The job's size as the launcher's environment gives it (OMPI_COMM_WORLD_SIZE, PMI_SIZE), 1
 // when there is none; read without starting MPI.
 int launcher_size();
+// This process's rank as the launcher's environment gives it (OMPI_COMM_WORLD_RANK, PMI_RANK,
+// PMIX_RANK), 0 when there is none; read without starting MPI.
+int launcher_rank();
+// The ranks on this host as the launcher says (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS,
+// SLURM_NTASKS_PER_NODE), 1 when it says nothing: the threads of one machine are shared out
+// among them.
+int launcher_local_size();
 // Whether this build can run over MPI.
 bool available();
 // Starts MPI (once) when launched by an MPI launcher or `force`; returns the world. ConfigError
@@ -43,6 +51,13 @@ void allreduce_sum(float* data, std::int64_t count);
 void allreduce_sum(double* data, std::int64_t count);
 // Rank `root`'s string on every rank.
 void broadcast(std::string& text, int root = 0);
+// Rank `root`'s values on every rank.
+void broadcast(float* data, std::int64_t count, int root = 0);
+// Every rank's `text`, by rank, on `root`; the other ranks get an empty list.
+std::vector<std::string> gather(const std::string& text, int root = 0);
+// The smallest and largest of every rank's `value`.
+std::int64_t min_over_ranks(std::int64_t value);
+std::int64_t max_over_ranks(std::int64_t value);
 // Whether every rank holds the same value (a checksum of parameters, a config hash).
 bool all_equal(std::uint64_t value);
 // Waits for every rank.
@@ -54,6 +69,29 @@ void barrier();
 // the lengths, else the rows). Shards differ by at most one row; their union, in rank order, is
 // the batch. A pure function of (batch, rank, size): every rank cuts the same way.
 Batch shard(const Batch& batch, int rank, int size);
+
+// ---- failing together ---------------------------------------------------------------------
+// A rank that throws while the others go on would leave them waiting in the next collective.
+// So every collective that can follow throwing code is preceded by an agreement point,
+// together(): one small all-reduce in which each rank says whether its work failed. All
+// agreement points are the same collective, so a rank that failed anywhere meets the others at
+// the next one they reach.
+//
+// Runs `work` on every rank. When it throws on one or more ranks, every rank throws the error
+// of the lowest failing rank: the same type (ConfigError, InputError, DivergedError,
+// Interrupted with its signal, ...) and message, prefixed "rank R (host): " when R is not 0.
+// Such an error is shared: rank 0 reports it and the other ranks end quietly with the same exit
+// code. An error that is shared already passes through without another agreement.
+void together(const std::function<void()>& work);
+// ConfigError on every rank unless every rank's `text` equals rank 0's: the lowest rank that
+// differs is named with the first line that differs ("the pipeline differs from rank 0's at
+// line 12: 'lr: 0.1' here, 'lr: 1' on rank 0"). `what` names the text in that message.
+void require_same(const std::string& text, const std::string& what);
+// Marks the errors every rank is about to throw from the same values (a divergence seen in
+// reduced statistics) as shared, without an agreement.
+void share_error();
+// Whether an error thrown here was shared (rank 0 reports it).
+bool error_is_shared();
 
 // Ends every rank of the job with `code` (MPI_Abort): a rank that failed must not leave the
 // others waiting in a collective.

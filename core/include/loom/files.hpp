@@ -20,4 +20,19 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 // process that is gone (killed, or out of space); returns how many.
 std::size_t remove_stale_temporaries(const std::filesystem::path& dir);
 
+// A private temporary folder (under TMPDIR), removed with everything in it when this object
+// goes: where a rank other than 0 of a data-parallel run keeps what a run writes (rank 0 alone
+// writes the run folder). RuntimeError when it cannot be made.
+class ScratchFolder {
+ public:
+  ScratchFolder();
+  ~ScratchFolder();
+  ScratchFolder(const ScratchFolder&) = delete;
+  ScratchFolder& operator=(const ScratchFolder&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 }  // namespace loom

@@ -8,7 +8,8 @@
 //
 //   {"loom": {"version": "0.1.0", "commit": "<40 hex>" | "unknown", "dirty": false},
 //    "command": "loom run tiny.yaml", "started": "2026-11-21T10:00:00Z", "finished": null,
-//    "status": "running", "threads": 2, "seed": 1111, "host": "...", "compiler": "gcc 12.2.0",
+//    "status": "running", "threads": 2, "seed": 1111, "host": "...", "world_size": 1,
+//    ("hosts": ["node-a", "node-b"] after "world_size" when several ranks run), "compiler": "gcc 12.2.0",
 //    "cpu": {"model": "...", "cores": 2, "flags": "fpu ... avx512f ..."},
 //    "libraries": {"openblas": "<openblas_get_config()>", "openblas_core": "Cooperlake",
 //                  "tbb": "2021.8.0", "boost": "1.74.0", "yaml-cpp": "0.7.0"},
@@ -33,6 +34,8 @@ struct ManifestInfo {
   std::vector<std::string> command;  // the command line, program first (argv)
   int threads = 1;                   // the thread bound of the run (see set_threads)
   std::uint64_t seed = 1;            // the pipeline's seed; every random stream derives from it
+  int world_size = 1;                // the ranks of a data-parallel run (mpirun -np N)
+  std::vector<std::string> hosts{};  // every rank's host, by rank (several ranks only)
 };
 
 // The manifest of a run starting now: "started" is now, "finished" null, "status" "running".

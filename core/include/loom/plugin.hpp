@@ -46,7 +46,7 @@ namespace loom {
 // 11: CountsFlops.
 // 12: nn::TransformerBody (loom/transformer.hpp); PluginDescriptor::flops;
 //     ShowsGradientThroughTime; Graph::record_gradients.
-constexpr int kAbiVersion = 12;
+constexpr int kAbiVersion = 13;
 
 enum class Kind { kTokenizer, kVocab, kData, kModel, kOptimizer, kMetric };
 // "tokenizers", "vocab", "data", "models", "optimizers", "metrics": the plugin folders.
@@ -418,6 +418,19 @@ class LOOM_API ComparesTexts {
  public:
   virtual ~ComparesTexts();
   virtual void update_texts(const std::vector<std::string>& hypotheses, const std::vector<std::string>& references) = 0;
+};
+
+// Optional: a metric whose accumulated state is a list of sums (counts, summed losses, n-gram
+// matches), so that what the ranks of a data-parallel run accumulated on their shares of a
+// split adds up to what one process accumulates on the whole split. Lists of different lengths
+// add as if the shorter ended in zeros (per-class counts that grow with the classes seen).
+// Every metric of a run with several ranks needs it.
+class LOOM_API SumsStatistics {
+ public:
+  virtual ~SumsStatistics();
+  virtual std::vector<double> statistics() const = 0;
+  // Replaces the accumulated state with `sums` (a list statistics() gave, or a sum of them).
+  virtual void set_statistics(const std::vector<double>& sums) = 0;
 };
 
 class LOOM_API Metric : public Component {

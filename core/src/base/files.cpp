@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -88,6 +89,30 @@ std::size_t remove_stale_temporaries(const std::filesystem::path& dir) {
     if (std::filesystem::remove(entry.path(), ec)) ++removed;
   }
   return removed;
+}
+
+ScratchFolder::ScratchFolder() {
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path();
+  // Folders of processes that are gone (killed before they could remove theirs).
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(tmp, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("loom-rank-", 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + 10, nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code ignored;
+      std::filesystem::remove_all(entry.path(), ignored);
+    }
+  }
+  std::string pattern = (tmp / ("loom-rank-" + std::to_string(::getpid()) + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw RuntimeError("cannot make a temporary folder like '" + pattern + "': " + std::strerror(errno));
+  path_ = pattern;
+}
+
+ScratchFolder::~ScratchFolder() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace loom

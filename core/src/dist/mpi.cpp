@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -65,6 +68,21 @@ int launcher_size() {
   return 1;
 }
 
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+    if (const char* v = std::getenv(name)) return std::max(0, std::atoi(v));
+  return 0;
+}
+
+int launcher_local_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* v = std::getenv(name)) {
+      const int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  return 1;
+}
+
 bool available() {
 #ifdef LOOM_WITH_MPI
   return true;
@@ -120,6 +138,13 @@ void finalize() {
   if (!g_started) return;
   int done = 0;
   MPI_Finalized(&done);
+  // MPI_Finalize waits for every rank; one that never comes (stuck in a collective the others
+  // left) must not keep this process alive forever.
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    std::fprintf(stderr, "loom: rank %d: the other ranks did not finish within 60 s; ending\n", g_world.rank);
+    std::_Exit(1);
+  }).detach();
   if (!done) MPI_Finalize();
   g_started = false;
 #endif
@@ -147,6 +172,64 @@ void broadcast(std::string& text, int root) {
   text.resize(static_cast<std::size_t>(n));
   if (n > 0) check(MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD), "MPI_Bcast");
 #endif
+}
+
+void broadcast(float* data, std::int64_t count, int root) {
+  if (g_world.size <= 1 || count <= 0) return;
+#ifdef LOOM_WITH_MPI
+  constexpr std::int64_t kChunk = INT_MAX / 2;
+  for (std::int64_t at = 0; at < count; at += kChunk)
+    check(MPI_Bcast(data + at, static_cast<int>(std::min(kChunk, count - at)), MPI_FLOAT, root, MPI_COMM_WORLD),
+          "MPI_Bcast");
+#else
+  (void)data;
+  (void)root;
+#endif
+}
+
+std::vector<std::string> gather(const std::string& text, int root) {
+  if (g_world.size <= 1) return {text};
+#ifdef LOOM_WITH_MPI
+  const int n = static_cast<int>(text.size());
+  std::vector<int> sizes(static_cast<std::size_t>(g_world.size));
+  check(MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD), "MPI_Gather");
+  std::vector<int> offsets(sizes.size(), 0);
+  std::string all;
+  if (g_world.rank == root) {
+    std::int64_t total = 0;
+    for (std::size_t r = 0; r < sizes.size(); ++r) {
+      offsets[r] = static_cast<int>(total);
+      total += sizes[r];
+    }
+    if (total > INT_MAX) throw ResourceError("MPI: gathering " + std::to_string(total) + " bytes of state on rank 0 (more than 2 GiB)");
+    all.resize(static_cast<std::size_t>(total));
+  }
+  check(MPI_Gatherv(text.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, root, MPI_COMM_WORLD),
+        "MPI_Gatherv");
+  std::vector<std::string> out;
+  if (g_world.rank == root)
+    for (std::size_t r = 0; r < sizes.size(); ++r) out.push_back(all.substr(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(sizes[r])));
+  return out;
+#else
+  (void)root;
+  return {text};
+#endif
+}
+
+std::int64_t min_over_ranks(std::int64_t value) {
+  if (g_world.size <= 1) return value;
+#ifdef LOOM_WITH_MPI
+  check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+  return value;
+}
+
+std::int64_t max_over_ranks(std::int64_t value) {
+  if (g_world.size <= 1) return value;
+#ifdef LOOM_WITH_MPI
+  check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+  return value;
 }
 
 bool all_equal(std::uint64_t value) {

@@ -376,6 +376,12 @@ Json run_manifest(const Registry& registry, const ManifestInfo& info) {
   // Seeds come from the pipeline as signed 64-bit integers, so the cast gives them back.
   m["seed"] = static_cast<std::int64_t>(info.seed);
   m["host"] = host_name();
+  m["world_size"] = info.world_size;
+  if (info.world_size > 1) {
+    Json hosts = Json::array();
+    for (const auto& h : info.hosts) hosts.push_back(h);
+    m["hosts"] = std::move(hosts);
+  }
   m["compiler"] = compiler();
   m["cpu"] = cpu();
   m["libraries"] = libraries();

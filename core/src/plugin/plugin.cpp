@@ -42,6 +42,7 @@ EpochAware::~EpochAware() = default;
 HasSides::~HasSides() = default;
 LearnsFromText::~LearnsFromText() = default;
 ComparesTexts::~ComparesTexts() = default;
+SumsStatistics::~SumsStatistics() = default;
 DecoderState::~DecoderState() = default;
 IncrementalDecoder::~IncrementalDecoder() = default;
 HasLabels::~HasLabels() = default;

@@ -3,10 +3,12 @@
 #include <chrono>
 
 #include "infer/inference.hpp"
+#include "loom/dist.hpp"
 #include "loom/errors.hpp"
 #include "loom/interrupt.hpp"
 #include "loom/parallel_corpus.hpp"
 #include "loom/strings.hpp"
+#include "run/replicas.hpp"
 
 namespace loom {
 
@@ -27,30 +29,45 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
       throw ConfigError("metric '" + text_metrics[0].first + "' compares decoded translations with their references: it needs " +
                         (decoder == nullptr ? "a model that decodes (a translation model)" : "data of sentence pairs (parallel)"));
   }
+  replicas::require_summable(metrics, "split '" + split + "'");
   Graph g(Mode::kEval);
-  double loss_sum = 0.0;
+  // Each rank evaluates its share of every batch; the sums are added up over the ranks at the
+  // end (in a world of one, the share is the batch and the sums are this process's).
+  double sums[2] = {0.0, 0.0};  // loss_sum, count
   const std::int64_t n = data.num_batches(split, Mode::kEval);
   for (std::int64_t i = 0; i < n; ++i) {
-    if (int sig = pending_interrupt())
+    const int sig = replicas::several() ? static_cast<int>(dist::max_over_ranks(pending_interrupt())) : pending_interrupt();
+    if (sig != 0) {
+      if (replicas::several()) dist::share_error();
       throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + resume_hint_);
-    g.clear();
-    Batch b = data.batch(split, Mode::kEval, i);
-    ModelOutput out = model.forward(g, b);
-    loss_sum += out.loss_sum;
-    r.count += out.count;
-    r.tokens += b.target_tokens;
-    for (auto& [id, m] : metrics) m->update(b, out);
-    // Metrics that compare texts (BLEU) get the batch decoded: the search runs once per
-    // batch for all of them, never in training.
-    if (!text_metrics.empty()) {
-      std::vector<std::string> hypotheses;
-      for (const auto& list : beam_search(*decoder, b, decode_))
-        hypotheses.push_back(list.empty() ? std::string() : hypothesis_text(list[0], pairs->vocab("tgt"), pairs->tokenizer("tgt")));
-      for (auto& [id, t] : text_metrics) t->update_texts(hypotheses, b.references);
     }
+    dist::together([&] {
+      g.clear();
+      const Batch b = data.batch(split, Mode::kEval, i);
+      r.tokens += b.target_tokens;
+      const Batch share = replicas::share(b);
+      if (replicas::rows(share) == 0) return;
+      ModelOutput out = model.forward(g, share);
+      sums[0] += out.loss_sum;
+      sums[1] += static_cast<double>(out.count);
+      for (auto& [id, m] : metrics) m->update(share, out);
+      // Metrics that compare texts (BLEU) get the batch decoded: the search runs once per
+      // batch for all of them, never in training.
+      if (!text_metrics.empty()) {
+        std::vector<std::string> hypotheses;
+        for (const auto& list : beam_search(*decoder, share, decode_))
+          hypotheses.push_back(list.empty() ? std::string() : hypothesis_text(list[0], pairs->vocab("tgt"), pairs->tokenizer("tgt")));
+        for (auto& [id, t] : text_metrics) t->update_texts(hypotheses, share.references);
+      }
+    });
   }
-  r.loss = r.count > 0 ? loss_sum / static_cast<double>(r.count) : 0.0;
-  for (auto& [id, m] : metrics) r.metrics.emplace_back(id, m->value());
+  dist::allreduce_sum(sums, 2);
+  r.count = static_cast<std::int64_t>(sums[1]);
+  r.loss = r.count > 0 ? sums[0] / sums[1] : 0.0;
+  for (auto& [id, m] : metrics) {
+    replicas::gather_into(*m);
+    r.metrics.emplace_back(id, m->value());
+  }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

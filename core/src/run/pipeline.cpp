@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <sstream>
 
+#include "loom/dist.hpp"
 #include "loom/errors.hpp"
 #include "loom/files.hpp"
 #include "loom/interrupt.hpp"
@@ -176,7 +178,9 @@ class Runner {
     // a resume that is refused leaves the folder as it was.
     if (options_.resume) folder_.defer_writes();
     // What made this run; a manifest still "running" with no end time belongs to a killed run.
-    folder_.start_manifest(run_manifest(registry_, {options_.command, threads(), pipeline_.seed()}), options_.resume);
+    const dist::World& w = dist::world();
+    folder_.start_manifest(run_manifest(registry_, {options_.command, threads(), pipeline_.seed(), w.size, w.hosts}),
+                           options_.resume);
     try {
       run_stages();
     } catch (const Interrupted&) {
@@ -187,6 +191,7 @@ class Runner {
       throw;
     }
     folder_.end_manifest("finished");
+    if (dist::world().rank != 0) return;
     // The report is a view of the files just written; failing to draw it does not fail the run.
     try {
       folder_.say("report: " + write_report(folder_.dir()).string());
@@ -203,11 +208,22 @@ class Runner {
     folder_.set_config_text(named.to_yaml());
     folder_.summary()["name"] = pipeline_.name();
     if (options_.resume) {
-      resume_ = Resume::open(folder_.dir(), workspace_.resolved(), pipeline_.config(), pipeline_.seed(),
-                             folder_.config_text(), [this](const std::string& line) { folder_.say(line); });
+      // Rank 0 reads the checkpoint from the run folder and sends it to the other ranks.
+      const bool first = dist::world().rank == 0;
+      std::string bytes;
+      dist::together([&] {
+        if (first) bytes = Resume::read_bytes(folder_.dir());
+      });
+      dist::broadcast(bytes);
+      dist::together([&] {
+        resume_ = Resume::from_bytes(folder_.dir(), bytes, workspace_.resolved(), pipeline_.config(), pipeline_.seed(),
+                                     folder_.config_text(), [this](const std::string& line) { folder_.say(line); });
+      });
+      bytes.clear();
       const StateDict& run = resume_->checkpoint().section("run");
       // Lines written after the checkpoint are written again by the resumed run.
-      folder_.continue_metrics(static_cast<std::uint64_t>(run.integer("metrics_bytes")));
+      if (first) folder_.continue_metrics(static_cast<std::uint64_t>(run.integer("metrics_bytes")));
+      else folder_.start_metrics();
       const Json& saved = run.value("summary");
       if (saved.is_object()) folder_.summary() = saved;
     } else {
@@ -218,13 +234,17 @@ class Runner {
     }
     const auto& stages = workspace_.resolved().stages;
     for (std::size_t i = 0; i < stages.size(); ++i) {
-      if (int sig = pending_interrupt())
-        throw Interrupted(sig, "interrupted before stage '" + stages[i].name + "'" + folder_.resume_hint());
       if (resume_ && i < resume_->stage() && !stages[i].stage->replays_on_resume) {
         folder_.say("stage '" + stages[i].name + "': done before the checkpoint, skipped");
         continue;
       }
-      run_stage(i);
+      // With several ranks, a stage that fails on one of them stops them all here (or at the
+      // agreement point inside the stage that the others reached).
+      dist::together([&] {
+        if (int sig = pending_interrupt())
+          throw Interrupted(sig, "interrupted before stage '" + stages[i].name + "'" + folder_.resume_hint());
+        run_stage(i);
+      });
     }
   }
 
@@ -248,25 +268,42 @@ class Runner {
 std::filesystem::path Pipeline::run(const Registry& registry, const RunOptions& options) const {
   std::filesystem::path dir = options.out_dir ? *options.out_dir : std::filesystem::path("runs") / name_;
   if (dir.empty()) throw ConfigError("--out: the run folder is an empty name");
-  // One process at a time in a run folder; the kernel drops the lock when this one ends.
-  FolderLock lock(dir);
-  if (!options.resume) {
-    const EarlierRun earlier = earlier_run(dir);
-    if (earlier.worth_keeping() && !options.overwrite)
-      throw ConfigError("run folder '" + dir.string() + "' holds " + earlier.describe() + ": " +
-                        (earlier.has_checkpoint ? "continue it with --resume (loom resume " + dir.string() + "), or "
-                                                : std::string()) +
-                        "replace it with --overwrite");
-    if (earlier.exists) {
-      if (!options.quiet) std::printf("run folder %s held %s: replaced\n", dir.string().c_str(), earlier.describe().c_str());
-      clear_run_files(dir);
+  // Rank 0 of a data-parallel run writes the run folder; the other ranks run the same stages
+  // in a private temporary folder, quietly, and read nothing from the run folder.
+  const dist::World& w = dist::world();
+  std::optional<FolderLock> lock;
+  std::optional<ScratchFolder> scratch;
+  dist::together([&] {
+    if (w.rank != 0) {
+      scratch.emplace();
+      return;
     }
+    // One process at a time in a run folder; the kernel drops the lock when this one ends.
+    lock.emplace(dir);
+    if (!options.resume) {
+      const EarlierRun earlier = earlier_run(dir);
+      if (earlier.worth_keeping() && !options.overwrite)
+        throw ConfigError("run folder '" + dir.string() + "' holds " + earlier.describe() + ": " +
+                          (earlier.has_checkpoint ? "continue it with --resume (loom resume " + dir.string() + "), or "
+                                                  : std::string()) +
+                          "replace it with --overwrite");
+      if (earlier.exists) {
+        if (!options.quiet) std::printf("run folder %s held %s: replaced\n", dir.string().c_str(), earlier.describe().c_str());
+        clear_run_files(dir);
+      }
+    }
+    // Temporaries of writes that a killed process, or a full disk, never finished.
+    std::size_t stale = remove_stale_temporaries(dir) + remove_stale_temporaries(dir / "checkpoints");
+    if (stale > 0 && !options.quiet)
+      std::printf("removed %zu unfinished temporary file%s of an earlier process\n", stale, stale == 1 ? "" : "s");
+  });
+  if (scratch) {
+    RunOptions quiet = options;
+    quiet.quiet = true;
+    Runner(registry, *this, scratch->path(), quiet).execute();
+  } else {
+    Runner(registry, *this, dir, options).execute();
   }
-  // Temporaries of writes that a killed process, or a full disk, never finished.
-  std::size_t stale = remove_stale_temporaries(dir) + remove_stale_temporaries(dir / "checkpoints");
-  if (stale > 0 && !options.quiet)
-    std::printf("removed %zu unfinished temporary file%s of an earlier process\n", stale, stale == 1 ? "" : "s");
-  Runner(registry, *this, dir, options).execute();
   return dir;
 }
 

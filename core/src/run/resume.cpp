@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "loom/errors.hpp"
+#include "loom/files.hpp"
 #include "loom/strings.hpp"
 
 namespace loom {
@@ -28,6 +29,7 @@ void TrainState::save(StateDict& run) const {
   run.set("lr", lr);
   run.set("flops", flops);
   run.set("total_tokens", total_tokens);
+  run.set("world_size", world_size);
 }
 
 TrainState TrainState::load(const StateDict& run) {
@@ -56,6 +58,8 @@ TrainState TrainState::load(const StateDict& run) {
   // Checkpoints from before FLOP accounting: the stage's compute is unknown, counted from here.
   st.flops = run.has("flops") ? run.number("flops") : 0.0;
   st.total_tokens = run.has("total_tokens") ? run.integer("total_tokens") : 0;
+  st.world_size = run.has("world_size") ? static_cast<int>(run.integer("world_size")) : 1;
+  if (st.world_size < 1) throw InputError(run.origin + ": bad world_size " + std::to_string(st.world_size));
   return st;
 }
 
@@ -139,15 +143,26 @@ bool lr_overridden = false;
 
 }  // namespace
 
+std::string Resume::read_bytes(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / "checkpoints" / "last.ckpt";
+  if (!std::filesystem::exists(path))
+    throw InputError(path.string() + ": no checkpoint to resume from (the run stopped before its first checkpoint, "
+                     "or it ran in another folder: pass the same --out)");
+  return read_file(path, "checkpoint");
+}
+
 Resume Resume::open(const std::filesystem::path& dir, const Resolved& resolved, const ConfigNode& root,
                     std::uint64_t seed, const std::string& config_text,
                     const std::function<void(const std::string&)>& say) {
+  return from_bytes(dir, read_bytes(dir), resolved, root, seed, config_text, say);
+}
+
+Resume Resume::from_bytes(const std::filesystem::path& dir, const std::string& bytes, const Resolved& resolved,
+                          const ConfigNode& root, std::uint64_t seed, const std::string& config_text,
+                          const std::function<void(const std::string&)>& say) {
   Resume r;
   r.path_ = dir / "checkpoints" / "last.ckpt";
-  if (!std::filesystem::exists(r.path_))
-    throw InputError(r.path_.string() + ": no checkpoint to resume from (the run stopped before its first checkpoint, "
-                     "or it ran in another folder: pass the same --out)");
-  r.checkpoint_ = Checkpoint::read(r.path_);
+  r.checkpoint_ = Checkpoint::parse(bytes, r.path_.string());
   const StateDict& run = r.checkpoint_.section("run");
   const std::int64_t stage = run.integer("stage");
   if (stage < 0 || stage >= static_cast<std::int64_t>(resolved.stages.size()) ||

@@ -29,6 +29,8 @@ struct TrainState {
   // The stage's training compute so far (CountsFlops: 3 forwards per step) and target tokens.
   double flops = 0.0;
   std::int64_t total_tokens = 0;
+  // The ranks of the data-parallel run that saved the checkpoint (1: one process).
+  int world_size = 1;
 
   void save(StateDict& run) const;
   // InputError naming the checkpoint for a position that cannot be.
@@ -45,6 +47,13 @@ class Resume {
   static Resume open(const std::filesystem::path& dir, const Resolved& resolved, const ConfigNode& root,
                      std::uint64_t seed, const std::string& config_text,
                      const std::function<void(const std::string&)>& say);
+  // The bytes of `dir`/checkpoints/last.ckpt (InputError when there is none): what rank 0 of a
+  // data-parallel run reads and sends to the other ranks, which may not see its folder.
+  static std::string read_bytes(const std::filesystem::path& dir);
+  // open() from those bytes.
+  static Resume from_bytes(const std::filesystem::path& dir, const std::string& bytes, const Resolved& resolved,
+                           const ConfigNode& root, std::uint64_t seed, const std::string& config_text,
+                           const std::function<void(const std::string&)>& say);
 
   const Checkpoint& checkpoint() const { return checkpoint_; }
   const std::filesystem::path& path() const { return path_; }

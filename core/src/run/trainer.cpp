@@ -5,15 +5,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
+#include "loom/dist.hpp"
 #include "loom/errors.hpp"
 #include "loom/interrupt.hpp"
 #include "loom/parameters.hpp"
 #include "loom/random.hpp"
 #include "loom/strings.hpp"
 #include "loom/tensor.hpp"
+#include "run/replicas.hpp"
 #include "run/run_folder.hpp"
 #include "run/workspace.hpp"
 
@@ -95,6 +99,7 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
       epochs_(static_cast<int>(p.get_int("epochs"))),
       validate_every_(static_cast<int>(p.get_int("validate_every"))),
       max_batches_(p.get_int("max_batches_per_epoch")),
+      check_replicas_every_(p.get_int("check_replicas_every")),
       flops_(dynamic_cast<const CountsFlops*>(&model_)),
       max_flops_(p.get_float("max_flops")),
       schedule_(LrScheduleOptions::from(p), optimizer_.learning_rate(),
@@ -121,6 +126,7 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
     if (it == metrics_.end()) p.fail("select", "'" + select_ + "' is not one of the computed metrics or 'loss'");
     higher_better_ = it->second->higher_is_better();
   }
+  replicas::require_summable(metrics_, "train");
   st_.lr = schedule_.epoch_lr();
   choose_trainable();
 }
@@ -202,22 +208,50 @@ Checkpoint Trainer::make_checkpoint() const {
   run.set("stage", static_cast<std::int64_t>(ctx_.index));
   TrainState st = st_;
   st.lr = schedule_.epoch_lr();
+  st.world_size = dist::world().size;
   st.save(run);
   run.set("metrics_bytes", static_cast<std::int64_t>(ctx_.folder.metrics_bytes()));
   run.set("summary", static_cast<const RunFolder&>(ctx_.folder).summary());
   save_parameters(model_.parameters(), ck.add_section("parameters"));
   optimizer_.save_state(ck.add_section("optimizer"));
-  if (stateful_) stateful_->save_state(ck.add_section("model_state"));
-  for (const auto& [id, m] : metrics_) m->save_state(ck.add_section("metric." + id));
+  if (!replicas::several()) {
+    if (stateful_) stateful_->save_state(ck.add_section("model_state"));
+    for (const auto& [id, m] : metrics_) m->save_state(ck.add_section("metric." + id));
+  } else {
+    // Each rank carries the state of its own rows and its own metric sums: rank 0 keeps every
+    // rank's ("rank<R>.model_state", "rank<R>.metric.<id>"), for a resume with as many ranks,
+    // so that it adds up in the same order as a run never stopped.
+    Checkpoint mine;
+    if (stateful_) stateful_->save_state(mine.add_section("model_state"));
+    for (const auto& [id, m] : metrics_) m->save_state(mine.add_section("metric." + id));
+    const auto parts = dist::gather(mine.serialize());
+    for (std::size_t r = 0; r < parts.size(); ++r) {
+      const Checkpoint part = Checkpoint::parse(parts[r], "rank " + std::to_string(r) + "'s state");
+      for (const auto& [name, section] : part.sections()) ck.add_section("rank" + std::to_string(r) + "." + name) = section;
+    }
+    // The metrics over every rank (the sums of their statistics), as one process has them.
+    for (const auto& [id, m] : metrics_) {
+      auto& sums = dynamic_cast<SumsStatistics&>(*m);
+      const std::vector<double> own = sums.statistics();
+      replicas::gather_into(*m);
+      m->save_state(ck.add_section("metric." + id));
+      sums.set_statistics(own);
+    }
+  }
   for (const auto& [id, text] : ctx_.workspace.vocab_texts()) ck.add_section("vocab." + id).set("text", text);
   ctx_.workspace.save_learned_tokenizers(ck);
   return ck;
 }
 
 void Trainer::save(std::initializer_list<std::filesystem::path> paths) {
-  std::string bytes = make_checkpoint().serialize();
-  for (const auto& path : paths) write_file_atomically(path, bytes);
-  if (!ctx_.folder.config_written()) ctx_.folder.write_config();
+  const Checkpoint ck = make_checkpoint();
+  // Rank 0 alone writes; a failure there (a full disk) stops every rank.
+  dist::together([&] {
+    if (dist::world().rank != 0) return;
+    const std::string bytes = ck.serialize();
+    for (const auto& path : paths) write_file_atomically(path, bytes);
+    if (!ctx_.folder.config_written()) ctx_.folder.write_config();
+  });
   last_saved_ = "epoch " + std::to_string(st_.epoch) + ", batch " + std::to_string(st_.batch);
 }
 
@@ -225,17 +259,38 @@ void Trainer::restore() {
   const Resume& resume = *ctx_.resume;
   const Checkpoint& ck = resume.checkpoint();
   st_ = TrainState::load(ck.section("run"));
+  const dist::World& w = dist::world();
+  const int saved_world = st_.world_size;
   load_parameters(model_.parameters(), ck.section("parameters"));
   optimizer_.load_state(ck.section("optimizer"), model_.parameters());
   // A learning rate set anew on the command line wins over the checkpoint's.
   schedule_.set_epoch_lr(resume.lr_overridden() ? optimizer_.learning_rate() : st_.lr);
+  if (saved_world != w.size)
+    ctx_.workspace.say("  the checkpoint was saved by " + std::to_string(saved_world) + " rank" + (saved_world == 1 ? "" : "s") +
+                       ", this run has " + std::to_string(w.size) +
+                       ": the global batch stays, each rank's share of it changes, so the gradients are summed in another "
+                       "order (results agree with an uninterrupted run to float rounding)");
+  // With as many ranks as saved them, each rank continues its own state (rank<R>.*).
+  const std::string own = saved_world > 1 && saved_world == w.size ? "rank" + std::to_string(w.rank) + "." : "";
   if (stateful_) {
-    if (ck.has_section("model_state")) stateful_->load_state(ck.section("model_state"));
-    else stateful_->reset_state();
+    // The carried state of this rank's rows.
+    if ((saved_world == w.size) && ck.has_section(own + "model_state")) {
+      stateful_->load_state(ck.section(own + "model_state"));
+    } else {
+      stateful_->reset_state();
+      if ((ck.has_section("model_state") || ck.has_section("rank0.model_state")) && st_.batch > 0)
+        ctx_.workspace.say("  the state carried from batch to batch belongs to the rows of " + std::to_string(saved_world) +
+                           " rank" + (saved_world == 1 ? "" : "s") + "' shares: epoch " + std::to_string(st_.epoch) +
+                           " continues from batch " + std::to_string(st_.batch) + " with a fresh state");
+    }
   }
   for (const auto& [id, m] : metrics_) {
-    if (ck.has_section("metric." + id)) {
+    if (!own.empty() && ck.has_section(own + "metric." + id)) {
+      m->load_state(ck.section(own + "metric." + id));
+    } else if (ck.has_section("metric." + id)) {
+      // Every rank's sums together: rank 0 carries them on, the others add theirs.
       m->load_state(ck.section("metric." + id));
+      if (w.rank != 0) m->reset();
     } else {
       m->reset();
       if (st_.batch > 0)
@@ -243,6 +298,14 @@ void Trainer::restore() {
                            " covers the batches after the checkpoint only");
     }
   }
+}
+
+void Trainer::check_replicas() const {
+  if (dist::all_equal(replicas::checksum(model_.parameters()))) return;
+  dist::share_error();
+  throw DivergedError("the ranks' parameters differ after step " + std::to_string(st_.step) +
+                      " (their checksums disagree): the ranks no longer train one model; the last checkpoint stays in " +
+                      last_path_.string() + " (check that every rank runs the same loom and plugins)");
 }
 
 std::string Trainer::where_diverged(int epoch, std::int64_t i, std::int64_t total) const {
@@ -265,9 +328,8 @@ void Trainer::check_finite(const EvalResult& r, const std::string& split, int ep
                           "; try a lower learning rate or gradient clipping)");
 }
 
-double Trainer::step(Graph& g, const ModelOutput& out) {
-  g.backward(out.loss);
-  reduce_gradients();
+double Trainer::step(std::int64_t local_count, std::int64_t global_count) {
+  replicas::reduce_gradients(model_.parameters(), local_count, global_count);
   optimizer_.set_learning_rate(schedule_.lr_at(st_.step));
   const double norm = optimizer_.step(model_.parameters());
   ++st_.step;
@@ -298,6 +360,7 @@ void Trainer::run() {
   }
   if (st_.epoch > 1 || st_.batch > 0) last_saved_ = "epoch " + std::to_string(st_.epoch) + ", batch " + std::to_string(st_.batch);
 
+  const dist::World& world = dist::world();
   Graph g(Mode::kTrain);
   const double seconds_before = st_.train_seconds;
   const auto train_start = Clock::now();
@@ -323,17 +386,50 @@ void Trainer::run() {
     bool budget_spent = false;
     const auto t0 = Clock::now();
     for (std::int64_t i = first_batch; i < total; ++i) {
-      Batch b = data_.batch(split_, Mode::kTrain, i);
-      g.clear();
-      g.reseed(random_bits(stream_key(seed, "dropout"), static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i)));
-      ModelOutput out = model_.forward(g, b);
-      const double batch_loss = out.loss.value().item();
+      // Forward and backward of this rank's share of the batch (the batch itself in one
+      // process); a failure on any rank stops every rank here.
+      Batch b, shard;
+      const Batch* share = &b;
+      ModelOutput out;
+      out.nll_sum = 0.0;
+      double batch_loss = 0.0;
+      dist::together([&] {
+        b = data_.batch(split_, Mode::kTrain, i);
+        if (world.size > 1) share = &(shard = dist::shard(b, world.rank, world.size));
+        g.clear();
+        // Each rank draws its own dropout masks, the same on every run.
+        std::uint64_t key = static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i);
+        if (world.size > 1) key = random_bits(key, static_cast<std::uint64_t>(world.rank));
+        g.reseed(random_bits(stream_key(seed, "dropout"), key));
+        if (replicas::rows(*share) == 0) return;
+        out = model_.forward(g, *share);
+        batch_loss = out.loss.value().item();
+        if (std::isfinite(batch_loss)) g.backward(out.loss);
+      });
+      // What every rank decides on: the sums over the ranks (in one process, its own values).
+      double loss_sum = out.loss_sum, nll_sum = out.nll_sum;
+      std::int64_t count = out.count;
+      int sig = 0;
+      if (world.size > 1) {
+        std::vector<double> sums = {out.loss_sum, out.nll_sum, static_cast<double>(out.count),
+                                    std::isfinite(batch_loss) ? 0.0 : 1.0, pending_interrupt() != 0 ? 1.0 : 0.0};
+        replicas::sum(sums);
+        loss_sum = sums[0];
+        nll_sum = sums[1];
+        count = static_cast<std::int64_t>(sums[2]);
+        // A loss that is not a number on any rank stops every rank.
+        if (sums[3] > 0 && std::isfinite(batch_loss)) {
+          const double mean = loss_sum / static_cast<double>(std::max<std::int64_t>(count, 1));
+          batch_loss = std::isfinite(mean) ? std::numeric_limits<double>::quiet_NaN() : mean;
+        }
+        if (sums[4] > 0) sig = pending_interrupt() != 0 ? pending_interrupt() : SIGTERM;
+      }
       if (!std::isfinite(batch_loss)) {
         progress.finish();
         throw DivergedError("training diverged: loss is " + format_number("%g", batch_loss) + where_diverged(epoch, i, total));
       }
       const double lr = schedule_.lr_at(st_.step);
-      const double norm = step(g, out);
+      const double norm = step(out.count, count);
       if (!std::isfinite(norm)) {
         progress.finish();
         throw DivergedError("training diverged: the gradient norm is " + format_number("%g", norm) +
@@ -341,9 +437,10 @@ void Trainer::run() {
       }
       st_.norm_sum += norm;
       params.zero_grad();
-      st_.loss_sum += out.loss_sum;
-      st_.nll_sum += out.nll_sum;
-      st_.count += out.count;
+      if (world.size > 1 && check_replicas_every_ > 0 && st_.step % check_replicas_every_ == 0) check_replicas();
+      st_.loss_sum += loss_sum;
+      st_.nll_sum += nll_sum;
+      st_.count += count;
       st_.tokens += b.target_tokens;
       st_.total_tokens += b.target_tokens;
       const double flops_before = st_.flops;
@@ -352,7 +449,8 @@ void Trainer::run() {
       std::vector<double> crossed;
       for (double at : validate_at_)
         if (flops_before < at && at <= st_.flops) crossed.push_back(at);
-      for (auto& [id, m] : metrics_) m->update(b, out);
+      if (replicas::rows(*share) > 0)
+        for (auto& [id, m] : metrics_) m->update(*share, out);
       st_.batch = i + 1;
       if (!crossed.empty()) {
         progress.finish();
@@ -364,7 +462,8 @@ void Trainer::run() {
                       static_cast<double>(st_.tokens - tokens_before) / std::max(elapsed, 1e-9),
                       elapsed / static_cast<double>(i + 1 - first_batch) * static_cast<double>(total - i - 1),
                       perplexity_like);
-      if (int sig = pending_interrupt()) {
+      if (world.size == 1) sig = pending_interrupt();
+      if (sig != 0) {
         progress.finish();
         st_.epoch_seconds = epoch_seconds_before + seconds_since(t0);
         st_.train_seconds = seconds_before + seconds_since(train_start);
@@ -401,7 +500,7 @@ void Trainer::run() {
     tr.loss = st_.count > 0 ? st_.loss_sum / static_cast<double>(st_.count) : 0.0;
     // Training batches are never decoded: metrics of decoded text have no training value.
     for (auto& [id, m] : metrics_)
-      if (dynamic_cast<ComparesTexts*>(m) == nullptr) tr.metrics.emplace_back(id, m->value());
+      if (dynamic_cast<ComparesTexts*>(m) == nullptr) tr.metrics.emplace_back(id, replicas::value(*m));
     // The rate of the epoch's last step (with no step schedule, the epoch's rate).
     const double lr_used = schedule_.lr_at(std::max<std::int64_t>(st_.step - 1, 0));
     folder.write_metrics_line(with_compute(metrics_line(
@@ -464,7 +563,11 @@ void Trainer::run() {
   }
   release_cached_storage();
   if (st_.best_epoch > 0) {
-    load_parameters(params, Checkpoint::read(best_path_).section("parameters"));
+    // Rank 0 reads the best checkpoint and hands its parameters to the others.
+    dist::together([&] {
+      if (world.rank == 0) load_parameters(params, Checkpoint::read(best_path_).section("parameters"));
+    });
+    dist::broadcast(params.values().data(), params.values().numel());
     folder.say("restored the best epoch (" + std::to_string(st_.best_epoch) + ", " + select_ + " " +
                format_number("%.4g", *st_.best) + ")");
   }

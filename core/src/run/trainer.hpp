@@ -39,12 +39,13 @@ class Trainer {
   void run();
 
  private:
-  // One optimizer step from the forward pass `out` on `g`; returns the gradient norm before
-  // clipping.
-  double step(Graph& g, const ModelOutput& out);
-  // Sums the gradients of data-parallel processes: the gradient arena is one buffer, so this
-  // is one all-reduce. One process: nothing to sum.
-  void reduce_gradients() {}
+  // One optimizer step from the gradients of this rank's share of the batch (`local_count` of
+  // the global batch's `global_count` targets): the gradients summed over the ranks (one
+  // all-reduce of the gradient arena; nothing to do in one process), then the update with the
+  // step's learning rate. Returns the gradient norm before clipping.
+  double step(std::int64_t local_count, std::int64_t global_count);
+  // DivergedError when the ranks' parameters no longer agree (their checksums differ).
+  void check_replicas() const;
   void restore();
   // Applies the stage's freeze / trainable globs to the model's parameters and says what
   // trains; ConfigError naming a glob that matches nothing.
@@ -75,6 +76,7 @@ class Trainer {
   int epochs_;
   int validate_every_;
   std::int64_t max_batches_;
+  std::int64_t check_replicas_every_;
   const CountsFlops* flops_;  // the model, when it counts its FLOPs
   double max_flops_;
   std::vector<double> validate_at_;  // validate_at_flops, ascending

@@ -47,6 +47,8 @@ std::vector<ParamSpec> train_params() {
        "also measure the validation loss when training FLOPs first reach each of these (e.g. [8e10, 1.6e11]): points of the loss-against-compute curve for loom scaling; loss only, no selection"},
       {"max_batches_per_epoch", ParamType::kInt, "0", "stop each epoch after this many batches (0: all), for smoke runs", {}, 0},
       {"checkpoint.every", ParamType::kInt, "0", "also save checkpoints/last.ckpt every this many batches (0: at the end of each epoch only)", {}, 0},
+      {"check_replicas_every", ParamType::kInt, "100",
+       "with several ranks (mpirun), compare a checksum of the ranks' parameters every N steps and stop if they differ (0: never)", {}, 0},
       {"checkpoint.keep", ParamType::kInt, "0", "keep the checkpoints of the last N epochs as epoch-<N>.ckpt besides last and best", {}, 0},
       {"on_interrupt", ParamType::kString, "stop", "on SIGINT/SIGTERM, after saving: stop, or evaluate the best parameters with the pipeline's evaluate stages", {"stop", "evaluate"}},
       component_param("model", Kind::kModel, "model to train"),

@@ -6,7 +6,16 @@
 
 namespace {
 
-class Accuracy : public loom::Metric {
+class Accuracy : public loom::Metric, public loom::SumsStatistics {
+ public:
+  std::vector<double> statistics() const override {
+    return {static_cast<double>(correct_), static_cast<double>(total_)};
+  }
+  void set_statistics(const std::vector<double>& s) override {
+    correct_ = s.size() > 0 ? static_cast<std::int64_t>(s[0]) : 0;
+    total_ = s.size() > 1 ? static_cast<std::int64_t>(s[1]) : 0;
+  }
+
  protected:
   void reset_impl() override { correct_ = total_ = 0; }
   void update_impl(const loom::Batch& batch, const loom::ModelOutput& out) override {

@@ -52,6 +52,10 @@ BOOST_AUTO_TEST_CASE(share_of_correct_predictions) {
   env.add("first", "accuracy");
   env.add("second", "accuracy");
   BOOST_TEST(contracts::metric_resumes_exactly(env.get<loom::Metric>("first"), env.get<loom::Metric>("second"), updates).empty());
+  env.add("third", "accuracy");
+  auto failures = contracts::metric_statistics_add_up(env.get<loom::Metric>("first"), env.get<loom::Metric>("second"),
+                                                      env.get<loom::Metric>("third"), updates, 0.0);
+  BOOST_TEST(failures.empty(), contracts::join(failures));
 }
 
 BOOST_AUTO_TEST_CASE(needs_labels_and_class_scores) {

@@ -10,9 +10,28 @@
 
 namespace {
 
-class Bleu : public loom::Metric, public loom::ComparesTexts {
+class Bleu : public loom::Metric, public loom::ComparesTexts, public loom::SumsStatistics {
  public:
   explicit Bleu(loom::BleuOptions o) : o_(o) {}
+  // matches 1-4, totals 1-4, sys_len, ref_len, sentences
+  std::vector<double> statistics() const override {
+    std::vector<double> s;
+    for (auto v : stats_.matches) s.push_back(static_cast<double>(v));
+    for (auto v : stats_.totals) s.push_back(static_cast<double>(v));
+    for (auto v : {stats_.sys_len, stats_.ref_len, stats_.sentences}) s.push_back(static_cast<double>(v));
+    return s;
+  }
+  void set_statistics(const std::vector<double>& s) override {
+    constexpr auto kN = static_cast<std::size_t>(loom::kBleuOrder);
+    auto at = [&](std::size_t i) { return i < s.size() ? static_cast<std::int64_t>(s[i]) : std::int64_t{0}; };
+    for (std::size_t n = 0; n < kN; ++n) {
+      stats_.matches[n] = at(n);
+      stats_.totals[n] = at(kN + n);
+    }
+    stats_.sys_len = at(2 * kN);
+    stats_.ref_len = at(2 * kN + 1);
+    stats_.sentences = at(2 * kN + 2);
+  }
   void update_texts(const std::vector<std::string>& hypotheses, const std::vector<std::string>& references) override {
     stats_ += loom::corpus_bleu_stats(hypotheses, {references}, o_);
   }

@@ -14,9 +14,26 @@ namespace {
 
 enum class Measure { kF1, kPrecision, kRecall };
 
-class F1 : public loom::Metric {
+class F1 : public loom::Metric, public loom::SumsStatistics {
  public:
   F1(Measure measure, bool macro, std::int32_t positive) : measure_(measure), macro_(macro), positive_(positive) {}
+  // tp, fp, fn of class 0, then of class 1, ...: a rank that saw fewer classes adds zeros.
+  std::vector<double> statistics() const override {
+    std::vector<double> s;
+    for (std::size_t c = 0; c < tp_.size(); ++c)
+      for (auto v : {tp_[c], fp_[c], fn_[c]}) s.push_back(static_cast<double>(v));
+    return s;
+  }
+  void set_statistics(const std::vector<double>& s) override {
+    tp_.assign(s.size() / 3, 0);
+    fp_.assign(s.size() / 3, 0);
+    fn_.assign(s.size() / 3, 0);
+    for (std::size_t c = 0; c < tp_.size(); ++c) {
+      tp_[c] = static_cast<std::int64_t>(s[3 * c]);
+      fp_[c] = static_cast<std::int64_t>(s[3 * c + 1]);
+      fn_[c] = static_cast<std::int64_t>(s[3 * c + 2]);
+    }
+  }
 
  protected:
   void reset_impl() override { tp_.clear(), fp_.clear(), fn_.clear(); }

@@ -95,3 +95,18 @@ BOOST_AUTO_TEST_CASE(resumes_exactly) {
                                                   batch({1, 0}, {1, 1}, 3), batch({2, 0}, {0, 0}, 3)};
   BOOST_TEST(contracts::metric_resumes_exactly(env.get<loom::Metric>("first"), env.get<loom::Metric>("second"), u).empty());
 }
+
+// Ranks' per-class counts add up; a rank that saw no batch (no classes yet) adds nothing.
+BOOST_AUTO_TEST_CASE(statistics_of_ranks_add_up) {
+  for (const char* average : {"{average: macro}", "{average: binary, positive: 2}"}) {
+    loom::testing::Env env(registry());
+    for (const char* id : {"whole", "even", "odd"}) env.add(id, "f1", average);
+    const std::vector<contracts::MetricUpdate> u = {batch({0, 1}, {0, 2}, 3), batch({2, 2}, {2, 1}, 3),
+                                                    batch({1, 0}, {1, 1}, 3), batch({2, 0}, {0, 0}, 3)};
+    for (const auto& updates : {u, std::vector<contracts::MetricUpdate>{u[1]}}) {
+      auto failures = contracts::metric_statistics_add_up(env.get<loom::Metric>("whole"), env.get<loom::Metric>("even"),
+                                                          env.get<loom::Metric>("odd"), updates, 0.0);
+      BOOST_TEST(failures.empty(), average << ": " << contracts::join(failures));
+    }
+  }
+}

@@ -7,7 +7,14 @@
 
 namespace {
 
-class Perplexity : public loom::Metric {
+class Perplexity : public loom::Metric, public loom::SumsStatistics {
+ public:
+  std::vector<double> statistics() const override { return {loss_sum_, static_cast<double>(count_)}; }
+  void set_statistics(const std::vector<double>& s) override {
+    loss_sum_ = s.size() > 0 ? s[0] : 0.0;
+    count_ = s.size() > 1 ? static_cast<std::int64_t>(s[1]) : 0;
+  }
+
  protected:
   void reset_impl() override {
     loss_sum_ = 0.0;

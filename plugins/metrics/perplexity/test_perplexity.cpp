@@ -98,6 +98,14 @@ BOOST_AUTO_TEST_CASE(not_the_mean_of_batch_perplexities) {
   BOOST_TEST(std::fabs(p.metric->value() - mean_of_batches) > 0.19);
 }
 
+// What ranks accumulate on their shares adds up to the whole split's perplexity.
+BOOST_AUTO_TEST_CASE(statistics_of_ranks_add_up) {
+  Ppl whole, even, odd;
+  auto failures = contracts::metric_statistics_add_up(*whole.metric, *even.metric, *odd.metric,
+                                                      updates({{2.0, 2}, {6.0, 4}, {0.3, 1}, {1.7, 3}, {0.0, 0}}));
+  BOOST_TEST(failures.empty(), contracts::join(failures));
+}
+
 BOOST_AUTO_TEST_CASE(reset_forgets_everything) {
   Ppl p;
   p.metric->update({}, output(100.0, 1));

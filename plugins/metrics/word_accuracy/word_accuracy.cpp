@@ -16,8 +16,13 @@ std::vector<std::string> words(const std::string& s) {
   return out;
 }
 
-class WordAccuracy : public loom::Metric, public loom::ComparesTexts {
+class WordAccuracy : public loom::Metric, public loom::ComparesTexts, public loom::SumsStatistics {
  public:
+  std::vector<double> statistics() const override { return {static_cast<double>(right_), static_cast<double>(total_)}; }
+  void set_statistics(const std::vector<double>& s) override {
+    right_ = s.size() > 0 ? static_cast<std::int64_t>(s[0]) : 0;
+    total_ = s.size() > 1 ? static_cast<std::int64_t>(s[1]) : 0;
+  }
   void update_texts(const std::vector<std::string>& hypotheses, const std::vector<std::string>& references) override {
     for (std::size_t i = 0; i < references.size() && i < hypotheses.size(); ++i) {
       const auto h = words(hypotheses[i]), r = words(references[i]);

@@ -259,5 +259,41 @@ inline Failures metric_resumes_exactly(Metric& first, Metric& second, const std:
   return failures;
 }
 
+// Data-parallel ranks each see part of a split: the updates at even positions go into `even`,
+// those at odd positions into `odd`, all of them into `whole` (three fresh metrics of one
+// configuration). The two parts' statistics, added (the shorter list padded with zeros) and
+// set into `even`, must give whole's value to `relative` (sums of doubles in another order),
+// and statistics() set back unchanged must leave a value as it was.
+inline Failures metric_statistics_add_up(Metric& whole, Metric& even, Metric& odd, const std::vector<MetricUpdate>& updates,
+                                         double relative = 1e-12) {
+  Failures failures;
+  detail::guarded(failures, "metric statistics", [&] {
+    auto* sums_even = dynamic_cast<SumsStatistics*>(&even);
+    auto* sums_odd = dynamic_cast<SumsStatistics*>(&odd);
+    if (sums_even == nullptr || sums_odd == nullptr) {
+      failures.push_back("the metric does not implement SumsStatistics, so it cannot run on several ranks");
+      return;
+    }
+    for (Metric* m : {&whole, &even, &odd}) m->reset();
+    for (std::size_t i = 0; i < updates.size(); ++i) {
+      detail::apply(whole, updates[i]);
+      detail::apply(i % 2 == 0 ? even : odd, updates[i]);
+    }
+    const double before = odd.value();
+    sums_odd->set_statistics(sums_odd->statistics());
+    if (!(odd.value() == before || (std::isnan(before) && std::isnan(odd.value()))))
+      failures.push_back("value " + detail::number(odd.value()) + " after setting its own statistics, " +
+                         detail::number(before) + " before");
+    std::vector<double> a = sums_even->statistics(), b = sums_odd->statistics();
+    if (a.size() < b.size()) a.resize(b.size(), 0.0);
+    for (std::size_t i = 0; i < b.size(); ++i) a[i] += b[i];
+    sums_even->set_statistics(a);
+    const double expected = whole.value(), got = even.value();
+    if (!detail::close(got, expected, relative))
+      failures.push_back("value " + detail::number(got) + " from the two parts' statistics added, " +
+                         detail::number(expected) + " from every update");
+  });
+  return failures;
+}
 
 }  // namespace loom::testing::contracts

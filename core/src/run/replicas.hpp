@@ -1,0 +1,44 @@
+#pragma once
+// The ranks of a data-parallel run as the train stage and the Evaluator see them (DESIGN.md,
+// "Beyond one machine"): every rank holds the same parameters and works on its share of each
+// global batch; what the shares accumulate (losses, counts, metric statistics, gradients) is
+// summed over the ranks, so every rank takes the same decisions and the same steps. In a world
+// of one every function here is the identity, and a single process computes bit for bit what
+// it computed before data parallelism existed.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loom/parameters.hpp"
+#include "loom/plugin.hpp"
+#include "run/workspace.hpp"
+
+namespace loom::replicas {
+
+// Whether this process is one of several ranks.
+bool several();
+// This rank's share of a global batch (loom/dist.hpp: dist::shard); the batch in a world of one.
+Batch share(const Batch& batch);
+// The rows of a batch along its batch axis (0: a share with nothing to compute).
+std::int64_t rows(const Batch& batch);
+
+// The sum over the ranks of each element of `values`, in place.
+void sum(std::vector<double>& values);
+
+// ConfigError naming a metric that cannot add up over ranks (no SumsStatistics) when several
+// ranks run.
+void require_summable(const MetricList& metrics, const std::string& stage);
+// The metric's value over every rank's updates; its own accumulated state is left as it was.
+double value(Metric& metric);
+// Sets every rank's metric to the sum of all ranks' statistics (the whole split's state).
+void gather_into(Metric& metric);
+
+// Scales this rank's gradients by its share of the targets (`local_count` of `global_count`)
+// and sums them over the ranks: every rank then holds the gradient of the mean loss over the
+// global batch. One all-reduce of the gradient arena.
+void reduce_gradients(Parameters& params, std::int64_t local_count, std::int64_t global_count);
+
+// A checksum of the parameter values, equal on every rank while the replicas agree.
+std::uint64_t checksum(const Parameters& params);
+
+}  // namespace loom::replicas
