@@ -6,7 +6,8 @@ shared memory; `--mca btl tcp,self`: the network path).
   float rounding: an LSTM language model (time-major batches, state carried across batches)
   and a Transformer translator (batch-major, validation that decodes). The largest relative
   difference of any loss, perplexity, accuracy or BLEU is printed and held under 1e-4.
-- Two 2-rank runs are bit-identical; rank 0 alone writes the run folder, whose manifest says
+- Two 2-rank runs are bit-identical, also with the gradients summed in buckets during the
+  backward; rank 0 alone writes the run folder, whose manifest says
   world_size 2 and names the hosts.
 - A 2-rank run killed (SIGKILL, every process) after a mid-epoch checkpoint resumes under
   mpirun to exactly the results of the run that was never killed; the same checkpoint resumed
@@ -163,10 +164,16 @@ try:
     leftovers = [f for f in os.listdir(f"{TMP}/tmp") if f.startswith("loom-rank-")]
     check(not leftovers, f"rank 1's scratch folders are removed: {leftovers}")
 
-    # Two 2-rank runs: bit for bit the same.
+    # Two 2-rank runs: bit for bit the same, also when the second sums its gradients in
+    # buckets of 64 KB started during the backward (with 2 ranks each sum is a + b either way).
     r = mpirun(2, "run", *LM, "--out", f"{TMP}/lm_two_again")
     ok(r, "second 2-rank run")
     same_results(two, f"{TMP}/lm_two_again", "two 2-rank runs give the same numbers to the last bit")
+    r = mpirun(2, "run", *LM, "--set", "stages.train.allreduce_bucket_mb=0.06", "--out", f"{TMP}/lm_two_buckets")
+    ok(r, "2-rank run with the all-reduce in buckets")
+    same_results(two, f"{TMP}/lm_two_buckets", "buckets overlapped with the backward give the same numbers to the last bit")
+    buckets = json.load(open(f"{TMP}/lm_two_buckets/summary.json"))["train"].get("data_parallel", {})
+    check(buckets.get("bucket_bytes") == 60000, f"the run used buckets: {buckets}")
 
     # Kill the whole job after a mid-epoch checkpoint, then resume: the same results as a run
     # never killed. Then the same checkpoint in one process.

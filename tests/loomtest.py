@@ -82,6 +82,7 @@ def results(run_dir):
         l.pop("seconds"), l.pop("tokens_per_s")
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     summary["train"].pop("seconds")
+    summary["train"].pop("data_parallel", None)  # the all-reduce's timings
     return lines, summary
 
 

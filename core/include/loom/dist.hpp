@@ -49,6 +49,13 @@ void finalize();
 // the same count, in the same order.
 void allreduce_sum(float* data, std::int64_t count);
 void allreduce_sum(double* data, std::int64_t count);
+// Starts summing `data` over every rank in place (MPI_Iallreduce): the sum is there once
+// wait_all() returns, and `data` must not be touched before. Every rank starts the same sums
+// in the same order. progress() lets started sums advance while other work goes on (MPI moves
+// data only inside its calls); both are called from the thread that started MPI.
+void start_allreduce_sum(float* data, std::int64_t count);
+void progress();
+void wait_all();
 // Rank `root`'s string on every rank.
 void broadcast(std::string& text, int root = 0);
 // Rank `root`'s values on every rank.

@@ -70,6 +70,20 @@ class Graph {
 
   // d loss / d loss = 1; loss must have one element.
   void backward(const Expr& loss);
+  // The same, calling reached(id) before node `id`'s backward runs, for every id from the
+  // loss's down to 0. By then the gradient of a parameter is complete when each of its uses
+  // (param() nodes) has a number >= id: what flows into a node comes from nodes made after it.
+  // Data-parallel training starts summing such gradients over the ranks while the backward
+  // goes on.
+  void backward(const Expr& loss, const std::function<void(int)>& reached);
+  // Every param() node that takes a gradient: its number and where its gradient is (a view
+  // into the parameters' gradient arena).
+  struct ParamUse {
+    int node;
+    const float* grad;
+    std::int64_t size;
+  };
+  const std::vector<ParamUse>& param_uses() const { return param_uses_; }
   // Drops every node; keeps capacity. Parameters' gradients are untouched.
   void clear();
 
@@ -109,6 +123,7 @@ class Graph {
   std::uint64_t seed_;
   std::uint64_t random_calls_ = 0;
   std::vector<Node> nodes_;
+  std::vector<ParamUse> param_uses_;
 };
 
 }  // namespace loom

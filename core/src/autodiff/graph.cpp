@@ -23,7 +23,10 @@ Expr Graph::input(Tensor value) {
 
 Expr Graph::param(const Parameter& p) {
   Expr e = add_node(p.value, grad_enabled() && p.trainable, nullptr);
-  if (nodes_[e.id()].requires_grad) nodes_[e.id()].grad = p.grad;
+  if (nodes_[e.id()].requires_grad) {
+    nodes_[e.id()].grad = p.grad;
+    param_uses_.push_back({e.id(), p.grad.data(), p.grad.numel()});
+  }
   return e;
 }
 
@@ -77,13 +80,16 @@ void Graph::retain_grad(const Expr& e) {
   nodes_[e.id()].retain_grad = true;
 }
 
-void Graph::backward(const Expr& loss) {
+void Graph::backward(const Expr& loss) { backward(loss, {}); }
+
+void Graph::backward(const Expr& loss, const std::function<void(int)>& reached) {
   LOOM_ASSERT(loss.defined() && &loss.graph() == this, "backward of an expression of another graph");
   LOOM_ASSERT(loss.value().numel() == 1, "backward needs a scalar loss, got shape " +
                                              loss.value().shape().str());
   if (!nodes_[loss.id()].requires_grad) return;
   grad(loss.id()).fill(1.0f);
   for (int id = loss.id(); id >= 0; --id) {
+    if (reached) reached(id);
     Node& n = nodes_[id];
     if (!n.backward || !n.grad.defined()) continue;
     n.backward(*this, id);
@@ -94,6 +100,7 @@ void Graph::backward(const Expr& loss) {
 
 void Graph::clear() {
   nodes_.clear();
+  param_uses_.clear();
   random_calls_ = 0;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <vector>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -171,6 +172,44 @@ void broadcast(std::string& text, int root) {
   check(MPI_Bcast(&n, 1, MPI_INT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
   text.resize(static_cast<std::size_t>(n));
   if (n > 0) check(MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD), "MPI_Bcast");
+#endif
+}
+
+#ifdef LOOM_WITH_MPI
+namespace {
+std::vector<MPI_Request> g_pending;
+}  // namespace
+#endif
+
+void start_allreduce_sum(float* data, std::int64_t count) {
+  if (g_world.size <= 1 || count <= 0) return;
+#ifdef LOOM_WITH_MPI
+  constexpr std::int64_t kChunk = INT_MAX / 2;
+  for (std::int64_t at = 0; at < count; at += kChunk) {
+    g_pending.emplace_back();
+    check(MPI_Iallreduce(MPI_IN_PLACE, data + at, static_cast<int>(std::min(kChunk, count - at)), MPI_FLOAT, MPI_SUM,
+                         MPI_COMM_WORLD, &g_pending.back()),
+          "MPI_Iallreduce");
+  }
+#else
+  (void)data;
+#endif
+}
+
+void progress() {
+#ifdef LOOM_WITH_MPI
+  if (g_pending.empty()) return;
+  int done = 0;
+  check(MPI_Testall(static_cast<int>(g_pending.size()), g_pending.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+  if (done) g_pending.clear();
+#endif
+}
+
+void wait_all() {
+#ifdef LOOM_WITH_MPI
+  if (g_pending.empty()) return;
+  check(MPI_Waitall(static_cast<int>(g_pending.size()), g_pending.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  g_pending.clear();
 #endif
 }
 

@@ -1,6 +1,8 @@
 #include "run/replicas.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <cstring>
 
 #include "loom/dist.hpp"
@@ -78,6 +80,58 @@ void reduce_gradients(Parameters& params, std::int64_t local_count, std::int64_t
       for (std::int64_t i = lo; i < hi; ++i) g[i] *= scale;
     });
   dist::allreduce_sum(g, n);
+}
+
+double backward_and_reduce(Graph& g, const Expr& loss, Parameters& params, std::int64_t local_count,
+                           std::int64_t global_count, std::int64_t bucket_bytes) {
+  using Clock = std::chrono::steady_clock;
+  float* base = params.grads().data();
+  const std::int64_t n = params.grads().numel();
+  const std::int64_t cap = std::max<std::int64_t>(bucket_bytes / 4, 1 << 14);
+  const std::int64_t buckets = (n + cap - 1) / cap;
+  // A bucket is ready once the backward reaches the first (lowest-numbered) use of any of
+  // its parameters; one whose parameters the step does not use is ready at once.
+  std::vector<int> ready_at(static_cast<std::size_t>(buckets), std::numeric_limits<int>::max());
+  for (const auto& use : g.param_uses()) {
+    const std::int64_t begin = use.grad - base, end = begin + use.size;
+    if (begin < 0 || end > n) continue;
+    for (std::int64_t b = begin / cap; b * cap < end; ++b)
+      ready_at[static_cast<std::size_t>(b)] = std::min(ready_at[static_cast<std::size_t>(b)], use.node);
+  }
+  // Every rank must start the same sums in the same order, whatever its graph looks like (a
+  // shard's shapes can change how many nodes a model makes): the order is fixed, from the end
+  // of the arena to its start, which is the order in which a backward pass completes the
+  // gradients of parameters declared in the order the forward uses them. A bucket starts when
+  // it is ready and every bucket before it has started.
+  std::vector<std::int64_t> order(static_cast<std::size_t>(buckets));
+  for (std::int64_t b = 0; b < buckets; ++b) order[static_cast<std::size_t>(b)] = buckets - 1 - b;
+  const float scale = global_count > 0 ? static_cast<float>(static_cast<double>(local_count) / static_cast<double>(global_count)) : 0.0f;
+  double in_mpi = 0.0;
+  std::size_t next = 0;
+  int calls = 0;
+  auto start = [&](std::int64_t b) {
+    float* p = base + b * cap;
+    const std::int64_t len = std::min(cap, n - b * cap);
+    if (scale != 1.0f)
+      parallel_chunks(len, 1 << 16, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t i = lo; i < hi; ++i) p[i] *= scale;
+      });
+    const auto t0 = Clock::now();
+    dist::start_allreduce_sum(p, len);
+    in_mpi += std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  if (loss.defined()) g.backward(loss, [&](int id) {
+    while (next < order.size() && ready_at[static_cast<std::size_t>(order[next])] >= id) start(order[next++]);
+    if (next > 0 && ++calls % 8 == 0) {
+      const auto t0 = Clock::now();
+      dist::progress();
+      in_mpi += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+  });
+  while (next < order.size()) start(order[next++]);
+  const auto t0 = Clock::now();
+  dist::wait_all();
+  return in_mpi + std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 std::uint64_t checksum(const Parameters& params) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "loom/graph.hpp"
 #include "loom/parameters.hpp"
 #include "loom/plugin.hpp"
 #include "run/workspace.hpp"
@@ -37,6 +38,16 @@ void gather_into(Metric& metric);
 // and sums them over the ranks: every rank then holds the gradient of the mean loss over the
 // global batch. One all-reduce of the gradient arena.
 void reduce_gradients(Parameters& params, std::int64_t local_count, std::int64_t global_count);
+
+// The same reduction in buckets of at most `bucket_bytes` that start while the backward pass
+// of `loss` goes on (none when `loss` is undefined: a rank with no rows in this batch): a
+// bucket's gradients are scaled and its sum started as soon as the
+// backward has passed every use of its parameters (Graph::backward's `reached`), and the
+// backward's later nodes run while it travels. Returns the seconds spent in MPI calls (what
+// the overlap did not hide). Every rank must call it for the same step; a backward that throws
+// on one rank leaves the others waiting, so the loss is checked on every rank before.
+double backward_and_reduce(Graph& g, const Expr& loss, Parameters& params, std::int64_t local_count,
+                           std::int64_t global_count, std::int64_t bucket_bytes);
 
 // A checksum of the parameter values, equal on every rank while the replicas agree.
 std::uint64_t checksum(const Parameters& params);

@@ -99,6 +99,7 @@ Trainer::Trainer(StageContext& ctx, const Params& p)
       epochs_(static_cast<int>(p.get_int("epochs"))),
       validate_every_(static_cast<int>(p.get_int("validate_every"))),
       max_batches_(p.get_int("max_batches_per_epoch")),
+      bucket_bytes_(static_cast<std::int64_t>(p.get_float("allreduce_bucket_mb") * 1e6)),
       check_replicas_every_(p.get_int("check_replicas_every")),
       flops_(dynamic_cast<const CountsFlops*>(&model_)),
       max_flops_(p.get_float("max_flops")),
@@ -328,8 +329,7 @@ void Trainer::check_finite(const EvalResult& r, const std::string& split, int ep
                           "; try a lower learning rate or gradient clipping)");
 }
 
-double Trainer::step(std::int64_t local_count, std::int64_t global_count) {
-  replicas::reduce_gradients(model_.parameters(), local_count, global_count);
+double Trainer::step() {
   optimizer_.set_learning_rate(schedule_.lr_at(st_.step));
   const double norm = optimizer_.step(model_.parameters());
   ++st_.step;
@@ -386,8 +386,8 @@ void Trainer::run() {
     bool budget_spent = false;
     const auto t0 = Clock::now();
     for (std::int64_t i = first_batch; i < total; ++i) {
-      // Forward and backward of this rank's share of the batch (the batch itself in one
-      // process); a failure on any rank stops every rank here.
+      // The forward pass of this rank's share of the batch (the batch itself in one process);
+      // a failure on any rank stops every rank here.
       Batch b, shard;
       const Batch* share = &b;
       ModelOutput out;
@@ -404,7 +404,6 @@ void Trainer::run() {
         if (replicas::rows(*share) == 0) return;
         out = model_.forward(g, *share);
         batch_loss = out.loss.value().item();
-        if (std::isfinite(batch_loss)) g.backward(out.loss);
       });
       // What every rank decides on: the sums over the ranks (in one process, its own values).
       double loss_sum = out.loss_sum, nll_sum = out.nll_sum;
@@ -428,8 +427,24 @@ void Trainer::run() {
         progress.finish();
         throw DivergedError("training diverged: loss is " + format_number("%g", batch_loss) + where_diverged(epoch, i, total));
       }
+      // The backward pass; with several ranks the gradients' sums start while it goes on.
+      if (world.size == 1) {
+        g.backward(out.loss);
+      } else {
+        const auto t0 = Clock::now();
+        if (bucket_bytes_ > 0) {
+          allreduce_seconds_ += replicas::backward_and_reduce(g, out.loss, params, out.count, count, bucket_bytes_);
+        } else {
+          if (out.loss.defined()) g.backward(out.loss);
+          const auto t1 = Clock::now();
+          replicas::reduce_gradients(params, out.count, count);
+          allreduce_seconds_ += seconds_since(t1);
+        }
+        backward_seconds_ += seconds_since(t0);
+        ++allreduce_steps_;
+      }
       const double lr = schedule_.lr_at(st_.step);
-      const double norm = step(out.count, count);
+      const double norm = step();
       if (!std::isfinite(norm)) {
         progress.finish();
         throw DivergedError("training diverged: the gradient norm is " + format_number("%g", norm) +
@@ -584,6 +599,24 @@ void Trainer::run() {
     if (q.trainable) trainable += q.shape.numel();
   t["parameters_trainable"] = trainable;
   t["tokens"] = st_.total_tokens;
+  if (allreduce_steps_ > 0) {
+    // What the gradient all-reduce cost (waiting for the slowest rank included), for benches
+    // and for deciding how many machines are worth it.
+    Json d = Json::object();
+    const double bytes = 4.0 * static_cast<double>(params.grads().numel());
+    d["world_size"] = dist::world().size;
+    d["gradient_bytes"] = bytes;
+    d["steps"] = allreduce_steps_;
+    d["allreduce_seconds"] = allreduce_seconds_;
+    d["backward_seconds"] = backward_seconds_;
+    d["bucket_bytes"] = bucket_bytes_;
+    t["data_parallel"] = d;
+    folder.say("data parallel over " + std::to_string(dist::world().size) + " ranks: " +
+               format_number("%.3g", bytes / 1e6) + " MB of gradients summed per step in " +
+               format_number("%.3g", 1e3 * allreduce_seconds_ / static_cast<double>(allreduce_steps_)) + " ms (" +
+               format_number("%.1f", 100.0 * allreduce_seconds_ / std::max(seconds_since(train_start), 1e-9)) +
+               "% of this process's training time)");
+  }
   if (flops_ != nullptr) {
     t["parameters_non_embedding"] = flops_->non_embedding_parameters();
     t["flops"] = st_.flops;

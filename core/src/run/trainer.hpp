@@ -39,11 +39,9 @@ class Trainer {
   void run();
 
  private:
-  // One optimizer step from the gradients of this rank's share of the batch (`local_count` of
-  // the global batch's `global_count` targets): the gradients summed over the ranks (one
-  // all-reduce of the gradient arena; nothing to do in one process), then the update with the
-  // step's learning rate. Returns the gradient norm before clipping.
-  double step(std::int64_t local_count, std::int64_t global_count);
+  // One optimizer step from the gradients (summed over the ranks already) with the step's
+  // learning rate. Returns the gradient norm before clipping.
+  double step();
   // DivergedError when the ranks' parameters no longer agree (their checksums differ).
   void check_replicas() const;
   void restore();
@@ -76,12 +74,16 @@ class Trainer {
   int epochs_;
   int validate_every_;
   std::int64_t max_batches_;
+  std::int64_t bucket_bytes_;
   std::int64_t check_replicas_every_;
   const CountsFlops* flops_;  // the model, when it counts its FLOPs
   double max_flops_;
   std::vector<double> validate_at_;  // validate_at_flops, ascending
   LrSchedule schedule_;
   TrainState st_;
+  // Data parallel: time in the gradient all-reduce and the steps it served, in this process.
+  double allreduce_seconds_ = 0.0, backward_seconds_ = 0.0;
+  std::int64_t allreduce_steps_ = 0;
   std::string last_saved_;  // "epoch E, batch B" of the last checkpoint, or "" before the first
   std::filesystem::path last_path_, best_path_;
 };

@@ -47,6 +47,8 @@ std::vector<ParamSpec> train_params() {
        "also measure the validation loss when training FLOPs first reach each of these (e.g. [8e10, 1.6e11]): points of the loss-against-compute curve for loom scaling; loss only, no selection"},
       {"max_batches_per_epoch", ParamType::kInt, "0", "stop each epoch after this many batches (0: all), for smoke runs", {}, 0},
       {"checkpoint.every", ParamType::kInt, "0", "also save checkpoints/last.ckpt every this many batches (0: at the end of each epoch only)", {}, 0},
+      {"allreduce_bucket_mb", ParamType::kFloat, "0",
+       "with several ranks, sum the gradients in buckets of this many MB that start while the backward pass goes on, for networks that move data while the CPU computes (0: one all-reduce after the backward, the faster on one machine)", {}, 0.0},
       {"check_replicas_every", ParamType::kInt, "100",
        "with several ranks (mpirun), compare a checksum of the ranks' parameters every N steps and stop if they differ (0: never)", {}, 0},
       {"checkpoint.keep", ParamType::kInt, "0", "keep the checkpoints of the last N epochs as epoch-<N>.ckpt besides last and best", {}, 0},
