@@ -250,6 +250,22 @@ try:
     check(r.returncode == 2 and len(lines) == 1, f"exit {r.returncode}, one line:\n{r.stderr[-2000:]}")
     r = mpirun(2, "validate", LM[0])
     ok(r, "validate under mpirun")
+
+    # Errors raised inside a plugin: on every rank (one line, no hang), or a plugin that only
+    # rank 0 can load (rank 1 says it lacks it).
+    fixtures = os.environ.get("LOOM_TEST_FIXTURES")
+    if check(fixtures is not None, "LOOM_TEST_FIXTURES names the fixture plugins' folder"):
+        plugin = ["--plugin-path", os.path.join(fixtures, "throwing")]
+        throwing = [*LM[:-1], "--set", "components.model={plugin: throwing_model, error: input, when: train}", "--quiet"]
+        r = mpirun(2, *plugin, "run", *throwing, "--out", f"{TMP}/throws")
+        lines = [l for l in errors(r) if "throwing_model: input error raised in training" in l]
+        check(r.returncode == 2 and len(lines) == 1, f"a plugin's error in training: exit {r.returncode}, one line:\n{r.stderr[-2000:]}")
+        r = subprocess.run([*MPI, "-np", "1", LOOM, "--threads", "1", *plugin, "run", *throwing, "--out", f"{TMP}/lacks",
+                            ":", "-np", "1", LOOM, "--threads", "1", "run", *throwing, "--out", f"{TMP}/lacks"],
+                           capture_output=True, text=True, timeout=120)
+        lines = [l for l in errors(r) if "throwing_model" in l]
+        check(r.returncode == 2 and len(lines) == 1 and lines[0].startswith("rank 1 ("),
+              f"a plugin rank 1 lacks: exit {r.returncode}, one line from rank 1:\n{r.stderr[-2000:]}")
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
 finish("cli_dist")

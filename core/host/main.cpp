@@ -14,6 +14,7 @@
 #include <fstream>
 #include <new>
 #include <optional>
+#include <set>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -112,15 +113,23 @@ namespace {
 using namespace host;
 
 // What must be the same on every rank of a data-parallel run: the pipeline as resolved (after
-// --set and vars) and every plugin (name, version, ABI, and the SHA-256 of its file).
+// --set and vars), loom's commit, and each plugin the pipeline uses (name, version, ABI, and
+// the SHA-256 of its file); other plugins a machine has installed do not matter.
 void require_same_on_every_rank(const loom::Pipeline& pipeline, const loom::Registry& registry) {
   loom::dist::require_same(pipeline.config().to_yaml(), "the pipeline (after --set and vars)");
+  std::set<std::string> used;
+  if (const loom::ConfigNode* components = pipeline.config().find("components"))
+    for (const auto& [id, c] : components->entries())
+      if (const loom::ConfigNode* plugin = c.find("plugin")) used.insert(plugin->str());
   std::string plugins = "loom " + loom::loom_commit() + "\n";
   loom::Json manifest = loom::run_manifest(registry, {});
-  for (const auto& p : manifest["plugins"].items())
+  for (const auto& p : manifest["plugins"].items()) {
+    const loom::Json* name = p.find("name");
+    if (name == nullptr || name->string() == nullptr || used.count(*name->string()) == 0) continue;
     for (const char* key : {"name", "version", "abi", "sha256"})
       plugins += (p.find(key) ? p.find(key)->dump() : std::string("?")) + (key[0] == 's' ? "\n" : " ");
-  loom::dist::require_same(plugins, "the set of plugins (name, version, file)");
+  }
+  loom::dist::require_same(plugins, "the plugins the pipeline uses (name, version, ABI, SHA-256 of the file)");
 }
 
 int run_or_validate_here(const std::string& command, const std::vector<std::string>& args,

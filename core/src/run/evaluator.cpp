@@ -35,13 +35,12 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
   // end (in a world of one, the share is the batch and the sums are this process's).
   double sums[2] = {0.0, 0.0};  // loss_sum, count
   const std::int64_t n = data.num_batches(split, Mode::kEval);
+  dist::together([] {});  // a rank that failed before meets the others here
   for (std::int64_t i = 0; i < n; ++i) {
-    const int sig = replicas::several() ? static_cast<int>(dist::max_over_ranks(pending_interrupt())) : pending_interrupt();
-    if (sig != 0) {
-      if (replicas::several()) dist::share_error();
-      throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + resume_hint_);
-    }
+    // A signal on any rank stops every rank at the same batch.
     dist::together([&] {
+      if (int sig = pending_interrupt())
+        throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + resume_hint_);
       g.clear();
       const Batch b = data.batch(split, Mode::kEval, i);
       r.tokens += b.target_tokens;

@@ -245,6 +245,7 @@ Checkpoint Trainer::make_checkpoint() const {
 }
 
 void Trainer::save(std::initializer_list<std::filesystem::path> paths) {
+  dist::together([] {});  // a rank that failed since the last step meets the others here
   const Checkpoint ck = make_checkpoint();
   // Rank 0 alone writes; a failure there (a full disk) stops every rank.
   dist::together([&] {
@@ -404,6 +405,7 @@ void Trainer::run() {
         if (replicas::rows(*share) == 0) return;
         out = model_.forward(g, *share);
         batch_loss = out.loss.value().item();
+        for (auto& [id, m] : metrics_) m->update(*share, out);
       });
       // What every rank decides on: the sums over the ranks (in one process, its own values).
       double loss_sum = out.loss_sum, nll_sum = out.nll_sum;
@@ -464,8 +466,6 @@ void Trainer::run() {
       std::vector<double> crossed;
       for (double at : validate_at_)
         if (flops_before < at && at <= st_.flops) crossed.push_back(at);
-      if (replicas::rows(*share) > 0)
-        for (auto& [id, m] : metrics_) m->update(*share, out);
       st_.batch = i + 1;
       if (!crossed.empty()) {
         progress.finish();
