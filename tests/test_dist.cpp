@@ -10,6 +10,7 @@
 
 #include "loom/batch_layout.hpp"
 #include "loom/dist.hpp"
+#include "loom/errors.hpp"
 
 namespace {
 
@@ -105,4 +106,72 @@ BOOST_AUTO_TEST_CASE(shards_cut_every_tensor_along_its_batch_axis) {
   BOOST_TEST(loom::dist::shard(pairs, 0, 2).target_tokens == 3);
   BOOST_TEST(loom::dist::shard(pairs, 1, 2).target_tokens == 2);
   BOOST_TEST(loom::dist::shard(pairs, 1, 2).tensors.at("src").ids()[0] == 5);
+}
+
+// Rank r contributes (r + 1) (i + 1): gathers, float broadcasts, extremes, and sums started in
+// pieces that finish at wait_all().
+BOOST_AUTO_TEST_CASE(gathers_broadcasts_and_started_sums) {
+  const auto& w = loom::dist::init();
+  const auto all = loom::dist::gather("rank " + std::to_string(w.rank) + std::string(static_cast<std::size_t>(w.rank), '+'));
+  if (w.rank == 0) {
+    BOOST_TEST_REQUIRE(static_cast<int>(all.size()) == w.size);
+    for (int r = 0; r < w.size; ++r) BOOST_TEST(all[static_cast<std::size_t>(r)] == "rank " + std::to_string(r) + std::string(static_cast<std::size_t>(r), '+'));
+  } else {
+    BOOST_TEST(all.empty());
+  }
+  std::vector<float> v(5000, static_cast<float>(w.rank + 7));
+  loom::dist::broadcast(v.data(), static_cast<std::int64_t>(v.size()));
+  for (float x : v) BOOST_TEST_REQUIRE(x == 7.0f);
+  BOOST_TEST(loom::dist::min_over_ranks(10 + w.rank) == 10);
+  BOOST_TEST(loom::dist::max_over_ranks(10 + w.rank) == 10 + w.size - 1);
+  std::vector<float> f(70000);
+  for (std::size_t i = 0; i < f.size(); ++i) f[i] = static_cast<float>((w.rank + 1) * (i % 1000 + 1));
+  // Three pieces, started in the same order on every rank, with progress in between.
+  loom::dist::start_allreduce_sum(f.data() + 40000, 30000);
+  loom::dist::progress();
+  loom::dist::start_allreduce_sum(f.data() + 10000, 30000);
+  loom::dist::start_allreduce_sum(f.data(), 10000);
+  loom::dist::progress();
+  loom::dist::wait_all();
+  const double ranks = w.size * (w.size + 1) / 2.0;
+  for (std::size_t i = 0; i < f.size(); ++i) BOOST_TEST_REQUIRE(f[i] == static_cast<float>(ranks * (i % 1000 + 1)));
+  loom::dist::wait_all();  // nothing started: returns at once
+}
+
+// Texts that differ on one rank: every rank throws a ConfigError naming the first line that
+// differs, from the lowest rank that differs.
+BOOST_AUTO_TEST_CASE(require_same_names_the_first_difference) {
+  const auto& w = loom::dist::init();
+  loom::dist::require_same("a: 1\nb: 2\n", "the text");  // equal everywhere
+  if (w.size == 1) return;
+  const std::string mine = w.rank == 1 ? "a: 1\nb: 3\n" : "a: 1\nb: 2\n";
+  try {
+    loom::dist::require_same(mine, "the text");
+    BOOST_TEST(false, "require_same let a difference pass");
+  } catch (const loom::ConfigError& e) {
+    BOOST_TEST(std::string(e.what()) == "rank 1 (" + w.hosts[1] + "): the text differs from rank 0's at line 2: 'b: 3' here, 'b: 2' on rank 0");
+  }
+  BOOST_TEST(loom::dist::error_is_shared("rank 1 (" + w.hosts[1] + "): the text differs from rank 0's at line 2: 'b: 3' here, 'b: 2' on rank 0"));
+  loom::dist::together([] {});  // handled: no longer shared
+  BOOST_TEST(!loom::dist::error_is_shared("rank 1 (" + w.hosts[1] + "): the text differs from rank 0's at line 2: 'b: 3' here, 'b: 2' on rank 0"));
+}
+
+// An error on one rank reaches every rank at the agreement point, as the same type; work that
+// succeeds everywhere passes.
+BOOST_AUTO_TEST_CASE(together_fails_every_rank_with_the_lowest_failing_ranks_error) {
+  const auto& w = loom::dist::init();
+  int ran = 0;
+  loom::dist::together([&] { ++ran; });
+  BOOST_TEST(ran == 1);
+  const int failing = w.size - 1;
+  try {
+    loom::dist::together([&] {
+      if (w.rank == failing) throw loom::InputError("data.txt: line 3 is broken");
+    });
+    BOOST_TEST(false, "no error reached rank " << w.rank);
+  } catch (const loom::InputError& e) {
+    const std::string prefix = failing == 0 ? "" : "rank " + std::to_string(failing) + " (" + w.hosts[static_cast<std::size_t>(failing)] + "): ";
+    BOOST_TEST(std::string(e.what()) == prefix + "data.txt: line 3 is broken");
+    BOOST_TEST(loom::dist::error_is_shared(e.what()) == (w.size > 1));
+  }
 }

@@ -505,7 +505,7 @@ int dispatch(int argc, char** argv) {
 // reported with its rank and ends the whole job, since the others would wait for it forever.
 int fail(int code, const std::string& message) {
   const loom::dist::World& w = loom::dist::world();
-  if (w.size > 1 && loom::dist::error_is_shared()) {
+  if (w.size > 1 && loom::dist::error_is_shared(message)) {
     if (w.rank == 0) std::fprintf(stderr, "%s\n", message.c_str());
     return code;
   }

@@ -88,17 +88,19 @@ Batch shard(const Batch& batch, int rank, int size);
 // of the lowest failing rank: the same type (ConfigError, InputError, DivergedError,
 // Interrupted with its signal, ...) and message, prefixed "rank R (host): " when R is not 0.
 // Such an error is shared: rank 0 reports it and the other ranks end quietly with the same exit
-// code. An error that is shared already passes through without another agreement.
+// code. An error that is shared already passes through without another agreement. An error
+// caught and handled (a train stage's on_interrupt: evaluate) stops being shared at the next
+// agreement every rank passes.
 void together(const std::function<void()>& work);
 // ConfigError on every rank unless every rank's `text` equals rank 0's: the lowest rank that
 // differs is named with the first line that differs ("the pipeline differs from rank 0's at
 // line 12: 'lr: 0.1' here, 'lr: 1' on rank 0"). `what` names the text in that message.
 void require_same(const std::string& text, const std::string& what);
-// Marks the errors every rank is about to throw from the same values (a divergence seen in
-// reduced statistics) as shared, without an agreement.
-void share_error();
-// Whether an error thrown here was shared (rank 0 reports it).
-bool error_is_shared();
+// Marks the error with message `what`, which every rank is about to throw from the same values
+// (a divergence seen in reduced statistics), as shared, without an agreement.
+void share_error(const std::string& what);
+// Whether the error with message `what` is shared (rank 0 reports it).
+bool error_is_shared(const std::string& what);
 
 // Ends every rank of the job with `code` (MPI_Abort): a rank that failed must not leave the
 // others waiting in a collective.

@@ -1,5 +1,4 @@
 // dist::together (loom/dist.hpp): every rank fails with the lowest failing rank's error.
-#include <atomic>
 #include <new>
 #include <sstream>
 #include <string>
@@ -11,7 +10,18 @@
 namespace loom::dist {
 namespace {
 
-std::atomic<bool> g_shared{false};
+// The message of the error every rank is throwing, or "" (agreement points run on one thread).
+std::string g_shared;
+
+std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "";
+  }
+}
 
 // The kinds of error a rank can pass on: each is thrown again, as the same type, elsewhere.
 enum Code : char {
@@ -81,16 +91,23 @@ void together(const std::function<void()>& work) {
   try {
     work();
   } catch (...) {
-    if (g_shared) throw;  // every rank has it already
     failure = std::current_exception();
+    if (!g_shared.empty() && what_of(failure) == g_shared) throw;  // every rank has it already
   }
   const auto first = static_cast<int>(min_over_ranks(failure ? w.rank : w.size));
-  if (first >= w.size) return;
+  if (first >= w.size) {
+    g_shared.clear();
+    return;
+  }
   std::string packed = first == w.rank ? pack(failure) : std::string();
   broadcast(packed, first);
-  g_shared = true;
   const std::string host = first < static_cast<int>(w.hosts.size()) ? w.hosts[static_cast<std::size_t>(first)] : "?";
-  throw_packed(packed, first == 0 ? std::string() : "rank " + std::to_string(first) + " (" + host + "): ");
+  try {
+    throw_packed(packed, first == 0 ? std::string() : "rank " + std::to_string(first) + " (" + host + "): ");
+  } catch (const std::exception& e) {
+    g_shared = e.what();
+    throw;
+  }
 }
 
 void require_same(const std::string& text, const std::string& what) {
@@ -114,8 +131,8 @@ void require_same(const std::string& text, const std::string& what) {
   });
 }
 
-void share_error() { g_shared = true; }
+void share_error(const std::string& what) { g_shared = what; }
 
-bool error_is_shared() { return g_shared; }
+bool error_is_shared(const std::string& what) { return !g_shared.empty() && what == g_shared; }
 
 }  // namespace loom::dist

@@ -304,10 +304,11 @@ void Trainer::restore() {
 
 void Trainer::check_replicas() const {
   if (dist::all_equal(replicas::checksum(model_.parameters()))) return;
-  dist::share_error();
-  throw DivergedError("the ranks' parameters differ after step " + std::to_string(st_.step) +
-                      " (their checksums disagree): the ranks no longer train one model; the last checkpoint stays in " +
-                      last_path_.string() + " (check that every rank runs the same loom and plugins)");
+  const std::string message = "the ranks' parameters differ after step " + std::to_string(st_.step) +
+                              " (their checksums disagree): the ranks no longer train one model; the last checkpoint stays in " +
+                              last_path_.string() + " (check that every rank runs the same loom and plugins)";
+  dist::share_error(message);
+  throw DivergedError(message);
 }
 
 std::string Trainer::where_diverged(int epoch, std::int64_t i, std::int64_t total) const {
