@@ -432,9 +432,9 @@ void Trainer::run() {
       }
       // The backward pass; with several ranks the gradients' sums start while it goes on.
       if (world.size == 1) {
-        g.backward(out.loss);
+        if (out.loss.defined()) g.backward(out.loss);
       } else {
-        const auto t0 = Clock::now();
+        const auto backward_start = Clock::now();
         if (bucket_bytes_ > 0) {
           allreduce_seconds_ += replicas::backward_and_reduce(g, out.loss, params, out.count, count, bucket_bytes_);
         } else {
@@ -443,7 +443,7 @@ void Trainer::run() {
           replicas::reduce_gradients(params, out.count, count);
           allreduce_seconds_ += seconds_since(t1);
         }
-        backward_seconds_ += seconds_since(t0);
+        backward_seconds_ += seconds_since(backward_start);
         ++allreduce_steps_;
       }
       const double lr = schedule_.lr_at(st_.step);
