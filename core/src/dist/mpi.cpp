@@ -255,21 +255,21 @@ std::vector<std::string> gather(const std::string& text, int root) {
 #endif
 }
 
-std::int64_t min_over_ranks(std::int64_t value) {
+namespace {
+// The smallest (or largest) of every rank's value.
+std::int64_t extreme_over_ranks(std::int64_t value, bool largest) {
   if (g_world.size <= 1) return value;
 #ifdef LOOM_WITH_MPI
-  check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, largest ? MPI_MAX : MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+#else
+  (void)largest;
 #endif
   return value;
 }
+}  // namespace
 
-std::int64_t max_over_ranks(std::int64_t value) {
-  if (g_world.size <= 1) return value;
-#ifdef LOOM_WITH_MPI
-  check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-#endif
-  return value;
-}
+std::int64_t min_over_ranks(std::int64_t value) { return extreme_over_ranks(value, false); }
+std::int64_t max_over_ranks(std::int64_t value) { return extreme_over_ranks(value, true); }
 
 bool all_equal(std::uint64_t value) {
   if (g_world.size <= 1) return true;

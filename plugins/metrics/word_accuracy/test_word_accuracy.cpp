@@ -53,13 +53,10 @@ BOOST_AUTO_TEST_CASE(state_survives_a_checkpoint) {
 // Ranks decode their shares of a split: their statistics add up to the whole split's value.
 BOOST_AUTO_TEST_CASE(statistics_of_ranks_add_up) {
   Built whole, even, odd;
-  std::vector<loom::testing::contracts::MetricUpdate> updates(4);
-  const std::vector<std::vector<std::string>> hyps = {{"a b c d e"}, {"x y"}, {"the cat sat on the mat", "a"}, {"b c d"}};
-  const std::vector<std::vector<std::string>> refs = {{"a b c d f"}, {"x y z"}, {"the cat sat on a mat", "a b"}, {"b c d"}};
-  for (std::size_t i = 0; i < updates.size(); ++i) {
-    updates[i].hypotheses = hyps[i];
-    updates[i].references = refs[i];
-  }
+  // Pig Latin sentences, word by word: right, wrong, missing and extra words.
+  const auto updates = loom::testing::contracts::text_updates(
+      {{"ethay atcay"}, {"eenquay aresquay ellowyay"}, {"ymay", ""}, {"ythmrhay way-eingbay extra"}},
+      {{"ethay atcay"}, {"eenquay aresqua ellowyay"}, {"ymay ethay", "impressway"}, {"ythmrhay ellway-eingbay"}});
   auto failures = loom::testing::contracts::metric_statistics_add_up(*whole.metric, *even.metric, *odd.metric, updates, 0.0);
   BOOST_TEST(failures.empty(), loom::testing::contracts::join(failures));
 }

@@ -205,6 +205,17 @@ struct MetricUpdate {
   std::vector<std::string> hypotheses, references;
 };
 
+// One update per batch of decoded texts: hypotheses[i] against references[i].
+inline std::vector<MetricUpdate> text_updates(const std::vector<std::vector<std::string>>& hypotheses,
+                                              const std::vector<std::vector<std::string>>& references) {
+  std::vector<MetricUpdate> out(hypotheses.size());
+  for (std::size_t i = 0; i < out.size() && i < references.size(); ++i) {
+    out[i].hypotheses = hypotheses[i];
+    out[i].references = references[i];
+  }
+  return out;
+}
+
 namespace detail {
 inline void apply(Metric& metric, const MetricUpdate& u) {
   metric.update(u.batch, u.output);
