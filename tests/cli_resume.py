@@ -106,6 +106,16 @@ try:
     check("test" in summary.get("evaluate", {}), f"on_interrupt evaluate wrote test scores: {summary}")
     check("evaluate test: loss" in out, "on_interrupt evaluate printed the test scores:\n" + out[-800:])
 
+    # SIGINT during the validation after epoch 1 (the epoch's checkpoint is saved before it):
+    # the message says how to continue, not that nothing was saved.
+    run = os.path.join(TMP, "in_validation")
+    code, out = interrupt_at(["run", PIPELINE, *ARGS, "--set", "components.data.valid_tokens=200000", "--out", run],
+                             "epoch 1 train:", signal.SIGINT)
+    stopped = [l for l in out.splitlines() if l.startswith("interrupted")]
+    print("SIGINT after epoch 1's training:", stopped)
+    check(code == 130 and len(stopped) == 1 and "continue with: loom resume" in stopped[0],
+          f"interrupted in validation: exit {code}, says how to continue:\n" + out[-800:])
+
     # Divergence: exit 2 naming epoch and batch; the last checkpoint stays loadable.
     run = os.path.join(TMP, "diverge")
     loom("run", PIPELINE, *ARGS, "--set", "stages.train.epochs=1", "--out", run, "--quiet")

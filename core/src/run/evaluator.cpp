@@ -40,7 +40,7 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
     // A signal on any rank stops every rank at the same batch.
     dist::together([&] {
       if (int sig = pending_interrupt())
-        throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + resume_hint_);
+        throw Interrupted(sig, "interrupted while evaluating split '" + split + "'" + (resume_hint_ ? resume_hint_() : std::string()));
       g.clear();
       const Batch b = data.batch(split, Mode::kEval, i);
       r.tokens += b.target_tokens;

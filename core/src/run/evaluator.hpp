@@ -3,6 +3,7 @@
 // and `loom evaluate` compute, and how they are written (a progress line, a metrics.jsonl
 // line, a summary.json entry).
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,8 +26,9 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  // `resume_hint` ends the message of an interrupt that arrives while evaluating.
-  explicit Evaluator(std::string resume_hint = "", SearchOptions decode = SearchOptions{})
+  // `resume_hint` gives the end of the message of an interrupt that arrives while evaluating
+  // (asked then: a checkpoint may have been saved since the Evaluator was made).
+  explicit Evaluator(std::function<std::string()> resume_hint = {}, SearchOptions decode = SearchOptions{})
       : resume_hint_(std::move(resume_hint)), decode_(decode) {}
 
   // The loss and `metrics` of `model` on `split` of `data`, in evaluation mode, batch by batch
@@ -37,7 +39,7 @@ class Evaluator {
   EvalResult evaluate(Model& model, DataLoader& data, const std::string& split, MetricList& metrics) const;
 
  private:
-  std::string resume_hint_;
+  std::function<std::string()> resume_hint_;
   SearchOptions decode_;
 };
 

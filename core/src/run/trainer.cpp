@@ -366,7 +366,7 @@ void Trainer::run() {
   Graph g(Mode::kTrain);
   const double seconds_before = st_.train_seconds;
   const auto train_start = Clock::now();
-  const Evaluator evaluator(folder.resume_hint(), decode_options(p_));
+  const Evaluator evaluator([&folder] { return folder.resume_hint(); }, decode_options(p_));
   while (!st_.stopped && st_.epoch <= epochs_) {
     const int epoch = st_.epoch;
     const std::int64_t total = batches_per_epoch();

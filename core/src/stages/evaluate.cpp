@@ -22,7 +22,7 @@ void evaluate(StageContext& ctx, const Params& p) {
   if (!data.has_split(split)) p.fail("split", "the data has no split '" + split + "' (it has: " + join(data.splits()) + ")");
   Json& summary = ctx.folder.summary();
   record_directions(summary, metrics);
-  EvalResult r = Evaluator(ctx.folder.resume_hint(), decode_options(p)).evaluate(model, data, split, metrics);
+  EvalResult r = Evaluator([&ctx] { return ctx.folder.resume_hint(); }, decode_options(p)).evaluate(model, data, split, metrics);
   summary["evaluate"][split] = scores_json(r);
   std::string line = "evaluate " + split + ": " + describe(r);
   if (auto* ref = dynamic_cast<const HasReferenceScores*>(&data)) {
