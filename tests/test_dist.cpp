@@ -82,6 +82,7 @@ BOOST_AUTO_TEST_CASE(shards_cut_every_tensor_along_its_batch_axis) {
       const loom::Batch s = loom::dist::shard(batch, r, W);
       const std::int64_t n = (r + 1) * B / W - r * B / W;
       BOOST_TEST_REQUIRE(s.tensors.at("ids").dim(1) == n);
+      BOOST_TEST(loom::dist::rows(s) == n);
       BOOST_TEST_REQUIRE(s.tensors.at("labels").dim(0) == n);
       BOOST_TEST_REQUIRE(s.references.size() == static_cast<std::size_t>(n));
       for (std::int64_t j = 0; j < n; ++j) {
@@ -106,6 +107,8 @@ BOOST_AUTO_TEST_CASE(shards_cut_every_tensor_along_its_batch_axis) {
   BOOST_TEST(loom::dist::shard(pairs, 0, 2).target_tokens == 3);
   BOOST_TEST(loom::dist::shard(pairs, 1, 2).target_tokens == 2);
   BOOST_TEST(loom::dist::shard(pairs, 1, 2).tensors.at("src").ids()[0] == 5);
+  BOOST_TEST(loom::dist::rows(pairs) == 2);
+  BOOST_TEST(loom::dist::rows(loom::dist::shard(pairs, 0, 3)) == 0);  // 2 rows among 3 ranks: rank 0 gets none
 }
 
 // Rank r contributes (r + 1) (i + 1): gathers, float broadcasts, extremes, and sums started in

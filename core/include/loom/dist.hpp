@@ -76,6 +76,8 @@ void barrier();
 // the lengths, else the rows). Shards differ by at most one row; their union, in rank order, is
 // the batch. A pure function of (batch, rank, size): every rank cuts the same way.
 Batch shard(const Batch& batch, int rank, int size);
+// The rows of a batch along its batch axis (0: a shard with nothing to compute).
+std::int64_t rows(const Batch& batch);
 
 // ---- failing together ---------------------------------------------------------------------
 // A rank that throws while the others go on would leave them waiting in the next collective.

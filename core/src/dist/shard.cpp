@@ -38,6 +38,12 @@ std::int64_t targets_in(const Tensor& t) {
 
 }  // namespace
 
+std::int64_t rows(const Batch& batch) {
+  if (batch.tensors.empty()) return static_cast<std::int64_t>(batch.references.size());
+  const auto& [name, t] = *batch.tensors.begin();
+  return t.rank() == 0 ? 1 : t.dim(batch_axis(name, t));
+}
+
 Batch shard(const Batch& batch, int rank, int size) {
   LOOM_ASSERT(size >= 1 && rank >= 0 && rank < size, "shard: rank " + std::to_string(rank) + " of " + std::to_string(size));
   if (size == 1) return batch;

@@ -45,7 +45,7 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
       const Batch b = data.batch(split, Mode::kEval, i);
       r.tokens += b.target_tokens;
       const Batch share = replicas::share(b);
-      if (replicas::rows(share) == 0) return;
+      if (dist::rows(share) == 0) return;
       ModelOutput out = model.forward(g, share);
       sums[0] += out.loss_sum;
       sums[1] += static_cast<double>(out.count);

@@ -18,14 +18,6 @@ Batch share(const Batch& batch) {
   return w.size > 1 ? dist::shard(batch, w.rank, w.size) : batch;
 }
 
-std::int64_t rows(const Batch& batch) {
-  if (batch.tensors.empty()) return static_cast<std::int64_t>(batch.references.size());
-  const auto& [name, t] = *batch.tensors.begin();
-  const bool time_major = name == "ids" || name == "targets" || name == "mask";
-  if (t.rank() == 0) return 1;
-  return time_major && t.rank() >= 2 ? t.dim(1) : t.dim(0);
-}
-
 void sum(std::vector<double>& values) { dist::allreduce_sum(values.data(), static_cast<std::int64_t>(values.size())); }
 
 void require_summable(const MetricList& metrics, const std::string& stage) {

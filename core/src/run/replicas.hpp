@@ -20,8 +20,6 @@ namespace loom::replicas {
 bool several();
 // This rank's share of a global batch (loom/dist.hpp: dist::shard); the batch in a world of one.
 Batch share(const Batch& batch);
-// The rows of a batch along its batch axis (0: a share with nothing to compute).
-std::int64_t rows(const Batch& batch);
 
 // The sum over the ranks of each element of `values`, in place.
 void sum(std::vector<double>& values);

@@ -403,7 +403,7 @@ void Trainer::run() {
         std::uint64_t key = static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i);
         if (world.size > 1) key = random_bits(key, static_cast<std::uint64_t>(world.rank));
         g.reseed(random_bits(stream_key(seed, "dropout"), key));
-        if (replicas::rows(*share) == 0) return;
+        if (dist::rows(*share) == 0) return;
         out = model_.forward(g, *share);
         batch_loss = out.loss.value().item();
         for (auto& [id, m] : metrics_) m->update(*share, out);
