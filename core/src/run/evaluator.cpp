@@ -44,7 +44,8 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
       g.clear();
       const Batch b = data.batch(split, Mode::kEval, i);
       r.tokens += b.target_tokens;
-      const Batch share = replicas::share(b);
+      Batch storage;
+      const Batch& share = replicas::share(b, storage);
       if (dist::rows(share) == 0) return;
       ModelOutput out = model.forward(g, share);
       sums[0] += out.loss_sum;

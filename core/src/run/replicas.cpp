@@ -13,9 +13,11 @@ namespace loom::replicas {
 
 bool several() { return dist::world().size > 1; }
 
-Batch share(const Batch& batch) {
+const Batch& share(const Batch& batch, Batch& storage) {
   const dist::World& w = dist::world();
-  return w.size > 1 ? dist::shard(batch, w.rank, w.size) : batch;
+  if (w.size <= 1) return batch;
+  storage = dist::shard(batch, w.rank, w.size);
+  return storage;
 }
 
 void sum(std::vector<double>& values) { dist::allreduce_sum(values.data(), static_cast<std::int64_t>(values.size())); }

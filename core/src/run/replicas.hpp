@@ -18,8 +18,9 @@ namespace loom::replicas {
 
 // Whether this process is one of several ranks.
 bool several();
-// This rank's share of a global batch (loom/dist.hpp: dist::shard); the batch in a world of one.
-Batch share(const Batch& batch);
+// This rank's share of a global batch (loom/dist.hpp: dist::shard), cut into `storage`; in a
+// world of one, `batch` itself (no copy).
+const Batch& share(const Batch& batch, Batch& storage);
 
 // The sum over the ranks of each element of `values`, in place.
 void sum(std::vector<double>& values);

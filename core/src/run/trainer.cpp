@@ -397,7 +397,7 @@ void Trainer::run() {
       double batch_loss = 0.0;
       dist::together([&] {
         b = data_.batch(split_, Mode::kTrain, i);
-        if (world.size > 1) share = &(shard = dist::shard(b, world.rank, world.size));
+        share = &replicas::share(b, shard);
         g.clear();
         // Each rank draws its own dropout masks, the same on every run.
         std::uint64_t key = static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint64_t>(i);
