@@ -23,6 +23,7 @@ namespace loom {
 
 class Graph;
 struct Parameter;
+class WeightPack;
 
 class Expr {
  public:
@@ -103,6 +104,12 @@ class Graph {
   // Keeps the gradient of an intermediate node after backward (diagnostics, tests).
   void retain_grad(const Expr& e);
 
+  // Weights packed for products with few rows (loom/packed.hpp): linear() multiplies with the
+  // packed form of a weight found in `pack` when no gradient is wanted. The pack is not owned;
+  // null (the default) turns this off. Kept by clear().
+  void use_weight_pack(WeightPack* pack) { weight_pack_ = pack; }
+  WeightPack* weight_pack() const { return weight_pack_; }
+
   // A fresh random stream for an op (dropout): depends on the graph's seed and the
   // op's position on the tape, so a step is reproducible.
   std::uint64_t next_random_key();
@@ -124,6 +131,7 @@ class Graph {
   std::uint64_t random_calls_ = 0;
   std::vector<Node> nodes_;
   std::vector<ParamUse> param_uses_;
+  WeightPack* weight_pack_ = nullptr;
 };
 
 }  // namespace loom

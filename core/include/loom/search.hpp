@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "loom/packed.hpp"
 #include "loom/plugin.hpp"
 
 namespace loom {
@@ -51,7 +52,10 @@ double normalized_score(double log_prob, std::int64_t tokens, const SearchOption
 
 // For every sentence of `batch`, its best hypotheses, best first (ties: the one found first).
 // ConfigError for options out of range (beam < 1, nbest outside 1..beam, negative lengths).
+// The decoder's products use `weights` (loom/packed.hpp), which callers that search many
+// batches with the same parameters keep from one call to the next; without one, a model's
+// weights are packed for this call.
 std::vector<std::vector<Hypothesis>> beam_search(IncrementalDecoder& model, const Batch& batch,
-                                                 const SearchOptions& options);
+                                                 const SearchOptions& options, WeightPack* weights = nullptr);
 
 }  // namespace loom

@@ -8,6 +8,7 @@
 
 #include "autodiff/op_support.hpp"
 #include "loom/errors.hpp"
+#include "loom/packed.hpp"
 #include "loom/parallel.hpp"
 #include "loom/random.hpp"
 #include "tensor/kernels.hpp"
@@ -71,6 +72,14 @@ Expr linear(const Expr& x, const Expr& weight, const Expr& bias) {
   Shape shape = xv.shape().with_dim(xv.rank() - 1, out);
   Tensor y = Tensor::empty(shape);
   float* ys = y.data();
+  bool rg = x.requires_grad() || weight.requires_grad() || (has_bias && bias.requires_grad());
+  if (WeightPack* pack = x.graph().weight_pack(); pack != nullptr && !rg) {
+    // Decoding: the weight packed once instead of at every product.
+    if (const PackedMatrix* packed = pack->find(wv.data(), out, in, in)) {
+      packed->multiply(xv.data(), rows, in, has_bias ? bias.value().data() : nullptr, ys, out);
+      return x.graph().add_node(y, false, nullptr);
+    }
+  }
   if (has_bias) {
     const float* bs = bias.value().data();
     parallel_chunks(rows, std::max<std::int64_t>(1, kElementGrain / out), [&](std::int64_t r0, std::int64_t r1) {
@@ -81,7 +90,6 @@ Expr linear(const Expr& x, const Expr& weight, const Expr& bias) {
   gemm(false, true, rows, out, in, 1.0f, xv.data(), in, wv.data(), in, has_bias ? 1.0f : 0.0f,
        ys, out);
   int xi = x.id(), wi = weight.id(), bi = has_bias ? bias.id() : -1;
-  bool rg = x.requires_grad() || weight.requires_grad() || (has_bias && bias.requires_grad());
   return x.graph().add_node(y, rg, [=](Graph& g, int self) {
     const float* gy = g.grad(self).data();
     if (g.requires_grad(xi)) {  // dx = dy W; a new buffer is written with beta 0

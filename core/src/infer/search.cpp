@@ -194,7 +194,7 @@ void advance_greedy(Sentence& s, const Tensor& logp, const Tensor& att, const Se
 }  // namespace
 
 std::vector<std::vector<Hypothesis>> beam_search(IncrementalDecoder& model, const Batch& batch,
-                                                 const SearchOptions& options) {
+                                                 const SearchOptions& options, WeightPack* weights) {
   if (options.beam < 1) throw ConfigError("beam must be at least 1, got " + std::to_string(options.beam));
   if (options.nbest < 1 || options.nbest > options.beam)
     throw ConfigError("nbest must be between 1 and the beam (" + std::to_string(options.beam) + "), got " +
@@ -203,6 +203,10 @@ std::vector<std::vector<Hypothesis>> beam_search(IncrementalDecoder& model, cons
     throw ConfigError("the maximum length a * source length + b needs a >= 0 and b >= 0");
   const std::int32_t eos = model.eos_id(), unk = model.unk_id();
   Graph g(Mode::kEval);
+  std::optional<WeightPack> own;
+  if (weights == nullptr)
+    if (const auto* m = dynamic_cast<const Model*>(&model)) weights = &own.emplace(m->parameters().values());
+  g.use_weight_pack(weights);
   Tensor logp;
   std::unique_ptr<DecoderState> state = model.start(g, batch, logp);
   LOOM_ASSERT(logp.rank() == 2 && logp.dim(1) == model.vocab_size(),

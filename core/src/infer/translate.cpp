@@ -5,6 +5,8 @@
 #include <numeric>
 #include <ostream>
 
+#include <tbb/parallel_for.h>
+
 #include "infer/inference.hpp"
 #include "loom/errors.hpp"
 #include "loom/files.hpp"
@@ -49,6 +51,7 @@ TranslateTotals translate_lines(Workspace& ws, Model& model, const std::string& 
   data->use_vocabs(src, tgt);
   const Tokenizer& detok = data->tokenizer("tgt");
   TranslateTotals total;
+  WeightPack weights(model.parameters().values());  // the parameters do not change here
   // Sentences are read in windows of kWindowBatches batches and searched in batches of similar
   // length in bytes (less padding, and beams of a batch finish together; the bytes stand in for
   // the token count, which would mean tokenizing every sentence twice), then written in input
@@ -63,12 +66,19 @@ TranslateTotals translate_lines(Workspace& ws, Model& model, const std::string& 
                      [&](std::size_t a, std::size_t b) { return texts[a].size() < texts[b].size(); });
     std::vector<std::vector<Hypothesis>> results(texts.size());
     const auto bs = static_cast<std::size_t>(options.batch_size);
+    std::vector<Batch> batches;
     for (std::size_t first = 0; first < order.size(); first += bs) {
       std::vector<std::string> batch_texts;
       for (std::size_t k = first; k < std::min(order.size(), first + bs); ++k) batch_texts.push_back(texts[order[k]]);
-      auto found = beam_search(*decoder, data->batch_of_texts(batch_texts, src), options.search);
-      for (std::size_t k = 0; k < found.size(); ++k) results[order[first + k]] = std::move(found[k]);
+      batches.push_back(data->batch_of_texts(batch_texts, src));
     }
+    // The batches are searched at the same time, one per thread: a step of one batch has too
+    // little work to keep every core busy (most of its products are too small to split), and
+    // each batch is searched exactly as it would be alone.
+    tbb::parallel_for(std::size_t{0}, batches.size(), [&](std::size_t i) {
+      auto found = beam_search(*decoder, batches[i], options.search, &weights);
+      for (std::size_t k = 0; k < found.size(); ++k) results[order[i * bs + k]] = std::move(found[k]);
+    });
     for (std::size_t i = 0; i < results.size(); ++i) {
       const auto& list = results[i];
       if (options.search.nbest > 1) {

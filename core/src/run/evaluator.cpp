@@ -31,6 +31,7 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
   }
   replicas::require_summable(metrics, "split '" + split + "'");
   Graph g(Mode::kEval);
+  WeightPack weights(model.parameters().values());  // packed on first use, for this pass's searches
   // Each rank evaluates its share of every batch; the sums are added up over the ranks at the
   // end (in a world of one, the share is the batch and the sums are this process's).
   double sums[2] = {0.0, 0.0};  // loss_sum, count
@@ -55,7 +56,7 @@ EvalResult Evaluator::evaluate(Model& model, DataLoader& data, const std::string
       // batch for all of them, never in training.
       if (!text_metrics.empty()) {
         std::vector<std::string> hypotheses;
-        for (const auto& list : beam_search(*decoder, share, decode_))
+        for (const auto& list : beam_search(*decoder, share, decode_, &weights))
           hypotheses.push_back(list.empty() ? std::string() : hypothesis_text(list[0], pairs->vocab("tgt"), pairs->tokenizer("tgt")));
         for (auto& [id, t] : text_metrics) t->update_texts(hypotheses, share.references);
       }
