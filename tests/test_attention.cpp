@@ -253,6 +253,35 @@ BOOST_AUTO_TEST_CASE(cached_decoding_matches_the_full_forward) {
   }
 }
 
+// A memory's cache (assign) is never moved by a reorder: scores() and mix() look each row up,
+// and equal batched_matmul over the rows it stands for, bit for bit; keys() copies them.
+BOOST_AUTO_TEST_CASE(a_memory_cache_looks_rows_up) {
+  const std::int64_t B = 3, H = 2, S = 5, Dh = 4;
+  const Tensor k = random_tensor(Shape{B, H, S, Dh}, 1), v = random_tensor(Shape{B, H, S, Dh}, 2);
+  nn::KvCache cache;
+  cache.assign(k.clone(), v.clone());
+  cache.reorder(Tensor::from_ids(Shape{4}, {2, 0, 0, 1}));
+  cache.reorder(Tensor::from_ids(Shape{3}, {3, 1, 2}));  // composes: rows 1, 0, 0 of k
+  BOOST_TEST(cache.rows() == 3);
+  const Tensor rows = Tensor::from_ids(Shape{3}, {1, 0, 0});
+  const Tensor kk = loom::take_rows(k, rows), vv = loom::take_rows(v, rows);
+  Graph g(loom::Mode::kEval);
+  const Tensor q = random_tensor(Shape{3, H, 1, Dh}, 3);
+  const Tensor want = loom::batched_matmul(g.constant(q), g.constant(kk), loom::Transpose::kNo, loom::Transpose::kYes).value();
+  const Tensor got = cache.scores(q);
+  BOOST_TEST((got.shape() == want.shape()));
+  BOOST_TEST(std::equal(got.data(), got.data() + got.numel(), want.data()));
+  const Tensor w = random_tensor(Shape{3, H, 1, S}, 4);
+  const Tensor mixed = loom::batched_matmul(g.constant(w), g.constant(vv)).value();
+  const Tensor my_mix = cache.mix(w);
+  BOOST_TEST(std::equal(my_mix.data(), my_mix.data() + my_mix.numel(), mixed.data()));
+  const Tensor& keys = cache.keys();
+  BOOST_TEST((keys.shape() == kk.shape()));
+  BOOST_TEST(std::equal(keys.data(), keys.data() + keys.numel(), kk.data()));
+  BOOST_CHECK_THROW(cache.append(random_tensor(Shape{3, H, 1, Dh}, 5), random_tensor(Shape{3, H, 1, Dh}, 6)),
+                    loom::AssertionError);
+}
+
 // The cache's buffers grow by doubling, appends fill them in place, and a reorder that keeps
 // ascending rows moves them down in place; tensors handed out earlier never change. scores()
 // and mix() equal batched_matmul over the contiguous keys and values, bit for bit.

@@ -86,7 +86,9 @@ class LOOM_API KvCache {
   void reorder(const Tensor& rows);
   // Appends new positions k, v [B, H, t, Dh] (B the rows after any pending reorder).
   void append(const Tensor& k, const Tensor& v);
-  // Replaces the contents (a memory's keys and values, computed once).
+  // Replaces the contents (a memory's keys and values, computed once). Such a cache takes no
+  // appends, and a reorder never moves it: scores() and mix() read each row's keys and values
+  // where they lie (beams of one sentence share its source's), keys() and values() copy.
   void assign(Tensor k, Tensor v);
   // Contiguous [B, H, T, Dh]; the reference holds until the next reorder or append (copy the
   // handle to keep the tensor, which never changes).
@@ -104,6 +106,7 @@ class LOOM_API KvCache {
   void compact() const;
   Tensor k_, v_;                  // [B, H, capacity, Dh]; positions 0 .. length_ - 1 hold data
   std::int64_t length_ = 0;
+  bool assigned_ = false;         // a memory's: rows are looked up through pending_, not moved
   Tensor pending_;                // rows to keep, int32 [N], not yet applied
   mutable Tensor keys_, values_;  // contiguous copies, made on demand
 };

@@ -119,6 +119,7 @@ KvCache& KvCache::operator=(const KvCache& other) {
   k_ = other.k_.defined() ? other.k_.clone() : Tensor();
   v_ = other.v_.defined() ? other.v_.clone() : Tensor();
   length_ = other.length_;
+  assigned_ = other.assigned_;
   pending_ = other.pending_.defined() ? other.pending_.clone() : Tensor();
   keys_ = Tensor();
   values_ = Tensor();
@@ -147,6 +148,7 @@ void KvCache::reorder(const Tensor& rows) {
 void KvCache::append(const Tensor& k, const Tensor& v) {
   LOOM_ASSERT(k.rank() == 4 && v.shape() == k.shape(), "KvCache: new keys " + k.shape().str() + " and values " +
                                                             v.shape().str() + " are not both [B, H, t, Dh]");
+  LOOM_ASSERT(!assigned_, "KvCache: a memory's keys and values (assign) take no appends");
   keys_ = Tensor();
   values_ = Tensor();
   const std::int64_t N = k.dim(0), H = k.dim(1), t = k.dim(2), Dh = k.dim(3);
@@ -194,6 +196,7 @@ void KvCache::assign(Tensor k, Tensor v) {
   pending_ = Tensor();
   keys_ = Tensor();
   values_ = Tensor();
+  assigned_ = true;
 }
 
 void KvCache::settle() {
@@ -246,15 +249,19 @@ namespace {
 // Per batch row and head i: a[i] [t, k] times the first `length` rows of buffer[i] (rows of
 // Dh among `capacity`), transposed (k = Dh, out [t, length]: scores) or not (k = length, out
 // [t, Dh]: mixing values). The same gemm calls batched_matmul makes, so the same results.
-Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bool transpose) {
-  const std::int64_t BH = a.dim(0) * a.dim(1), t = a.dim(2), k = a.dim(3), cap = buffer.dim(2), Dh = buffer.dim(3);
+// With `map` (int32 [B]), batch row b of a reads row map[b] of the buffer.
+Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bool transpose, const Tensor& map) {
+  const std::int64_t H = a.dim(1), BH = a.dim(0) * H, t = a.dim(2), k = a.dim(3), cap = buffer.dim(2), Dh = buffer.dim(3);
   const std::int64_t n = transpose ? length : Dh;
   Tensor out = Tensor::empty(a.shape().with_dim(3, n));
   const float *as = a.data(), *bs = buffer.data();
+  const std::int32_t* rows = map.defined() ? map.ids() : nullptr;
   float* os = out.data();
   parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i)
-      kernels::gemm_serial(false, transpose, t, n, k, 1.0f, as + i * t * k, k, bs + i * cap * Dh, Dh, 0.0f, os + i * t * n, n);
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t bi = rows ? rows[i / H] * H + i % H : i;
+      kernels::gemm_serial(false, transpose, t, n, k, 1.0f, as + i * t * k, k, bs + bi * cap * Dh, Dh, 0.0f, os + i * t * n, n);
+    }
   });
   return out;
 }
@@ -262,18 +269,19 @@ Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bo
 }  // namespace
 
 Tensor KvCache::scores(const Tensor& q) {
-  settle();
-  LOOM_ASSERT(k_.defined() && q.rank() == 4 && q.dim(0) == k_.dim(0) && q.dim(1) == k_.dim(1) && q.dim(3) == k_.dim(3),
-              "KvCache::scores: queries " + q.shape().str() + " do not fit the cache " + k_.shape().str());
-  return times_rows(q, k_, length_, true);
+  if (!assigned_) settle();
+  LOOM_ASSERT(k_.defined() && q.rank() == 4 && q.dim(0) == rows() && q.dim(1) == k_.dim(1) && q.dim(3) == k_.dim(3),
+              "KvCache::scores: queries " + q.shape().str() + " do not fit the cache " + k_.shape().str() + " of " +
+                  std::to_string(rows()) + " rows");
+  return times_rows(q, k_, length_, true, pending_);
 }
 
 Tensor KvCache::mix(const Tensor& w) {
-  settle();
-  LOOM_ASSERT(v_.defined() && w.rank() == 4 && w.dim(0) == v_.dim(0) && w.dim(1) == v_.dim(1) && w.dim(3) == length_,
-              "KvCache::mix: weights " + w.shape().str() + " do not fit the cache of " + std::to_string(length_) +
-                  " positions, " + v_.shape().str());
-  return times_rows(w, v_, length_, false);
+  if (!assigned_) settle();
+  LOOM_ASSERT(v_.defined() && w.rank() == 4 && w.dim(0) == rows() && w.dim(1) == v_.dim(1) && w.dim(3) == length_,
+              "KvCache::mix: weights " + w.shape().str() + " do not fit the cache of " + std::to_string(rows()) +
+                  " rows, " + std::to_string(length_) + " positions, " + v_.shape().str());
+  return times_rows(w, v_, length_, false, pending_);
 }
 
 // ---- MultiHeadAttention --------------------------------------------------------------------
@@ -346,6 +354,15 @@ Expr MultiHeadAttention::operator()(Graph& g, const Expr& x, const Expr& memory,
   };
   Expr q, k, v;
   const bool self = !memory.defined();
+  // Decoding: the products read the cached rows where they lie (no copy of the cache).
+  auto from_cache = [&]() {
+    const float scale = options_.score == Score::kScaledDot ? 1.0f / std::sqrt(static_cast<float>(head_dim_)) : 1.0f;
+    Expr attn = attention_softmax(g.constant(cache->scores(q.value())), scale, mask);
+    if (weights != nullptr) *weights = attn;
+    attn = dropout(attn, options_.dropout);
+    return (*out_)(g, merge_heads(g.constant(cache->mix(attn.value())), mask.causal));
+  };
+  auto direct = [&]() { return options_.score != Score::kGeneral && relative_ == nullptr && !q.requires_grad(); };
   if (self) {
     Expr qkv = linear(x, w, b);  // one product for all three
     auto parts = split(qkv, 2, {D, D, D});
@@ -354,19 +371,13 @@ Expr MultiHeadAttention::operator()(Graph& g, const Expr& x, const Expr& memory,
     v = split_heads(parts[2]);
     if (cache != nullptr) {
       cache->append(k.value(), v.value());
-      if (options_.score != Score::kGeneral && relative_ == nullptr && !q.requires_grad()) {
-        // Decoding: the products read the cached rows where they lie (no copy of the cache).
-        const float scale = options_.score == Score::kScaledDot ? 1.0f / std::sqrt(static_cast<float>(head_dim_)) : 1.0f;
-        Expr attn = attention_softmax(g.constant(cache->scores(q.value())), scale, mask);
-        if (weights != nullptr) *weights = attn;
-        attn = dropout(attn, options_.dropout);
-        return (*out_)(g, merge_heads(g.constant(cache->mix(attn.value())), mask.causal));
-      }
+      if (direct()) return from_cache();
       k = g.constant(cache->keys());
       v = g.constant(cache->values());
     }
   } else if (cache != nullptr && !cache->empty()) {
     q = split_heads(project(x, 0));
+    if (direct()) return from_cache();
     k = g.constant(cache->keys());
     v = g.constant(cache->values());
   } else {

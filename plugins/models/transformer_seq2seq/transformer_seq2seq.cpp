@@ -128,10 +128,10 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder, 
     auto& s = dynamic_cast<State&>(state);
     for (auto& c : s.caches) c.self.reorder(rows);
     if (s.attention.defined()) s.attention = loom::take_rows(s.attention, rows);
-    // What comes from the source alone moves only when rows change sentences.
+    // What comes from the source alone changes only when rows change sentences; the cached
+    // keys and values of the source stay where they are (the caches look rows up).
     if (!s.sources.reorder(rows)) return;
     for (auto& c : s.caches) c.memory.reorder(rows);
-    s.memory = loom::take_rows(s.memory, rows);
     s.src_lengths = loom::take_rows(s.src_lengths, rows);
   }
   Tensor last_attention(const loom::DecoderState& state) const override {
@@ -179,13 +179,15 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder, 
 
  private:
   struct State : loom::DecoderState {
-    Tensor memory;                       // encoder outputs [R, S, D]
+    // The encoder's outputs [B, S, D], one row per sentence in the batch's order: read by the
+    // first step only, which fills the caches' keys and values of the source.
+    Tensor memory;
     Tensor src_lengths;                  // [R]
     std::vector<nn::LayerCache> caches;  // per decoder layer
     std::int64_t position = 0;           // of the next target token
     Tensor attention;                    // the last step's cross attention [R, S]
     loom::SourceRows sources;            // each row's sentence
-    std::int64_t rows() const override { return memory.defined() ? memory.dim(0) : 0; }
+    std::int64_t rows() const override { return src_lengths.defined() ? src_lengths.dim(0) : 0; }
   };
 
   const nn::Embedding& tgt_embedding() const { return tgt_embedding_ ? *tgt_embedding_ : *src_embedding_; }
