@@ -95,10 +95,11 @@ class LOOM_API KvCache {
   const Tensor& keys();
   const Tensor& values();
   // Queries q [B, H, t, Dh] times the cached keys: [B, H, t, T], as batched_matmul(q, keys(),
-  // no, yes) computes it (the same products, bit for bit), without copying the keys.
+  // no, yes) computes it (for t > 1 the same products, bit for bit; a single query, a
+  // decoding step's, by loops of its own, equal to rounding), without copying the keys.
   Tensor scores(const Tensor& q);
   // Attention weights w [B, H, t, T] times the cached values: [B, H, t, Dh], as
-  // batched_matmul(w, values()).
+  // batched_matmul(w, values()) (the same way).
   Tensor mix(const Tensor& w);
 
  private:

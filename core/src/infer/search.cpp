@@ -8,6 +8,7 @@
 #include "loom/errors.hpp"
 #include "loom/graph.hpp"
 #include "loom/parallel.hpp"
+#include "tensor/kernels.hpp"
 
 namespace loom {
 
@@ -105,7 +106,11 @@ void advance(Sentence& s, const Tensor& logp, const Tensor& att, const SearchOpt
     // A beam contributes at most its 2k best candidates to the sentence's best 2k: kept in a
     // heap whose front is the worst of them, so most tokens cost one comparison.
     mine.clear();
+    // Once the heap is full, a token must beat its front: a float below `floor` cannot (the
+    // floor sits a little under the exact bound, so the double comparison decides near it).
+    float floor = -INFINITY;
     for (std::int32_t v = 0; v < static_cast<std::int32_t>(V); ++v) {
+      if (!(row[v] >= floor)) continue;  // also skips NaN
       if (must_end && v != eos) continue;
       if (!o.allow_unk && v == unk && v != eos) continue;
       const double lp = row[v];
@@ -118,6 +123,12 @@ void advance(Sentence& s, const Tensor& logp, const Tensor& att, const SearchOpt
         std::pop_heap(mine.begin(), mine.end(), better);
         mine.back() = c;
         std::push_heap(mine.begin(), mine.end(), better);
+      } else {
+        continue;
+      }
+      if (mine.size() == 2 * k) {
+        const double bound = mine.front().value - beam.log_prob;
+        floor = static_cast<float>(bound - 1e-6 * (1.0 + std::fabs(bound)));
       }
     }
     std::sort_heap(mine.begin(), mine.end(), better);
@@ -168,9 +179,19 @@ void advance_greedy(Sentence& s, const Tensor& logp, const Tensor& att, const Se
   const float* row = logp.data() + g.row * V;
   const bool must_end = static_cast<std::int64_t>(g.ids.size()) >= s.max_len;
   std::int32_t best = -1;
-  for (std::int32_t v = 0; v < static_cast<std::int32_t>(V); ++v) {
-    if ((must_end && v != eos) || (!o.allow_unk && v == unk && v != eos) || !std::isfinite(row[v])) continue;
-    if (best < 0 || row[v] > row[best]) best = v;
+  // Usually the row's largest value is finite and allowed: one vectorised pass for it, one to
+  // find where it first is.
+  const float top = must_end ? -INFINITY : kernels::max_of(row, V);
+  if (std::isfinite(top)) {
+    std::int32_t v = 0;
+    while (row[v] != top) ++v;
+    if (o.allow_unk || v != unk || v == eos) best = v;
+  }
+  if (best < 0) {
+    for (std::int32_t v = 0; v < static_cast<std::int32_t>(V); ++v) {
+      if ((must_end && v != eos) || (!o.allow_unk && v == unk && v != eos) || !std::isfinite(row[v])) continue;
+      if (best < 0 || row[v] > row[best]) best = v;
+    }
   }
   if (best < 0) {  // nothing allowed is finite: no greedy result
     s.greedy_done = true;

@@ -248,7 +248,36 @@ namespace {
 
 // Per batch row and head i: a[i] [t, k] times the first `length` rows of buffer[i] (rows of
 // Dh among `capacity`), transposed (k = Dh, out [t, length]: scores) or not (k = length, out
-// [t, Dh]: mixing values). The same gemm calls batched_matmul makes, so the same results.
+// [t, Dh]: mixing values). For t > 1 the same gemm calls batched_matmul makes, so the same
+// results; for one query, the loops above (equal to rounding).
+// A decoding step has one query per row and head: a call of the general product per row and
+// head would cost more than its few thousand multiply-adds. Scores: out[j] = q . keys[j], in
+// 16 lanes over the head's width added up in a fixed order; mix: out = sum_j w[j] values[j],
+// one chain per output in j order.
+void one_query_scores(const float* q, const float* keys, std::int64_t length, std::int64_t Dh, float* out) {
+  constexpr int L = kernels::kLanes;
+  for (std::int64_t j = 0; j < length; ++j) {
+    const float* kj = keys + j * Dh;
+    float acc[L] = {};
+    std::int64_t d = 0;
+    for (; d + L <= Dh; d += L)
+      for (int l = 0; l < L; ++l) acc[l] += q[d + l] * kj[d + l];
+    for (; d < Dh; ++d) acc[d % L] += q[d] * kj[d];
+    float sum = 0.0f;
+    for (float a : acc) sum += a;
+    out[j] = sum;
+  }
+}
+
+void one_query_mix(const float* w, const float* values, std::int64_t length, std::int64_t Dh, float* out) {
+  std::fill_n(out, Dh, 0.0f);
+  for (std::int64_t j = 0; j < length; ++j) {
+    const float wj = w[j];
+    const float* vj = values + j * Dh;
+    for (std::int64_t d = 0; d < Dh; ++d) out[d] += wj * vj[d];
+  }
+}
+
 // With `map` (int32 [B]), batch row b of a reads row map[b] of the buffer.
 Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bool transpose, const Tensor& map) {
   const std::int64_t H = a.dim(1), BH = a.dim(0) * H, t = a.dim(2), k = a.dim(3), cap = buffer.dim(2), Dh = buffer.dim(3);
@@ -260,7 +289,14 @@ Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bo
   parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
     for (std::int64_t i = i0; i < i1; ++i) {
       const std::int64_t bi = rows ? rows[i / H] * H + i % H : i;
-      kernels::gemm_serial(false, transpose, t, n, k, 1.0f, as + i * t * k, k, bs + bi * cap * Dh, Dh, 0.0f, os + i * t * n, n);
+      const float *ai = as + i * t * k, *bi_rows = bs + bi * cap * Dh;
+      float* oi = os + i * t * n;
+      if (t == 1 && transpose)
+        one_query_scores(ai, bi_rows, length, Dh, oi);
+      else if (t == 1)
+        one_query_mix(ai, bi_rows, length, Dh, oi);
+      else
+        kernels::gemm_serial(false, transpose, t, n, k, 1.0f, ai, k, bi_rows, Dh, 0.0f, oi, n);
     }
   });
   return out;
