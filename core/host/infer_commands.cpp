@@ -26,6 +26,7 @@ std::ifstream open_text_file(const std::string& file) {
 // generate, score, evaluate, predict, attention, export and translate: inference on a trained run folder.
 int inference_command(const std::string& command, const std::vector<std::string>& args, const Global& global,
                       const char* argv0) {
+  loom::keep_freed_memory();
   po::options_description desc("loom " + command + " --run DIR [options]");
   desc.add_options()("help,h", "show this help")("run", po::value<std::string>(), "the run folder")(
       "threads", po::value<int>(), "threads")(

@@ -73,6 +73,12 @@ std::uint64_t available_memory_bytes();
 // "512 bytes", "1.5 GiB": sizes in messages.
 std::string bytes_text(std::uint64_t bytes);
 void release_cached_storage();
+// For inference commands, whose tensors change shape at every batch and step (decoding):
+// large freed blocks stay with the process instead of going back to the system, which would
+// page them in and clear them again at the next allocation (glibc's malloc: no mmap for large
+// blocks, no trimming). Training keeps the defaults: its shapes repeat and the pool serves
+// them.
+void keep_freed_memory();
 
 class Tensor {
  public:

@@ -252,7 +252,7 @@ namespace {
 // results; for one query, the loops above (equal to rounding).
 // A decoding step has one query per row and head: a call of the general product per row and
 // head would cost more than its few thousand multiply-adds. Scores: out[j] = q . keys[j], in
-// 16 lanes over the head's width added up in a fixed order; mix: out = sum_j w[j] values[j],
+// 16 lanes over the head's width added up as a tree in a fixed order; mix: out = sum_j w[j] values[j],
 // one chain per output in j order.
 void one_query_scores(const float* q, const float* keys, std::int64_t length, std::int64_t Dh, float* out) {
   constexpr int L = kernels::kLanes;
@@ -263,9 +263,9 @@ void one_query_scores(const float* q, const float* keys, std::int64_t length, st
     for (; d + L <= Dh; d += L)
       for (int l = 0; l < L; ++l) acc[l] += q[d + l] * kj[d + l];
     for (; d < Dh; ++d) acc[d % L] += q[d] * kj[d];
-    float sum = 0.0f;
-    for (float a : acc) sum += a;
-    out[j] = sum;
+    for (int w = L / 2; w >= 1; w /= 2)  // a tree of halves: a few vector adds
+      for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+    out[j] = acc[0];
   }
 }
 
@@ -286,7 +286,9 @@ Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bo
   const float *as = a.data(), *bs = buffer.data();
   const std::int32_t* rows = map.defined() ? map.ids() : nullptr;
   float* os = out.data();
-  parallel_chunks(BH, 1, [&](std::int64_t i0, std::int64_t i1) {
+  // Chunks of at least ~16k multiply-adds: a step's products are small.
+  const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 14) / std::max<std::int64_t>(1, t * n * k));
+  parallel_chunks(BH, grain, [&](std::int64_t i0, std::int64_t i1) {
     for (std::int64_t i = i0; i < i1; ++i) {
       const std::int64_t bi = rows ? rows[i / H] * H + i % H : i;
       const float *ai = as + i * t * k, *bi_rows = bs + bi * cap * Dh;

@@ -12,6 +12,10 @@
 #include <map>
 #include <list>
 #include <mutex>
+#include <limits>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <new>
 #include <vector>
 
@@ -202,6 +206,13 @@ Storage::~Storage() { pool().give(data_, capacity_); }
 
 std::size_t cached_storage_bytes() { return pool().cached(); }
 void release_cached_storage() { pool().release(); }
+
+void keep_freed_memory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
+}
 
 std::string bytes_text(std::uint64_t bytes) {
   const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
