@@ -151,7 +151,7 @@ class RnnSeq2Seq : public loom::Model, public loom::IncrementalDecoder, public l
     for (const auto& c : dec.c) s.c.push_back(c.value());
     if (feeds()) s.feed = out.value();
     s.attention = weights;
-    loom::Tensor logits = loom::linear(out, g.param(output_weight()), g.param(*out_bias_)).value().clone();
+    loom::Tensor logits = loom::linear(out, g.param(output_weight()), g.param(*out_bias_)).value();
     loom::log_softmax_rows(logits);
     return logits;
   }

@@ -314,8 +314,7 @@ class TransformerLm : public loom::Model,
   Tensor output_log_probs(loom::Graph& g, const Expr& h, std::int64_t rows) const {
     Tensor logits = loom::linear(loom::reshape(h, Shape{rows, o_.d_model}), g.param(*decoder_weight_),
                                  decoder_bias_ ? g.param(*decoder_bias_) : Expr())
-                        .value()
-                        .clone();
+                        .value();
     loom::log_softmax_rows(logits);
     return logits;
   }
@@ -343,8 +342,7 @@ class TransformerLm : public loom::Model,
     Expr h = body(g, ids, from, &caches_);
     Tensor logits = loom::linear(loom::reshape(h, Shape{B * n, o_.d_model}), g.param(*decoder_weight_),
                                  decoder_bias_ ? g.param(*decoder_bias_) : Expr())
-                        .value()
-                        .clone();
+                        .value();
     loom::log_softmax_rows(logits);
     return logits;
   }

@@ -119,7 +119,7 @@ class TransformerSeq2Seq : public loom::Model, public loom::IncrementalDecoder, 
       for (std::int64_t k = 0; k < H; ++k)
         for (std::int64_t j = 0; j < S; ++j) s.attention.data()[r * S + j] += w.data()[(r * H + k) * S + j] / H;
     Tensor logits =
-        loom::linear(loom::reshape(h, Shape{R, o_.d_model}), g.param(output_weight()), g.param(*out_bias_)).value().clone();
+        loom::linear(loom::reshape(h, Shape{R, o_.d_model}), g.param(output_weight()), g.param(*out_bias_)).value();
     loom::log_softmax_rows(logits);
     return logits;
   }
