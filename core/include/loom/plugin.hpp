@@ -313,6 +313,9 @@ class LOOM_API SourceRows {
   std::vector<std::int32_t> sentence_;
 };
 
+// Searches of different batches run at the same time on one model (`loom translate` searches
+// one batch per thread): start, step and reorder must keep everything they change in the
+// DecoderState and the Graph they are given, never in the model.
 class LOOM_API IncrementalDecoder {
  public:
   virtual ~IncrementalDecoder();
