@@ -274,7 +274,8 @@ def translate_reference(args, inputs, weights, work):
     ref_dir = os.path.join(work, "pytorch")
     cmd = reference_cmd(args, "translate", "--run", args.run, "--weights", weights,
                         "--input", inputs["all"], "--batch-size", str(args.batch_size),
-                        "--order", args.reference_order, "--out-dir", ref_dir,
+                        "--order", args.reference_order, "--inter-threads",
+                        str(args.reference_inter_threads), "--out-dir", ref_dir,
                         "--json", out_json, "--beams", *[str(b) for b in args.beams])
     rss = lm_bench.run_child("pytorch", cmd, lm_bench.reference_env(args), REPO_ROOT)
     res = read_json(out_json, "the reference")
@@ -413,6 +414,7 @@ def cmd_translate(args):
                            "beams": args.beams, "loom": args.loom,
                            "reference_env": args.reference_env if run_ref else None,
                            "reference_order": args.reference_order,
+                           "reference_inter_threads": args.reference_inter_threads,
                            "openblas_coretype": args.openblas_coretype,
                            "torch": ref_doc.get("torch") if ref_doc else None,
                            "openblas_core": ref_doc.get("openblas_core") if ref_doc else None},
@@ -475,6 +477,10 @@ def parse_args(argv=None):
                    help="how the reference batches sentences: sorted by source length in "
                         "windows of 16 batches, as loom translate does (the fair comparison), "
                         "or in input order (default: length)")
+    d.add_argument("--reference-inter-threads", type=int, default=1, metavar="N",
+                   help="batches the reference searches at the same time, each on threads / N "
+                        "intra-op threads (loom translate searches one batch per thread; "
+                        "default: 1, one batch at a time on all threads, PyTorch's usual way)")
     d.add_argument("--out-dir", default=None,
                    help="keep the exported parameters and both sides' translations here")
     args = p.parse_args(argv)

@@ -7,6 +7,7 @@ rule for rule (length normalisation, maximum length a * src_len + b, the greedy 
 the beam, tie-breaking), so that both sides produce the same translations from the same weights.
 """
 
+import concurrent.futures
 import math
 
 import numpy as np
@@ -266,18 +267,32 @@ def translate_lines(model, tok, lines, beam, opts):
         for w in range(0, len(lines), window):
             order += sorted(range(w, min(w + window, len(lines))), key=lambda i: lengths[i])
     out = [None] * len(lines)
+    inter = getattr(opts, "inter_threads", 1)
+
+    def search(first):
+        batch = order[first:first + opts.batch_size]
+        ids = [tok.encode(lines[i]) + [voc.eos] for i in batch]
+        S = max(len(x) for x in ids)
+        src = torch.full((len(ids), S), voc.pad, dtype=torch.long)
+        for b, x in enumerate(ids):
+            src[b, :len(x)] = torch.tensor(x, dtype=torch.long)
+        src_lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
+        # A decoder of its own: it keeps the batch's state.
+        mine = dec if inter == 1 else IncrementalDecoder(model, voc.bos)
+        with torch.no_grad():
+            return batch, beam_search(mine, src, src_lengths, beam, voc.eos, voc.unk, opts)
+
+    firsts = range(0, len(order), opts.batch_size)
+    if inter > 1:
+        # Several batches at once, one per Python thread (torch releases the GIL in its ops),
+        # as loom translate searches one batch per thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=inter) as pool:
+            found = list(pool.map(search, firsts))
+    else:
+        found = [search(first) for first in firsts]
     tokens = 0
-    with torch.no_grad():
-        for first in range(0, len(order), opts.batch_size):
-            batch = order[first:first + opts.batch_size]
-            ids = [tok.encode(lines[i]) + [voc.eos] for i in batch]
-            S = max(len(x) for x in ids)
-            src = torch.full((len(ids), S), voc.pad, dtype=torch.long)
-            for b, x in enumerate(ids):
-                src[b, :len(x)] = torch.tensor(x, dtype=torch.long)
-            src_lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
-            for i, h in zip(batch, beam_search(dec, src, src_lengths, beam, voc.eos, voc.unk,
-                                               opts)):
-                out[i] = "" if h is None else tok.decode(h[1])
-                tokens += 0 if h is None else len(h[1]) + 1
+    for batch, hypotheses in found:
+        for i, h in zip(batch, hypotheses):
+            out[i] = "" if h is None else tok.decode(h[1])
+            tokens += 0 if h is None else len(h[1]) + 1
     return out, tokens

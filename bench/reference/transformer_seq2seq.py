@@ -552,12 +552,12 @@ def run_translate(args, blas):
     if args.sentences:
         lines = lines[:args.sentences]
     print("model from %s: %d tensors, %d values | d_model %d | heads %d | layers %d + %d | d_ff %d "
-          "| vocab %d | %d sentences | batch %d (%s order) | torch %s | threads %d | OpenBLAS "
+          "| vocab %d | %d sentences | batch %d (%s order) | torch %s | threads %d x %d | OpenBLAS "
           "core %s | flush denormals %s"
           % (args.weights, shape["tensors"], shape["values"], shape["d_model"], args.heads,
              shape["encoder_layers"], shape["decoder_layers"], shape["d_ff"], len(tok.vocab),
              len(lines), args.batch_size, args.order, torch.__version__,
-             torch.get_num_threads(), blas["openblas_core"],
+             args.inter_threads, torch.get_num_threads(), blas["openblas_core"],
              "yes" if args.flush_denormal else "no"), flush=True)
     valid = None
     if args.valid:
@@ -584,6 +584,7 @@ def run_translate(args, blas):
         print("| beam %d | %d sentences | %d output tokens | %.2f s | %.1f tokens/s"
               % (beam, len(lines), tokens, seconds, tokens / seconds), flush=True)
     return {"beams": results, "valid": valid, "torch": torch.__version__, "threads": args.threads,
+            "inter_threads": args.inter_threads,
             "batch_size": args.batch_size, "order": args.order,
             "flush_denormal": args.flush_denormal, "openblas_core": blas["openblas_core"],
             "openblas_threads": blas["openblas_threads"], "model": shape,
@@ -646,6 +647,9 @@ def parse_args(argv=None):
     d.add_argument("--order", choices=["input", "length"], default="input",
                    help="batch sentences in input order, or sorted by source length within "
                         "windows of 16 batches (outputs stay in input order)")
+    d.add_argument("--inter-threads", type=int, default=1,
+                   help="batches searched at the same time, each on threads / N intra-op threads "
+                        "(1: one batch at a time on all threads)")
     d.add_argument("--length-norm", choices=["none", "average", "gnmt"], default="average")
     d.add_argument("--alpha", type=float, default=0.6)
     d.add_argument("--max-len-a", type=float, default=1.5)
@@ -663,19 +667,22 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.mode == "translate" and any(b < 1 for b in args.beams):
         p.error("beams must be at least 1")
+    if args.mode == "translate" and args.inter_threads < 1:
+        p.error("--inter-threads must be at least 1")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    intra = max(1, args.threads // max(1, getattr(args, "inter_threads", 1)))
+    torch.set_num_threads(intra)
     torch.manual_seed(getattr(args, "seed", 1))
     if args.flush_denormal:
         if not torch.set_flush_denormal(True):
             sys.exit("transformer_seq2seq.py: this CPU cannot flush denormals")
         # numpy notices the flushing when it first describes float32, and warns.
         warnings.filterwarnings("ignore", message="The value of the smallest subnormal")
-    blas = configure_openblas(args.threads)
+    blas = configure_openblas(intra)
     result = run_train(args, blas) if args.mode == "train" else run_translate(args, blas)
     result["mode"] = args.mode
     if args.json:
