@@ -34,8 +34,8 @@ EPOCHS = sys.argv[5] if len(sys.argv) > 5 else os.environ.get("LOOM_TRANSLATE_EP
 TMP = tempfile.mkdtemp(prefix="loom-translate-")
 
 
-def loom(*args, expect=0, stdin=None):
-    return loomtest.loom(LOOM, *args, expect=expect, stdin=stdin)
+def loom(*args, expect=0, stdin=None, threads=2):
+    return loomtest.loom(LOOM, *args, expect=expect, stdin=stdin, threads=threads)
 
 
 def word_accuracy(hyps, refs):
@@ -73,6 +73,11 @@ try:
     random.Random(1).shuffle(order)
     r = loom("translate", "--run", run, "--beam", "1", "--batch-size", "7", stdin="\n".join(sources[i] for i in order) + "\n")
     check(r.stdout.splitlines() == [greedy[i] for i in order], "translations follow the input order at any batch size")
+    # One thread, or batches searched at the same time on two: the same beam-5 translations.
+    some = "\n".join(sources[:60]) + "\n"
+    by_threads = [loom("translate", "--run", run, "--batch-size", "7", stdin=some, threads=t).stdout for t in (1, 2)]
+    check(by_threads[0] == by_threads[1] and len(by_threads[0].splitlines()) == 60,
+          "beam 5 translations differ between 1 and 2 threads")
 
     # Beam search and n-best lists.
     src_file = os.path.join(TMP, "src.txt")

@@ -62,9 +62,9 @@ def check(cond, what):
     return cond
 
 
-def loom(loom_path, *args, expect=0, stdin=None):
-    """Runs `loom --threads 2 ARGS` and checks its exit code."""
-    r = subprocess.run([loom_path, "--threads", "2", *args], capture_output=True, text=True, input=stdin)
+def loom(loom_path, *args, expect=0, stdin=None, threads=2):
+    """Runs `loom --threads THREADS ARGS` and checks its exit code."""
+    r = subprocess.run([loom_path, "--threads", str(threads), *args], capture_output=True, text=True, input=stdin)
     if not check(r.returncode == expect, f"loom {' '.join(args[:3])} ... exited {r.returncode}, expected {expect}"):
         print(r.stdout[-3000:], r.stderr[-3000:])
     return r
