@@ -49,8 +49,7 @@ class LOOM_API PackedMatrix {
 
  private:
   std::int64_t n_, k_;
-  std::unique_ptr<float[]> storage_;  // panels, 64-byte aligned inside
-  float* panels_ = nullptr;
+  Tensor panels_;  // [ceil(N / 16) * K * 16]
 };
 
 class LOOM_API WeightPack {

@@ -246,10 +246,6 @@ const Tensor& KvCache::values() {
 
 namespace {
 
-// Per batch row and head i: a[i] [t, k] times the first `length` rows of buffer[i] (rows of
-// Dh among `capacity`), transposed (k = Dh, out [t, length]: scores) or not (k = length, out
-// [t, Dh]: mixing values). For t > 1 the same gemm calls batched_matmul makes, so the same
-// results; for one query, the loops above (equal to rounding).
 // A decoding step has one query per row and head: a call of the general product per row and
 // head would cost more than its few thousand multiply-adds. Scores: out[j] = q . keys[j], in
 // 16 lanes over the head's width added up as a tree in a fixed order; mix: out = sum_j w[j] values[j],
@@ -278,7 +274,11 @@ void one_query_mix(const float* w, const float* values, std::int64_t length, std
   }
 }
 
-// With `map` (int32 [B]), batch row b of a reads row map[b] of the buffer.
+// Per batch row and head i: a[i] [t, k] times the first `length` rows of buffer[i] (rows of
+// Dh among `capacity`), transposed (k = Dh, out [t, length]: scores) or not (k = length, out
+// [t, Dh]: mixing values). For t > 1 the same gemm calls batched_matmul makes, so the same
+// results; for one query, the loops above (equal to rounding). With `map` (int32 [B]), batch
+// row b of a reads row map[b] of the buffer.
 Tensor times_rows(const Tensor& a, const Tensor& buffer, std::int64_t length, bool transpose, const Tensor& map) {
   const std::int64_t H = a.dim(1), BH = a.dim(0) * H, t = a.dim(2), k = a.dim(3), cap = buffer.dim(2), Dh = buffer.dim(3);
   const std::int64_t n = transpose ? length : Dh;

@@ -177,12 +177,11 @@ PackedMatrix::PackedMatrix(const float* w, std::int64_t n, std::int64_t k, std::
                                                  std::to_string(k) + " with rows " + std::to_string(ldw) + " apart");
   const std::int64_t panels = (n + P - 1) / P;
   const std::int64_t size = panels * k * P;
-  storage_.reset(new float[static_cast<std::size_t>(size + P)]);
-  auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
-  panels_ = storage_.get() + ((64 - address % 64) % 64) / sizeof(float);
+  panels_ = Tensor::empty(Shape{size});  // 64-byte aligned, as every tensor's storage
+  float* packed = panels_.data();
   parallel_chunks(panels, 16, [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {
-      float* out = panels_ + p * k * P;
+      float* out = packed + p * k * P;
       for (std::int64_t c = 0; c < P; ++c) {
         const std::int64_t row = p * P + c;
         if (row < n) {
@@ -206,7 +205,7 @@ void PackedMatrix::multiply(const float* x, std::int64_t m, std::int64_t ldx, co
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t p = t * kTilePanels, np = std::min(kTilePanels, panels - p);
       const std::int64_t col = p * P, cols = std::min(np * P, n_ - col);
-      const float* panel = panels_ + p * k_ * P;
+      const float* panel = panels_.data() + p * k_ * P;
       const float* b = bias ? bias + col : nullptr;
       for (std::int64_t i = 0; i < m; i += kn.rows)
         kn.tile(x + i * ldx, ldx, std::min(kn.rows, m - i), panel, k_, np, cols, b, y + i * ldy + col, ldy);
